@@ -1,0 +1,70 @@
+"""The ``conda torch`` command line: argument parsing only; logic lives in the library.
+
+The same parser serves ``conda torch`` (conda calls :func:`configure_parser` and
+:func:`execute`) and the stand-alone ``conda-torch`` / ``python -m conda_torch``
+(:func:`main`). Subcommand modules are imported here, at parser-configuration time, and must
+import nothing heavy at their top: their ``execute`` functions import the library.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import argparse
+    from collections.abc import Sequence
+
+#: (subcommand, module under conda_torch.cli) in the order ``--help`` lists them.
+SUBCOMMANDS: tuple[tuple[str, str], ...] = (
+    ("detect", "main_detect"),
+)
+
+
+def configure_parser(parser: argparse.ArgumentParser) -> None:
+    from .. import __version__
+
+    parser.description = (
+        "Create PyTorch environments whose torch, torchvision and torchaudio match each other, "
+        "the Python, the platform, the NVIDIA driver and the GPU, and prove they work."
+    )
+    parser.add_argument("-V", "--version", action="version", version=f"conda-torch {__version__}")
+    sub = parser.add_subparsers(dest="torch_command", metavar="COMMAND", title="commands")
+    for name, module in SUBCOMMANDS:
+        mod = importlib.import_module(f"{__name__}.{module}")
+        p = sub.add_parser(name, help=mod.HELP, description=mod.DESCRIPTION)
+        mod.configure_parser(p)
+        p.set_defaults(_execute=f"{__name__}.{module}")
+    parser.set_defaults(_parser=parser)
+
+
+def execute(args: argparse.Namespace) -> int:
+    target = getattr(args, "_execute", None)
+    if target is None:
+        args._parser.print_help()
+        return 0
+    return int(importlib.import_module(target).execute(args) or 0)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """The stand-alone CLI: errors become one line on stderr and a non-zero exit."""
+    import argparse
+
+    from ..exceptions import CondaTorchError
+
+    parser = argparse.ArgumentParser(prog="conda-torch")
+    configure_parser(parser)
+    args = parser.parse_args(argv)
+    try:
+        return execute(args)
+    except CondaTorchError as exc:
+        if getattr(args, "json", False):
+            import json
+
+            print(json.dumps(exc.to_json(), indent=2))
+        print(f"\n{type(exc).__name__}: {exc}", file=sys.stderr)
+        return exc.return_code if isinstance(exc.return_code, int) else 1
+    except KeyboardInterrupt:
+        print("\nInterrupted.", file=sys.stderr)
+        return 130

@@ -1,0 +1,32 @@
+"""Names declared once: the subcommand, settings, channels, sources, subdirs."""
+
+from __future__ import annotations
+
+from typing import Final
+
+#: The conda subcommand: ``conda torch``.
+SUBCOMMAND: Final = "torch"
+
+#: One line for ``conda --help``.
+SUMMARY: Final = "PyTorch environments matched to this machine, proven on its device."
+
+#: ``.condarc`` settings (``plugins:`` key, or ``CONDA_PLUGINS_<NAME>``): name -> (default, help).
+SETTINGS: Final[dict[str, tuple[str, str]]] = {
+    "torch_source": (
+        "conda-forge",
+        "Where conda-torch takes torch from by default: conda-forge, pytorch or pip.",
+    ),
+    "torch_backend": (
+        "auto",
+        "Default backend for conda-torch: auto, cpu, cuda, cuda=X.Y, rocm, mps or xpu.",
+    ),
+}
+
+#: conda subdirs conda-torch knows, in display order.
+SUBDIRS: Final = ("linux-64", "linux-aarch64", "linux-ppc64le", "osx-64", "osx-arm64", "win-64")
+
+#: Where torch can come from.
+SOURCES: Final = ("conda-forge", "pytorch", "pip")
+
+#: The variable conda reads to override the ``__cuda`` virtual package ("" = no CUDA).
+CONDA_OVERRIDE_CUDA: Final = "CONDA_OVERRIDE_CUDA"

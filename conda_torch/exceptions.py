@@ -1,0 +1,166 @@
+"""Every error conda-torch raises on purpose.
+
+Inside conda they are :class:`conda.CondaError` subclasses, so conda prints one clean line
+(and our hint) instead of a traceback. Where conda is absent, the same classes derive from a
+small stand-in with the same constructor, and :func:`conda_torch.cli.main` prints them the
+same way. Library code raises these; it never prints or exits.
+"""
+
+from __future__ import annotations
+
+from difflib import get_close_matches
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Sequence
+
+try:  # conda's base error is cheap to import (``conda/__init__.py``)
+    from conda import CondaError as _Base
+except ImportError:  # pragma: no cover - exercised where conda is absent (CI)
+
+    class _Base(Exception):  # type: ignore[no-redef]
+        """Stand-in for ``conda.CondaError`` where conda is not installed."""
+
+        return_code = 1
+        reportable = False
+
+        def __init__(self, message: str, caused_by: object = None, **kwargs: object) -> None:
+            self.message = message
+            self.caused_by = caused_by
+            self._kwargs = kwargs
+            super().__init__(message)
+
+        def __str__(self) -> str:
+            return self.message
+
+        def dump_map(self) -> dict[str, object]:
+            return {
+                "exception_type": str(type(self)),
+                "exception_name": type(self).__name__,
+                "message": str(self),
+                "error": repr(self),
+                "caused_by": repr(self.caused_by),
+            }
+
+
+def suggest(value: str, choices: Iterable[str], n: int = 3) -> list[str]:
+    """The nearest spellings of ``value`` among ``choices`` (for "did you mean" hints)."""
+    return get_close_matches(value, list(choices), n=n, cutoff=0.5)
+
+
+class CondaTorchError(_Base):
+    """Base class: a one-line message plus hints that say what to do next."""
+
+    def __init__(self, message: str, *, hints: Sequence[str] = ()) -> None:
+        self.line = message
+        self.hints = [h for h in hints if h]
+        text = message + "".join(f"\nHint: {h}" for h in self.hints)
+        super().__init__(text)
+
+    def __str__(self) -> str:  # never %-format: messages may hold '%' from user input
+        return self.message
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "success": False,
+            "error": type(self).__name__,
+            "exception_name": type(self).__name__,
+            "message": self.line,
+            "hints": list(self.hints),
+        }
+
+
+class CondaTorchValueError(CondaTorchError, ValueError):
+    """Bad user input: an argument, a variable, a file's content."""
+
+
+class InputFileError(CondaTorchValueError):
+    """A ``--from``/``--machine``/``-f`` file that cannot be read or used."""
+
+    def __init__(self, path: str, problem: str, *, hints: Sequence[str] = ()) -> None:
+        self.path = path
+        self.problem = problem
+        super().__init__(f"{path}: {problem}", hints=hints)
+
+
+class UnrecognisedInputError(InputFileError):
+    """A captured output whose kind could not be recognised from its content."""
+
+    def __init__(self, path: str, *, expected: Sequence[str] = ()) -> None:
+        kinds = ", ".join(expected)
+        super().__init__(
+            path,
+            "not a recognised capture" + (f" (expected one of: {kinds})" if kinds else ""),
+            hints=["Paste the unmodified output of one of those commands into the file."],
+        )
+
+
+class OverrideError(CondaTorchValueError):
+    """A garbage value in an override variable such as ``CONDA_OVERRIDE_CUDA``."""
+
+    def __init__(self, variable: str, value: str, expected: str) -> None:
+        self.variable = variable
+        self.value = value
+        super().__init__(
+            f"{variable}={value!r} is not valid: expected {expected}",
+            hints=[f"Unset {variable}, or set it to e.g. '12.6' (empty means no CUDA)."],
+        )
+
+
+class UnknownVersionError(CondaTorchValueError):
+    """A version (torch, Python, CUDA) that the matrix does not know."""
+
+    def __init__(self, what: str, value: str, known: Sequence[str]) -> None:
+        self.what = what
+        self.value = value
+        near = suggest(value, known)
+        hint = f"Nearest known: {', '.join(near)}." if near else f"Known: {', '.join(known[-8:])}."
+        super().__init__(f"unknown {what} {value!r}", hints=[hint])
+
+
+class UnknownPlatformError(CondaTorchValueError):
+    """A platform that is not a conda subdir conda-torch supports."""
+
+    def __init__(self, value: str, known: Sequence[str]) -> None:
+        self.value = value
+        near = suggest(value, known)
+        hints = [f"Did you mean {' or '.join(near)}?"] if near else []
+        hints.append(f"Valid platforms: {', '.join(known)}.")
+        super().__init__(f"unknown platform {value!r}", hints=hints)
+
+
+class IncompatibleError(CondaTorchValueError):
+    """A combination that cannot exist (says which constraint fails)."""
+
+    def __init__(self, message: str, *, hints: Sequence[str] = ()) -> None:
+        super().__init__(message, hints=hints)
+
+
+class EnvironmentFileError(CondaTorchValueError):
+    """An environment.yml that is malformed or not an environment file."""
+
+
+class OutputExistsError(CondaTorchError):
+    """Refusing to overwrite a file or an environment without ``--force``."""
+
+    def __init__(self, path: str, what: str = "file") -> None:
+        self.path = path
+        super().__init__(
+            f"{what} {path} already exists", hints=["Pass --force to replace it."]
+        )
+
+
+class CondaNotFoundError(CondaTorchError):
+    """No conda executable to run."""
+
+
+class CondaCommandError(CondaTorchError):
+    """conda ran and failed."""
+
+
+class EnvironmentNotFoundError(CondaTorchValueError):
+    """A ``-n NAME``/``-p PREFIX`` that is not a conda environment."""
+
+
+class ValidationError(CondaTorchError):
+    """An environment that failed validation."""

@@ -1,0 +1,158 @@
+"""Captured outputs -> observations, with the kind recognised from the content.
+
+Each parser module declares ``KINDS``: a tuple of :class:`Kind`. :func:`parse_text` cleans the
+text once (quote prefixes, common indentation, CRLF, trailing blanks), offers it to every kind's
+``recognise``, and runs ``parse`` for each kind that claims it, so a paste that holds several
+outputs (a table followed by ``nvidia-smi -L``) yields one observation per output. Observations
+come back ordered by ``Kind.rank`` (most authoritative first), ready for
+:func:`conda_torch.machine.merge`.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import re
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from ..exceptions import InputFileError, UnrecognisedInputError
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from ..machine import Observation
+
+#: Parser modules, in the order their kinds are tried.
+MODULES: tuple[str, ...] = (
+    "nvidia_query",
+    "nvidia_smi",
+    "proc",
+    "rocm",
+    "apple",
+    "collect_env",
+    "conda_info",
+    "torch_runtime",
+)
+
+#: Largest capture read (bytes). Real captures are kilobytes; a bigger file is a mistake.
+MAX_BYTES = 8 * 1024 * 1024
+
+_QUOTE = re.compile(r"^\s{0,3}(?:>\s?)+")
+_PROMPT = re.compile(
+    r"^\s*(?:\(\S+\)\s+)?(?:[\w.-]+@[\w.-]+(?::[^\s$#]*)?\s*[$#%]|\$|#|PS [A-Za-z]:\\[^>]*>|[A-Za-z]:\\[^>]*>|>>>)\s+(?P<cmd>\S.*)$"
+)
+
+
+@dataclass(frozen=True)
+class Capture:
+    """A captured output, cleaned once for every parser."""
+
+    text: str
+    #: Lines with quote prefixes and the common indentation removed; relative indentation kept.
+    lines: tuple[str, ...]
+    #: Commands seen on shell-prompt lines (``$ nvidia-smi -L`` -> ``nvidia-smi -L``).
+    commands: tuple[str, ...] = field(default=())
+
+    @classmethod
+    def from_text(cls, text: str) -> Capture:
+        raw = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+        # Strip "> " e-mail/markdown quote prefixes only when most non-empty lines carry them.
+        nonempty = [ln for ln in raw if ln.strip()]
+        quoted = sum(1 for ln in nonempty if _QUOTE.match(ln))
+        if nonempty and quoted * 2 >= len(nonempty):
+            raw = [_QUOTE.sub("", ln, count=1) for ln in raw]
+        raw = [ln.rstrip() for ln in raw]
+        indents = [len(ln) - len(ln.lstrip()) for ln in raw if ln.strip()]
+        cut = min(indents) if indents else 0
+        lines = tuple(ln[cut:] for ln in raw)
+        commands = tuple(m.group("cmd").strip() for ln in lines if (m := _PROMPT.match(ln)))
+        return cls(text=text, lines=lines, commands=commands)
+
+    def ran(self, *words: str) -> bool:
+        """Whether a prompt line shows a command containing all of ``words``."""
+        return any(all(w in cmd for w in words) for cmd in self.commands)
+
+
+@dataclass(frozen=True)
+class Kind:
+    #: The input kind, as shown to users ("nvidia-smi", "nvidia-smi -q", "rocminfo", ...).
+    name: str
+    recognise: Callable[[Capture], bool]
+    parse: Callable[[Capture], Observation]
+    #: Lower ranks are more authoritative and win when two inputs disagree.
+    rank: int = 50
+
+
+def kinds() -> tuple[Kind, ...]:
+    out: list[Kind] = []
+    for name in MODULES:
+        try:
+            module = importlib.import_module(f"{__name__}.{name}")
+        except ModuleNotFoundError as exc:  # a parser module not written yet
+            if exc.name != f"{__name__}.{name}":
+                raise
+            continue
+        out.extend(module.KINDS)
+    return tuple(out)
+
+
+def kind_names() -> list[str]:
+    return [k.name for k in kinds()]
+
+
+def parse_text(text: str, source: str = "") -> list[Observation]:
+    """Observations from one captured output; ``UnrecognisedInputError`` if nothing claims it."""
+    capture = Capture.from_text(text)
+    found: list[tuple[int, Observation]] = []
+    all_kinds = kinds()
+    for kind in all_kinds:
+        if kind.recognise(capture):
+            obs = kind.parse(capture)
+            obs.source = source
+            found.append((kind.rank, obs))
+    if not found:
+        raise UnrecognisedInputError(source or "input", expected=[k.name for k in all_kinds])
+    found.sort(key=lambda item: item[0])
+    return [obs for _, obs in found]
+
+
+def read_capture(path: str) -> str:
+    """Read a capture file, refusing what cannot be one (empty, binary, huge, unreadable)."""
+    try:
+        size = os.path.getsize(path)
+        if os.path.isdir(path):
+            raise InputFileError(path, "is a directory, not a captured output")
+        if size > MAX_BYTES:
+            raise InputFileError(
+                path, f"is {size} bytes; a captured output is at most {MAX_BYTES} bytes"
+            )
+        with open(path, "rb") as fh:
+            data = fh.read(MAX_BYTES + 1)
+    except InputFileError:
+        raise
+    except FileNotFoundError:
+        raise InputFileError(path, "no such file") from None
+    except PermissionError:
+        raise InputFileError(path, "permission denied") from None
+    except OSError as exc:
+        raise InputFileError(path, f"cannot be read ({exc.strerror or exc})") from None
+    if data[:2] in (b"\xff\xfe", b"\xfe\xff"):  # PowerShell's `>` writes UTF-16 with a BOM
+        try:
+            text = data.decode("utf-16")
+        except UnicodeDecodeError:
+            raise InputFileError(path, "is not valid UTF-16 text") from None
+    elif b"\x00" in data[:65536]:
+        raise InputFileError(path, "is binary; expected the text output of a detection command")
+    else:
+        try:
+            text = data.decode("utf-8-sig")
+        except UnicodeDecodeError:  # Windows consoles save in the ANSI code page
+            text = data.decode("latin-1")
+    if not text.strip():
+        raise InputFileError(path, "is empty; expected the text output of a detection command")
+    return text
+
+
+def parse_file(path: str) -> list[Observation]:
+    return parse_text(read_capture(path), source=path)

@@ -1,0 +1,43 @@
+"""conda's entry point: ``conda torch``, ``conda doctor`` checks and ``.condarc`` settings.
+
+conda imports this module on *every* ``conda`` command, so it imports only ``hookimpl`` at
+the top; everything else is imported inside the hook bodies (a test guards this).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from conda.plugins import hookimpl
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+
+    from conda.plugins.types import CondaSetting, CondaSubcommand
+
+
+@hookimpl
+def conda_subcommands() -> Iterable[CondaSubcommand]:
+    from conda.plugins.types import CondaSubcommand
+
+    from .cli import configure_parser, execute
+    from .constants import SUBCOMMAND, SUMMARY
+
+    yield CondaSubcommand(
+        name=SUBCOMMAND, summary=SUMMARY, action=execute, configure_parser=configure_parser
+    )
+
+
+@hookimpl
+def conda_settings() -> Iterable[CondaSetting]:
+    from conda.common.configuration import PrimitiveParameter
+    from conda.plugins.types import CondaSetting
+
+    from .constants import SETTINGS
+
+    for name, (default, description) in SETTINGS.items():
+        yield CondaSetting(
+            name=name,
+            description=description,
+            parameter=PrimitiveParameter(default, element_type=str),
+        )
