@@ -1,0 +1,112 @@
+"""The plugin entry point stays light: conda imports it on every ``conda`` command."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+from .condatools import ROOT_DIR, require_conda
+
+#: Modules that must never be loaded by importing the plugin (or configuring its parser).
+HEAVY = ("ruamel", "ruamel.yaml", "packaging", "packaging.version", "packaging.specifiers",
+         "torch", "requests", "xml", "ctypes")
+
+#: What importing the plugin may add to the modules of ``conda_torch`` itself.
+PLUGIN_MODULES = {"conda_torch", "conda_torch._version", "conda_torch.plugin"}
+
+
+def _run(python: str, code: str, *, path: list[str] | None = None) -> dict:
+    env = None
+    if path is not None:
+        import os
+
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(path)}
+    proc = subprocess.run(
+        [python, "-c", textwrap.dedent(code)], capture_output=True, text=True, env=env,
+        cwd=ROOT_DIR, timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+GUARD = """
+    import json, sys
+    import conda.plugins
+    before = set(sys.modules)
+    import conda_torch.plugin
+    added = sorted(set(sys.modules) - before)
+    print(json.dumps({"added": added}))
+"""
+
+PARSER_GUARD = """
+    import argparse, json, sys
+    import conda.plugins
+    before = set(sys.modules)
+    from conda_torch.cli import configure_parser
+    configure_parser(argparse.ArgumentParser(prog="conda torch"))
+    added = sorted(set(sys.modules) - before)
+    print(json.dumps({"added": added}))
+"""
+
+
+@pytest.fixture
+def stand_in_conda(tmp_path):
+    """A stand-in ``conda.plugins`` exposing only ``hookimpl`` (pluggy), for CI without conda."""
+    pkg = tmp_path / "conda" / "plugins"
+    pkg.mkdir(parents=True)
+    (tmp_path / "conda" / "__init__.py").write_text("")
+    (pkg / "__init__.py").write_text("import pluggy\nhookimpl = pluggy.HookimplMarker('conda')\n")
+    return [str(tmp_path), str(ROOT_DIR)]
+
+
+def _heavy(added: list[str]) -> list[str]:
+    return [m for m in added if m in HEAVY or m.split(".")[0] in ("ruamel", "packaging", "torch")]
+
+
+def test_plugin_import_is_light_without_conda(stand_in_conda):
+    added = _run(sys.executable, GUARD, path=stand_in_conda)["added"]
+    assert _heavy(added) == []
+    assert {m for m in added if m.startswith("conda_torch")} == PLUGIN_MODULES
+
+
+def test_configure_parser_is_light(stand_in_conda):
+    """conda builds every plugin's parser on every command: that must stay cheap too."""
+    added = _run(sys.executable, PARSER_GUARD, path=stand_in_conda)["added"]
+    assert _heavy(added) == []
+    library = {m for m in added if m.startswith("conda_torch.") and not m.startswith("conda_torch.cli")}
+    assert library <= {"conda_torch._version", "conda_torch.constants"}, library
+
+
+def test_plugin_import_is_light_with_real_conda():
+    conda = require_conda()
+    added = _run(conda.python, GUARD, path=[str(ROOT_DIR)])["added"]
+    assert set(added) == PLUGIN_MODULES
+
+
+def test_hooks_yield_records_with_real_conda():
+    conda = require_conda()
+    out = _run(conda.python, """
+        import json
+        from conda_torch import plugin
+        subs = {s.name: s for s in plugin.conda_subcommands()}
+        settings = sorted(s.name for s in plugin.conda_settings())
+        print(json.dumps({"subs": sorted(subs), "settings": settings,
+                          "configure": subs["torch"].configure_parser is not None}))
+    """, path=[str(ROOT_DIR)])
+    assert out["subs"] == ["torch"]
+    assert out["configure"] is True
+    assert "torch_source" in out["settings"]
+
+
+def test_conda_torch_help_lists_subcommands_with_real_conda(tmp_path):
+    conda = require_conda()
+    proc = subprocess.run([conda.exe, "torch", "--help"], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    from conda_torch.cli import SUBCOMMANDS
+
+    for name, _ in SUBCOMMANDS:
+        assert name in proc.stdout
