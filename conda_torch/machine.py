@@ -176,6 +176,8 @@ class Machine:
     probes: tuple[Probe, ...] = ()
     #: What was not found, and why: sentences for the human output.
     notes: tuple[str, ...] = ()
+    #: Every error code any input reported (``nvidia.no_devices``, ``platform.conda_info_json_invalid``).
+    errors: tuple[str, ...] = ()
 
     # -- questions later commands ask -------------------------------------------------
 
@@ -240,6 +242,7 @@ class Machine:
             overrides=dict(data.get("overrides") or {}),
             probes=tuple(_build(Probe, p) for p in data.get("probes") or ()),
             notes=tuple(data.get("notes") or ()),
+            errors=tuple(data.get("errors") or ()),
         )
 
 
@@ -304,6 +307,7 @@ def merge(observations: list[Observation], *, mode: str = "live", inputs: tuple[
     errors: dict[str, list[str]] = {s: [] for s in sections}
     seen: set[str] = set()
     all_notes: list[str] = []
+    all_errors: list[str] = []
     for obs in observations:
         for name in sections:
             _fill(sections[name], srcs[name], getattr(obs, name), obs.label)
@@ -319,6 +323,8 @@ def merge(observations: list[Observation], *, mode: str = "live", inputs: tuple[
             bucket = errors.get(section if section in errors else "platform")
             if code not in bucket:
                 bucket.append(code)
+            if code not in all_errors:
+                all_errors.append(code)
         all_notes.extend(n for n in obs.notes if n not in all_notes)
 
     def gpu_objs(vendor: str) -> tuple[GPU, ...]:
@@ -352,4 +358,5 @@ def merge(observations: list[Observation], *, mode: str = "live", inputs: tuple[
         overrides=dict(overrides or {}),
         probes=probes,
         notes=tuple(notes) + tuple(n for n in all_notes if n not in notes),
+        errors=tuple(all_errors),
     )

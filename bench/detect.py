@@ -1,0 +1,215 @@
+"""Benchmark ``conda torch detect`` against issue 2's targets, every ratio measured in this run.
+
+    python bench/detect.py [--runs N] [--json]
+
+1. Live detection in-process (cache cleared before every call): median ms; target < 5 ms on a
+   machine without an NVIDIA driver, where no subprocess may start (counted with an audit hook).
+2. The whole ``python -m conda_torch detect`` process against ``python -c pass``, interleaved,
+   medians; target at most 3x.
+3. Where ``nvidia-smi`` exists: detection without nvidia-smi against one
+   ``nvidia-smi --query-gpu`` call, side by side; target at most 0.5x. Measured twice: repeated
+   in this process (cache cleared, NVML initialised and shut down each time) and as the first
+   detection in a fresh interpreter (which also pays for ``import ctypes`` and NVML's first
+   initialisation).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+
+SMI_QUERY = ["--query-gpu=name,driver_version,compute_cap,memory.total", "--format=csv"]
+
+#: One detection in a fresh interpreter, timed from after ``import conda_torch.detect``.
+COLD = (
+    "import time\n"
+    "from conda_torch.detect import detect\n"
+    "t = time.perf_counter()\n"
+    "detect(nvidia_smi=False)\n"
+    "print((time.perf_counter() - t) * 1000)\n"
+)
+
+
+def _spawns() -> list[str]:
+    """Start counting process creations (audit events) from now on; returns the live list."""
+    events: list[str] = []
+
+    def hook(event: str, args: tuple) -> None:
+        if event in (
+            "subprocess.Popen",
+            "os.posix_spawn",
+            "os.spawn",
+            "os.exec",
+            "os.system",
+            "os.fork",
+        ):
+            events.append(event)
+
+    sys.addaudithook(hook)
+    return events
+
+
+def _wall(cmd: list[str], env: dict[str, str]) -> float:
+    start = time.perf_counter()
+    subprocess.run(
+        cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env, cwd=ROOT, check=False
+    )
+    return (time.perf_counter() - start) * 1000
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--runs", type=int, default=15, help="repetitions per measurement (default 15)")
+    ap.add_argument("--json", action="store_true", help="print the figures as JSON")
+    opts = ap.parse_args()
+    runs = max(3, opts.runs)
+    results: dict[str, object] = {"python": sys.version.split()[0], "executable": sys.executable}
+
+    # 1. in-process ------------------------------------------------------------------------
+    events = _spawns()
+    t0 = time.perf_counter()
+    from conda_torch import detect as det
+
+    results["import_detect_ms"] = round((time.perf_counter() - t0) * 1000, 2)
+    t0 = time.perf_counter()
+    machine = det.detect()
+    results["detect_first_call_ms"] = round((time.perf_counter() - t0) * 1000, 2)
+    times = []
+    for _ in range(max(runs, 30)):
+        det.clear_cache()
+        t0 = time.perf_counter()
+        machine = det.detect()
+        times.append((time.perf_counter() - t0) * 1000)
+    results["detect_in_process_ms"] = round(statistics.median(times), 3)
+    results["detect_in_process_min_ms"] = round(min(times), 3)
+    results["subprocesses_started"] = len(events)
+    has_nvidia = machine.nvidia is not None and bool(machine.nvidia.gpus)
+    results["nvidia_gpus"] = len(machine.nvidia.gpus) if machine.nvidia else 0
+    results["probes_ms"] = {p.name: p.ms for p in machine.probes if p.ms is not None}
+
+    # 2. whole process -----------------------------------------------------------------------
+    env = dict(os.environ)
+    env["PYTHONPATH"] = ROOT + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+    # An installed package has its bytecode compiled; so do the runs here, in a temporary
+    # cache (PYTHONDONTWRITEBYTECODE would make every run compile conda_torch from source).
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    env["PYTHONPYCACHEPREFIX"] = tempfile.mkdtemp(prefix="conda-torch-bench-pyc-")
+    base, full, full_json = [], [], []
+    for cmd in ([sys.executable, "-c", "pass"], [sys.executable, "-m", "conda_torch", "detect"]):
+        _wall(cmd, env)  # warm the file cache and .pyc files
+    for _ in range(runs):
+        base.append(_wall([sys.executable, "-c", "pass"], env))
+        full.append(_wall([sys.executable, "-m", "conda_torch", "detect"], env))
+        full_json.append(_wall([sys.executable, "-m", "conda_torch", "detect", "--json"], env))
+    results["python_c_pass_ms"] = round(statistics.median(base), 1)
+    results["detect_process_ms"] = round(statistics.median(full), 1)
+    results["detect_json_process_ms"] = round(statistics.median(full_json), 1)
+    results["process_ratio"] = round(statistics.median(full) / statistics.median(base), 2)
+
+    # 3. GPU machine: in-process detection without nvidia-smi vs one nvidia-smi call ---------
+    smi = shutil.which("nvidia-smi")
+    if smi:
+        live, smi_times = [], []
+        for _ in range(runs):
+            det.clear_cache()
+            t0 = time.perf_counter()
+            det.detect(nvidia_smi=False)
+            live.append((time.perf_counter() - t0) * 1000)
+            t0 = time.perf_counter()
+            subprocess.run([smi, *SMI_QUERY], capture_output=True, check=False)
+            smi_times.append((time.perf_counter() - t0) * 1000)
+        results["detect_no_smi_ms"] = round(statistics.median(live), 2)
+        results["nvidia_smi_query_ms"] = round(statistics.median(smi_times), 2)
+        results["gpu_ratio"] = round(statistics.median(live) / statistics.median(smi_times), 3)
+        # The first detection in a fresh process also pays for ctypes and NVML's first init.
+        cold = []
+        for _ in range(runs):
+            done = subprocess.run(
+                [sys.executable, "-c", COLD],
+                capture_output=True,
+                text=True,
+                env=env,
+                cwd=ROOT,
+                check=False,
+            )
+            try:
+                cold.append(float(done.stdout.strip().splitlines()[-1]))
+            except (ValueError, IndexError):
+                pass
+        if cold:
+            results["detect_no_smi_cold_ms"] = round(statistics.median(cold), 2)
+            results["gpu_ratio_cold"] = round(
+                statistics.median(cold) / statistics.median(smi_times), 3
+            )
+
+    if opts.json:
+        print(json.dumps(results, indent=2))
+        return 0
+    rows = [
+        (
+            "detect() in-process, median",
+            f"{results['detect_in_process_ms']} ms",
+            "< 5 ms" + ("" if not has_nvidia else " (target is for machines without NVIDIA)"),
+            results["detect_in_process_ms"] < 5 if not has_nvidia else None,
+        ),
+        ("  first call in this process", f"{results['detect_first_call_ms']} ms", "", None),
+        (
+            "  subprocesses started",
+            str(results["subprocesses_started"]),
+            "0 without NVIDIA" if not has_nvidia else "",
+            results["subprocesses_started"] == 0 if not has_nvidia else None,
+        ),
+        ("python -c pass, median", f"{results['python_c_pass_ms']} ms", "", None),
+        ("python -m conda_torch detect", f"{results['detect_process_ms']} ms", "", None),
+        ("  with --json", f"{results['detect_json_process_ms']} ms", "", None),
+        (
+            "  ratio to python -c pass",
+            f"{results['process_ratio']}x",
+            "<= 3x",
+            results["process_ratio"] <= 3,
+        ),
+    ]
+    if smi:
+        rows += [
+            ("detect(nvidia_smi=False)", f"{results['detect_no_smi_ms']} ms", "", None),
+            ("nvidia-smi --query-gpu (1 call)", f"{results['nvidia_smi_query_ms']} ms", "", None),
+            ("  ratio", f"{results['gpu_ratio']}x", "<= 0.5x", results["gpu_ratio"] <= 0.5),
+        ]
+        if "gpu_ratio_cold" in results:
+            rows += [
+                (
+                    "  first call in a fresh process",
+                    f"{results['detect_no_smi_cold_ms']} ms",
+                    "",
+                    None,
+                ),
+                (
+                    "  ratio (fresh process)",
+                    f"{results['gpu_ratio_cold']}x",
+                    "<= 0.5x",
+                    results["gpu_ratio_cold"] <= 0.5,
+                ),
+            ]
+    else:
+        rows.append(("GPU comparison", "skipped", "no nvidia-smi on PATH", None))
+    print(f"conda-torch detect benchmark (Python {results['python']}, {runs} runs each)")
+    for name, value, target, ok in rows:
+        verdict = "" if ok is None else ("  PASS" if ok else "  FAIL")
+        print(f"  {name:<34} {value:>10}  {target}{verdict}")
+    slow = sorted(results["probes_ms"].items(), key=lambda kv: -kv[1])[:4]  # type: ignore[union-attr]
+    print("  slowest probes (last call): " + ", ".join(f"{k} {v:.2f} ms" for k, v in slow))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
