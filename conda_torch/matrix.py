@@ -1,0 +1,1045 @@
+"""The compatibility matrix: which torch builds exist, what pairs with what, what runs here.
+
+The data is one dated JSON file, ``conda_torch/data/matrix.json``, generated from the sourced
+reference in ``shared/reference/pytorch`` by ``tools/build_matrix.py`` (declared once there;
+every row cites the keys of :attr:`Matrix.sources`). :func:`load` reads it (cached); nothing
+here parses YAML or touches the machine.
+
+Questions it answers:
+
+* :meth:`Matrix.torch_versions`, :meth:`Matrix.resolve_torch` -- which releases exist;
+* :meth:`Matrix.companions`, :meth:`Matrix.pairing_ok` -- torchvision/torchaudio pairings;
+* :meth:`Matrix.candidates` -- every build that exists for a subdir/Python/source/backend,
+  each a :class:`Candidate` with the exact conda specs or pip specs that install it;
+* :meth:`Matrix.evaluate` -- which of those run on a :class:`~conda_torch.machine.Machine`
+  (NVIDIA driver floor, compute capability against the compiled architectures and PTX, ROCm,
+  XPU, Apple silicon and macOS floors), ranked best first, with a reason for every rejection.
+
+What the reference marks unverified is either left out (see :attr:`Matrix.left_out`) or kept
+and named in :attr:`Candidate.unverified` as ``"field: reason"``.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import functools
+import json
+import os
+import re
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from .constants import CONDA_OVERRIDE_CUDA, SUBDIRS
+from .exceptions import CondaTorchValueError, IncompatibleError, UnknownVersionError
+from .models import Backend, Source, Subdir, version_tuple
+
+if TYPE_CHECKING:
+    from typing import Any
+
+    from .machine import GPU, Machine
+
+__all__ = ["Candidate", "Matrix", "Verdict", "load"]
+
+#: Schema of ``data/matrix.json`` this module reads.
+SCHEMA = "conda-torch.matrix/1"
+
+#: After this many months the dataset is called stale (newer releases may exist).
+STALE_MONTHS = 6
+
+#: Where PyTorch's pip indexes live: ``<INDEX><backend>`` (``.../whl/cu126``).
+INDEX = "https://download.pytorch.org/whl/"
+
+#: Tie-break order of sources when everything else is equal.
+SOURCE_ORDER = (Source.CONDA_FORGE, Source.PIP, Source.PYTORCH)
+
+
+# -- values -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One installable build: a torch release from one source, for one subdir and backend.
+
+    ``torchvision``/``torchaudio`` are the exact versions for pip and the ``pytorch`` channel;
+    for conda-forge they are the series (``"0.24.*"``), because conda-forge rebuilds a
+    torchvision patch release against each pytorch (its torchvision 0.24.0 was built for
+    pytorch 2.9.1) and the solver picks the build made for the pinned pytorch. ``None`` means
+    the source has none for this build.
+
+    ``specs`` are the conda ``dependencies:`` entries (without ``python``) for conda sources,
+    in install order; ``channels`` are the channels in the order to list them. For pip,
+    ``specs`` is empty and ``pip_specs`` (with ``+cuXXX``-style local tags when the wheels come
+    from ``pip_index``) are the ``pip:`` entries; ``pip_index`` is ``None`` for plain PyPI.
+    The local tags make the specs safe with ``--extra-index-url`` as well as ``--index-url``.
+
+    ``min_driver`` is the NVIDIA driver floor of this build's CUDA toolkit on this subdir's OS
+    (NVIDIA Table 3); ``min_driver_compat`` the lower floor that CUDA minor-version
+    compatibility allows (no PTX JIT of newer PTX). ``requires_cuda`` is the matching
+    virtual-package spec (``"__cuda>=12.9"``).
+
+    ``unverified`` holds ``"field: reason"`` strings for data the sources could not confirm;
+    ``sources`` are citation keys of :attr:`Matrix.sources`.
+    """
+
+    torch: str
+    torchvision: str | None
+    torchaudio: str | None
+    source: Source
+    subdir: Subdir
+    backend: Backend
+    pythons: tuple[str, ...]
+    gpu_archs: tuple[str, ...] = ()
+    ptx: str | None = None
+    min_driver: str | None = None
+    min_driver_compat: str | None = None
+    channels: tuple[str, ...] = ()
+    specs: tuple[str, ...] = ()
+    pip_index: str | None = None
+    pip_specs: tuple[str, ...] = ()
+    requires_cuda: str | None = None
+    unverified: tuple[str, ...] = ()
+    sources: tuple[str, ...] = ()
+    #: How the build is named in sentences: "cu128", "cuda 12.9 build", "pytorch-cuda 12.4".
+    label: str = ""
+    notes: tuple[str, ...] = ()
+
+    @property
+    def key(self) -> tuple[str, str, str, str]:
+        return (self.torch, str(self.source), str(self.subdir), str(self.backend))
+
+    @property
+    def minor(self) -> str:
+        return ".".join(self.torch.split(".")[:2])
+
+    @property
+    def pypi(self) -> bool:
+        """Whether this is the wheel a plain ``pip install torch`` gets (no extra index)."""
+        return self.source is Source.PIP and self.pip_index is None
+
+    @property
+    def unverified_fields(self) -> frozenset[str]:
+        return frozenset(u.split(":", 1)[0] for u in self.unverified)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "torch": self.torch,
+            "torchvision": self.torchvision,
+            "torchaudio": self.torchaudio,
+            "source": str(self.source),
+            "subdir": str(self.subdir),
+            "backend": str(self.backend),
+            "label": self.label,
+            "pythons": list(self.pythons),
+            "gpu_archs": list(self.gpu_archs),
+            "ptx": self.ptx,
+            "min_driver": self.min_driver,
+            "min_driver_compat": self.min_driver_compat,
+            "requires_cuda": self.requires_cuda,
+            "channels": list(self.channels),
+            "specs": list(self.specs),
+            "pip_index": self.pip_index,
+            "pip_specs": list(self.pip_specs),
+            "unverified": list(self.unverified),
+            "notes": list(self.notes),
+            "sources": list(self.sources),
+        }
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """Whether a :class:`Candidate` runs on a machine, and why (or why not).
+
+    ``reasons`` of an accepted verdict are warnings (something could not be checked, or works
+    only through PTX JIT); of a rejected one, every failed constraint.
+    """
+
+    candidate: Candidate
+    accepted: bool
+    reasons: tuple[str, ...] = ()
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "accepted": self.accepted,
+            "reasons": list(self.reasons),
+            "candidate": self.candidate.to_json(),
+        }
+
+
+# -- the matrix ---------------------------------------------------------------------------
+
+
+def _vt(version: str) -> tuple[int, ...]:
+    return version_tuple(version)
+
+
+def _public(version: str) -> str:
+    return str(version).strip().split("+", 1)[0]
+
+
+def _series(version: str | None) -> str | None:
+    return None if version is None else ".".join(version.split(".")[:2]) + ".*"
+
+
+def _add_months(day: _dt.date, months: int) -> _dt.date:
+    month = day.month - 1 + months
+    year, month = day.year + month // 12, month % 12 + 1
+    for d in (day.day, 30, 29, 28):
+        try:
+            return day.replace(year=year, month=month, day=d)
+        except ValueError:
+            continue
+    raise AssertionError("unreachable")
+
+
+class Matrix:
+    """The loaded dataset. Build it with :func:`load`."""
+
+    def __init__(self, data: dict[str, Any]) -> None:
+        if data.get("schema") != SCHEMA:
+            raise ValueError(f"matrix data has schema {data.get('schema')!r}, expected {SCHEMA}")
+        self._data = data
+        self.date: _dt.date = _dt.date.fromisoformat(data["date"])
+        #: Citation key -> {"what", "url"/"repo"/"path"...}.
+        self.sources: dict[str, dict[str, str]] = data["sources"]
+        #: What the dataset deliberately does not offer, and why.
+        self.left_out: list[dict[str, str]] = data["left_out"]
+        self.drivers: dict[str, dict[str, Any]] = data["drivers"]
+        self.macos: dict[str, Any] = data["macos"]
+        self._releases: dict[str, dict[str, Any]] = {r["version"]: r for r in data["releases"]}
+        self._versions: list[str] = sorted(self._releases, key=_vt)
+        self._texts: list[str] = data.get("texts") or []
+        self._compact: list[dict[str, Any]] = data["builds"]
+        self._full: dict[int, dict[str, Any]] = {}
+        self._by_subdir: dict[str, list[int]] = {}
+        for i, row in enumerate(self._compact):
+            self._by_subdir.setdefault(row["subdir"], []).append(i)
+        self._with_builds = {v for row in self._compact for v in row["torch"]}
+        self._cache: dict[tuple[int, str], Candidate] = {}
+        self._backends: dict[str, Backend] = {}
+
+    def rows(self) -> list[dict[str, Any]]:
+        """Every build row in full (as ``tools/build_matrix.py`` made it, before compaction)."""
+        return [self._row(i) for i in range(len(self._compact))]
+
+    def _backend(self, text: str) -> Backend:
+        hit = self._backends.get(text)
+        if hit is None:
+            hit = self._backends[text] = Backend.parse(text)
+        return hit
+
+    def _pythons(self, i: int) -> list[str]:
+        full = self._full.get(i)
+        if full is not None:
+            return full["python"]
+        value = self._compact[i]["python"]
+        return self._texts[value].split() if self._data.get("compact") else value
+
+    def _row(self, i: int) -> dict[str, Any]:
+        full = self._full.get(i)
+        if full is not None:
+            return full
+        row = dict(self._compact[i])
+        if self._data.get("compact"):
+            t = self._texts
+            row["sources"] = t[row["sources"]].split(",") if t[row["sources"]] else []
+            row["python"] = t[row["python"]].split()
+            row["unverified"] = [t[k] for k in row["unverified"]]
+            row["notes"] = [t[k] for k in row.get("notes") or ()]
+            if "archs" in row:
+                row["archs"] = t[row["archs"]].split()
+            row["index"] = INDEX + row["backend"] if row.get("index") else None
+            row["local"] = row["backend"] if row.get("local") else None
+        row["minor"] = ".".join(row["torch"][0].split(".")[:2])
+        self._full[i] = row
+        return row
+
+    # -- releases ---------------------------------------------------------------------
+
+    def stale(self, today: _dt.date | None = None) -> bool:
+        """Whether the dataset is more than six months old (newer releases may exist)."""
+        return (today or _dt.date.today()) > _add_months(self.date, STALE_MONTHS)
+
+    def torch_versions(self) -> list[str]:
+        """Every torch release in the dataset, oldest first."""
+        return list(self._versions)
+
+    def release(self, torch: str) -> dict[str, Any]:
+        """The raw release row for an exact version (``"2.5.1"``, ``"2.5.1+cu124"``)."""
+        version = _public(torch)
+        if version not in self._releases:
+            raise UnknownVersionError("torch", str(torch), self._nearest(version))
+        return self._releases[version]
+
+    def has_builds(self, torch: str) -> bool:
+        return _public(torch) in self._with_builds
+
+    def matching_torch(self, spec: str | None) -> list[str]:
+        """Every release matching ``spec``: ``"2.5"``, ``"2.5.*"``, ``"==2.5.1"``, ``">=2.4,<2.6"``.
+
+        Oldest first; raises :class:`UnknownVersionError` (with the nearest releases) when none.
+        """
+        if spec is None or not str(spec).strip():
+            return list(self._versions)
+        text = str(spec).strip()
+        found = self._match(text)
+        if not found:
+            raise UnknownVersionError("torch", text, self._nearest(text))
+        return found
+
+    def resolve_torch(self, spec: str | None) -> str:
+        """The newest release matching ``spec``; ``None`` means the newest release with builds."""
+        if spec is None or not str(spec).strip():
+            return max(self._with_builds, key=_vt)
+        return self.matching_torch(spec)[-1]
+
+    def _match(self, text: str) -> list[str]:
+        body = text.split("+", 1)[0].strip()
+        m = re.fullmatch(r"(==|=)?\s*v?(\d+(?:\.\d+){0,2})(\.\*)?", body)
+        if m:
+            op, number, star = m.groups()
+            parts = number.split(".")
+            if len(parts) == 3 and not star:
+                return [number] if number in self._releases else []
+            if op == "==" and not star:
+                # "==2.5" means 2.5.0 under PEP 440
+                padded = ".".join(parts + ["0"] * (3 - len(parts)))
+                return [padded] if padded in self._releases else []
+            prefix = tuple(int(p) for p in parts)
+            return [v for v in self._versions if _vt(v)[: len(prefix)] == prefix]
+        from packaging.specifiers import InvalidSpecifier, SpecifierSet
+
+        try:
+            spec = SpecifierSet(body.replace(" ", ""))
+        except InvalidSpecifier:
+            return []
+        return [v for v in self._versions if spec.contains(v, prereleases=True)]
+
+    def _nearest(self, text: str) -> list[str]:
+        digits = _vt(text)
+        if not digits:
+            return self._versions[-8:]
+
+        def distance(v: str) -> tuple[int, ...]:
+            key = _vt(v)
+            same = sum(1 for a, b in zip(key, digits) if a == b)
+            num = lambda k: sum(x * 1000 ** (2 - i) for i, x in enumerate((k + (0, 0, 0))[:3]))  # noqa: E731
+            return (-same, abs(num(key) - num(digits)))
+
+        return sorted(self._versions, key=distance)[:3]
+
+    # -- pairings ---------------------------------------------------------------------
+
+    def companions(self, torch_version: str) -> tuple[str | None, str | None]:
+        """The exact (torchvision, torchaudio) that pair with a torch release on pip.
+
+        torch 2.12 and later pair with torchaudio 2.11.0 (torchaudio stopped at 2.11; 2.11.x
+        supports every later torch). ``None`` where no release is known.
+        """
+        rel = self.release(torch_version)
+        return rel["torchvision"], rel["torchaudio"]
+
+    def pairing_ok(
+        self,
+        torch: str,
+        torchvision: str | None = None,
+        torchaudio: str | None = None,
+        *,
+        source: Source | str | None = None,
+    ) -> list[str]:
+        """Why ``torch``/``torchvision``/``torchaudio`` do not pair (empty list: they do).
+
+        Local tags (``+cu130``) are ignored. Any torchaudio 2.11.x pairs with torch >= 2.11.
+        torch 2.0.0 also accepts the ``pytorch`` channel's 0.15.0/2.0.0. With
+        ``source="conda-forge"`` torchvision/torchaudio are compared on their series (conda-forge
+        rebuilds patch releases against each pytorch). ``None`` skips that package.
+        """
+        src = Source.parse(source) if source is not None else None
+        version = _public(torch)
+        if version not in self._releases:
+            return [f"torch {version} is not in the dataset (known up to {self._versions[-1]})"]
+        rel = self._releases[version]
+        reasons: list[str] = []
+        for name, got in (("torchvision", torchvision), ("torchaudio", torchaudio)):
+            if got is None:
+                continue
+            got = _public(got)
+            want = rel[name]
+            allowed = {want} if want else set()
+            for alt in (rel.get("alt") or {}).values():
+                if alt.get(name):
+                    allowed.add(alt[name])
+            if name == "torchaudio" and _vt(version)[:2] >= (2, 11):
+                if _vt(got)[:2] == (2, 11):
+                    continue
+                reasons.append(f"torch {version} pairs with torchaudio 2.11.x, not {got}")
+                continue
+            if not allowed:
+                reasons.append(f"no {name} release is known to pair with torch {version}")
+                continue
+            if src is Source.CONDA_FORGE:
+                if any(_vt(got)[:2] == _vt(a)[:2] for a in allowed):
+                    continue
+            elif got in allowed:
+                continue
+            want_text = " or ".join(sorted(allowed, key=_vt))
+            reasons.append(f"torch {version} pairs with {name} {want_text}, not {got}")
+        return reasons
+
+    # -- candidates -------------------------------------------------------------------
+
+    def candidates(
+        self,
+        *,
+        subdir: str | Subdir,
+        python: str | None = None,
+        source: str | Source | None = None,
+        torch: str | None = None,
+        backend: str | Backend | None = None,
+        strict: bool = False,
+    ) -> list[Candidate]:
+        """Every build that exists for these filters, newest torch first.
+
+        ``torch`` is a spec (:meth:`matching_torch`); ``backend`` a filter such as ``cuda``,
+        ``cu126``, ``cuda=12.6``, ``rocm``, ``cpu`` (``cpu`` also selects the osx-arm64 build,
+        whose backend is ``mps``). With ``strict=True`` an empty result raises
+        :class:`IncompatibleError` naming the constraint that fails.
+        """
+        sd = Subdir.parse(subdir)
+        src = Source.parse(source) if source is not None else None
+        be = Backend.parse(backend) if backend is not None else None
+        py = _python(python)
+        versions = set(self.matching_torch(torch)) if torch else None
+        out = self._select(sd, py, src, versions, be)
+        if strict and not out:
+            raise self._why_none(sd, py, src, torch, be)
+        return out
+
+    def _select(
+        self,
+        sd: Subdir,
+        py: str | None,
+        src: Source | None,
+        versions: set[str] | None,
+        be: Backend | None,
+    ) -> list[Candidate]:
+        out: list[Candidate] = []
+        for i in self._by_subdir.get(sd.value, ()):
+            row = self._compact[i]  # filter on the compact row; expand only what matches
+            if src is not None and row["source"] != src.value:
+                continue
+            if versions is not None and versions.isdisjoint(row["torch"]):
+                continue
+            if be is not None and not be.matches(self._backend(row["backend"])):
+                continue
+            if py is not None and py not in self._pythons(i):
+                continue
+            row = self._row(i)
+            for version in row["torch"]:
+                if versions is not None and version not in versions:
+                    continue
+                out.append(self._candidate(i, row, version))
+        out.sort(key=_listing_order)
+        return out
+
+    def _candidate(self, i: int, row: dict[str, Any], version: str) -> Candidate:
+        cache_key = (i, version)
+        hit = self._cache.get(cache_key)
+        if hit is not None:
+            return hit
+        rel = self._releases[version]
+        source = Source(row["source"])
+        subdir = Subdir(row["subdir"])
+        backend = self._backend(row["backend"])
+        alt = (rel.get("alt") or {}).get(source.value, {})
+        tv = alt.get("torchvision", rel["torchvision"])
+        ta = alt.get("torchaudio", rel["torchaudio"])
+        if row.get("no_torchvision"):
+            tv = None
+        if row.get("no_torchaudio"):
+            ta = None
+        unverified = [u for u in rel["unverified"] if not u.startswith("date:")]
+        if tv is None:
+            unverified = [u for u in unverified if not u.startswith("torchvision:")]
+        unverified += row["unverified"]
+        sources = list(rel["sources"]) + list(row["sources"])
+        notes = list(rel.get("notes") or []) + list(row.get("notes") or [])
+        cuda = backend.cuda_version
+        os_key = "win" if subdir.os == "win" else "linux"
+        min_driver = min_compat = requires = None
+        if cuda is not None:
+            drv = self.drivers.get(cuda)
+            if drv is None:
+                unverified.append(f"min_driver: no driver floor is recorded for CUDA {cuda}")
+            else:
+                min_driver, min_compat = drv[os_key], drv[f"{os_key}_compat"]
+                unverified += drv["unverified"][os_key]
+                sources += drv["sources"]
+            requires = f"__cuda>={cuda}"
+        label = _label(row, backend)
+        specs: tuple[str, ...] = ()
+        pip_specs: tuple[str, ...] = ()
+        pip_index = None
+        channels: tuple[str, ...] = tuple(row.get("channels") or ())
+        if source is Source.CONDA_FORGE:
+            tv, ta = _series(tv), _series(ta)
+            build = row.get("build")
+            flavour = None if build is None else ("cuda" if cuda else "cpu")
+            specs = (f"pytorch={version}" + (f"={build}*" if build else ""),)
+            if tv:
+                specs += (f"torchvision={tv}" + (f"={flavour}*" if flavour else ""),)
+            if ta:
+                specs += (f"torchaudio={ta}",)
+            if cuda:
+                specs += (f"cuda-version={cuda}",)
+        elif source is Source.PYTORCH:
+            specs = (f"pytorch={version}",)
+            specs += tuple(f"{n}={v}" for n, v in (("torchvision", tv), ("torchaudio", ta)) if v)
+            mechanism, value = row.get("mechanism"), row.get("mechanism_value")
+            if mechanism:
+                specs += (f"{mechanism}={value}" if value else mechanism,)
+        else:
+            pip_index = row.get("index")
+            local = f"+{row['local']}" if row.get("local") else ""
+            pip_specs = tuple(
+                f"{n}=={v}{local}"
+                for n, v in (("torch", version), ("torchvision", tv), ("torchaudio", ta))
+                if v
+            )
+        cand = Candidate(
+            torch=version,
+            torchvision=tv,
+            torchaudio=ta,
+            source=source,
+            subdir=subdir,
+            backend=backend,
+            pythons=tuple(row["python"]),
+            gpu_archs=tuple(row.get("archs") or ()),
+            ptx=row.get("ptx"),
+            min_driver=min_driver,
+            min_driver_compat=min_compat,
+            channels=channels,
+            specs=specs,
+            pip_index=pip_index,
+            pip_specs=pip_specs,
+            requires_cuda=requires,
+            unverified=tuple(dict.fromkeys(unverified)),
+            sources=tuple(dict.fromkeys(sources)),
+            label=label,
+            notes=tuple(dict.fromkeys(notes)),
+        )
+        self._cache[cache_key] = cand
+        return cand
+
+    def _why_none(
+        self, sd: Subdir, py: str | None, src: Source | None, torch: str | None, be: Backend | None
+    ) -> IncompatibleError:
+        versions = set(self.matching_torch(torch)) if torch else None
+        shown = (
+            ", ".join(
+                x
+                for x in (
+                    f"torch {torch}" if torch else "",
+                    f"python {py}" if py else "",
+                    f"source {src}" if src else "",
+                    f"backend {be}" if be else "",
+                )
+                if x
+            )
+            or "any build"
+        )
+        if be is not None and be.kind == "cuda" and sd.is_macos:
+            return IncompatibleError(
+                f"macOS has no CUDA builds ({sd})",
+                hints=["Apple silicon uses MPS (--backend mps); Intel Macs get CPU builds."],
+            )
+        if be is not None and be.kind == "mps" and sd.value != "osx-arm64":
+            return IncompatibleError(f"MPS exists only on Apple silicon (osx-arm64), not {sd}")
+        if be is not None and be.kind in ("rocm", "xpu") and src is not None and src.is_conda:
+            return IncompatibleError(
+                f"{be.kind.upper()} builds are pip wheels only, not on {src}",
+                hints=["Use --source pip."],
+            )
+        if be is not None and be.kind == "rocm" and sd.value != "linux-64":
+            return IncompatibleError(f"ROCm builds exist only as linux-64 pip wheels, not for {sd}")
+        if be is not None and be.kind == "xpu" and sd.value not in ("linux-64", "win-64"):
+            return IncompatibleError(f"XPU wheels exist only for linux-64 and win-64, not for {sd}")
+        if src is Source.PYTORCH and versions and min(_vt(v) for v in versions) >= (2, 6):
+            return IncompatibleError(
+                f"the pytorch channel stops at 2.5.x; torch {torch} is not on it",
+                hints=[
+                    (
+                        "From 2.6, conda users get torch from conda-forge (--source conda-forge) "
+                        "or from pip (--source pip)."
+                    )
+                ],
+            )
+        if (
+            src is Source.PIP
+            and sd.value == "osx-64"
+            and versions
+            and min(_vt(v) for v in versions) > (2, 2, 2)
+        ):
+            return IncompatibleError(
+                f"x86 macOS pip wheels ended at 2.2.2; torch {torch} has none for osx-64",
+                hints=["conda-forge still builds osx-64 CPU pytorch (--source conda-forge)."],
+            )
+        if not self._by_subdir.get(sd.value):
+            return IncompatibleError(
+                f"the dataset has no torch builds for {sd}",
+                hints=[
+                    "Platforms with builds: "
+                    + ", ".join(s for s in SUBDIRS if s in self._by_subdir)
+                    + "."
+                ],
+            )
+        if versions and not (versions & self._with_builds):
+            why = next(
+                (
+                    lo["why"]
+                    for lo in self.left_out
+                    if any(f"torch {v}" in lo["what"] for v in versions)
+                ),
+                "",
+            )
+            return IncompatibleError(
+                f"torch {torch} has no builds in this dataset" + (f": {why}" if why else ""),
+                hints=[f"Newest release with builds: {self.resolve_torch(None)}."],
+            )
+        # Generic: which filters, each dropped alone, give results? Name every one.
+        filters = {"backend": be, "python": py, "source": src, "torch": versions}
+        details = []
+        for name, value in filters.items():
+            if value is None:
+                continue
+            trial = dict(filters, **{name: None})
+            found = self._select(
+                sd, trial["python"], trial["source"], trial["torch"], trial["backend"]
+            )
+            if not found:
+                continue
+            if name == "python":
+                pys = sorted({p for c in found for p in c.pythons}, key=_vt)
+                details.append(f"python {py} is not supported; these builds support {_span(pys)}")
+            elif name == "torch":
+                tv = sorted({c.torch for c in found}, key=_vt)
+                span = tv[0] if len(tv) == 1 else f"{tv[0]} to {tv[-1]}"
+                details.append(f"the other filters match torch {span}")
+            elif name == "backend":
+                bes = sorted({str(c.backend) for c in found})
+                details.append(f"no {be} build; available: {', '.join(bes)}")
+            else:
+                srcs = sorted({str(c.source) for c in found})
+                details.append(f"not from {src}; available from: {', '.join(srcs)}")
+        text = f"no build for {sd} matches {shown}"
+        return IncompatibleError(text + (": " + "; or ".join(details) if details else ""))
+
+    # -- machines ---------------------------------------------------------------------
+
+    def machine_subdir(self, machine: Machine, subdir: str | Subdir | None = None) -> Subdir:
+        """The subdir to judge: ``subdir``, else the native one (Rosetta), else the platform's."""
+        value = subdir or machine.platform.native_subdir or machine.platform.subdir
+        if not value:
+            raise IncompatibleError(
+                "cannot tell this machine's platform from what was detected",
+                hints=[f"Pass --platform with one of: {', '.join(SUBDIRS)}."],
+            )
+        return Subdir.parse(value)
+
+    def evaluate(
+        self,
+        machine: Machine,
+        *,
+        python: str | None = None,
+        source: str | Source | None = None,
+        torch: str | None = None,
+        backend: str | Backend | None = None,
+        subdir: str | Subdir | None = None,
+        strict: bool = False,
+        prefer_gpu: bool = True,
+    ) -> list[Verdict]:
+        """Judge every candidate for the machine's subdir; best first.
+
+        Order: accepted before rejected; then (``prefer_gpu``) builds that use the machine's
+        accelerator before CPU builds; then newest torch; then native code before PTX JIT;
+        then the newest CUDA; then conda-forge, pip, the pytorch channel; then fewer
+        unverified fields. ``prefer_gpu=False`` puts newest torch before the accelerator.
+        """
+        sd = self.machine_subdir(machine, subdir)
+        cands = self.candidates(
+            subdir=sd, python=python, source=source, torch=torch, backend=backend, strict=strict
+        )
+        facts = _Facts.of(machine, sd)
+        judged = [self._judge(c, facts) for c in cands]
+        judged.sort(key=lambda j: _rank(j, facts, prefer_gpu))
+        return [v for v, _ in judged]
+
+    def _judge(self, c: Candidate, f: _Facts) -> tuple[Verdict, int]:
+        """(verdict, coverage): coverage 2 = native code, 1 = PTX JIT, 0 = unchecked."""
+        ok = True
+        reasons: list[str] = []
+        coverage = 2
+        kind = c.backend.kind
+        if kind == "cuda":
+            cuda = c.backend.cuda_version or ""
+            if not f.nvidia and f.cuda is None:
+                ok = False
+                if c.source is Source.CONDA_FORGE:
+                    reasons.append(f"cuda {cuda} build needs __cuda but no NVIDIA driver was found")
+                else:
+                    reasons.append(f"{c.label} needs an NVIDIA driver, none was found")
+                for err in f.errors:
+                    reasons.append(f"NVIDIA probe reported {err}")
+            else:
+                ok, coverage = self._judge_cuda(c, f, reasons)
+            if f.no_cuda and c.source is Source.CONDA_FORGE:
+                ok = False
+                reasons.append(
+                    f"cuda {cuda} build needs __cuda, and "
+                    f"{CONDA_OVERRIDE_CUDA}='' hides it from conda"
+                )
+        elif kind == "rocm":
+            if not f.rocm:
+                ok = False
+                reasons.append(f"{c.backend} needs an AMD GPU with ROCm, none was found")
+        elif kind == "xpu":
+            if not f.xpu:
+                ok = False
+                reasons.append("xpu needs an Intel GPU (XPU), none was found")
+        elif kind == "mps":
+            ok = self._judge_mps(c, f, reasons)
+        elif f.accelerator and f.accelerator != "mps":
+            reasons.append(f"CPU only: this machine's {f.accelerator_name} would not be used")
+        return Verdict(candidate=c, accepted=ok, reasons=tuple(dict.fromkeys(reasons))), coverage
+
+    def _judge_cuda(self, c: Candidate, f: _Facts, reasons: list[str]) -> tuple[bool, int]:
+        ok = True
+        cuda = c.backend.cuda_version or ""
+        drv = self.drivers.get(cuda) or {}
+        floor = drv.get(f.driver_os)
+        compat = drv.get(f"{f.driver_os}_compat")
+        if f.driver is not None:
+            if floor and _vt(f.driver) < _vt(floor):
+                ok = False
+                text = f"{c.label} needs driver >= {floor}, this machine has {f.driver}"
+                if compat and _vt(f.driver) >= _vt(compat):
+                    text += (
+                        f" (CUDA minor-version compatibility from {compat} may run it, "
+                        "without PTX JIT)"
+                    )
+                reasons.append(text)
+            elif not floor and f.cuda is None:
+                reasons.append(
+                    f"no published {f.os_name} driver minimum for CUDA {cuda}; check that "
+                    f"nvidia-smi shows CUDA >= {cuda}"
+                )
+        if f.cuda is not None and _vt(f.cuda) < _vt(cuda) and ok:
+            ok = False
+            reasons.append(
+                f"{c.label} needs a driver that supports CUDA {cuda}, this machine's "
+                f"supports CUDA {f.cuda}{f.cuda_from}"
+            )
+        if f.driver is None and f.cuda is None:
+            reasons.append(
+                f"the NVIDIA driver version is unknown; cannot check {c.label}'s floor (>= {floor})"
+                if floor
+                else "the NVIDIA driver version is unknown"
+            )
+        if f.jetson:
+            reasons.append(
+                "Jetson (Tegra): these aarch64 CUDA builds target server GPUs; JetPack systems "
+                "usually need NVIDIA's Jetson builds of torch, which this dataset does not cover"
+            )
+        if not f.gpus:
+            if f.nvidia:
+                reasons.append("no NVIDIA GPU was listed; cannot check compute capability")
+            else:
+                reasons.append(f"no GPU was detected; CUDA {f.cuda}{f.cuda_from} is assumed")
+            return ok, 0
+        coverage = 2
+        for gpu in f.gpus:
+            name = gpu.name or f"GPU {gpu.index if gpu.index is not None else '?'}"
+            cc = gpu.compute_capability
+            if not cc:
+                reasons.append(
+                    f"compute capability of {name} is unknown; cannot check it against "
+                    f"{c.label}'s architectures"
+                )
+                coverage = 0
+                continue
+            if not c.gpu_archs:
+                reasons.append(
+                    f"the architectures compiled into {c.label} in {c.minor} are not recorded; "
+                    f"cannot check {name} (sm_{_sm(cc)})"
+                )
+                coverage = 0
+                continue
+            how = _coverage(cc, c.gpu_archs, c.ptx)
+            if how is None:
+                ok = False
+                reasons.append(
+                    f"{c.label} in {c.minor} has no sm_{_sm(cc)} code for {name} "
+                    f"(compiled: {_arch_span(c.gpu_archs, c.ptx)})"
+                )
+            elif how == "ptx":
+                coverage = min(coverage, 1)
+                reasons.append(
+                    f"{name} (sm_{_sm(cc)}) runs {c.label} only through PTX JIT from "
+                    f"compute_{_sm(c.ptx or '')} (slow first start)"
+                )
+        return ok, coverage
+
+    def _judge_mps(self, c: Candidate, f: _Facts, reasons: list[str]) -> bool:
+        ok = True
+        if f.apple_silicon is False:
+            ok = False
+            reasons.append("MPS needs Apple silicon; this Mac has an Intel CPU")
+        torch = _vt(c.torch)
+        if f.macos is None:
+            return ok
+        if c.source is Source.PIP:
+            for floor in self.macos["pip_install"]:
+                if torch >= _vt(floor["from"]) and _vt(f.macos) < _vt(floor["macos"]):
+                    ok = False
+                    reasons.append(
+                        f"torch {c.minor} pip wheels need macOS >= {floor['macos']}, "
+                        f"this Mac runs {f.macos}"
+                    )
+        for floor in self.macos["mps"]:
+            lo, hi = _vt(floor["from"]), _vt(floor["until"]) if floor["until"] else None
+            if torch[:2] < lo or (hi is not None and torch[:2] > hi):
+                continue
+            if _vt(f.macos) < _vt(floor["macos"]):
+                if floor["unverified"]:
+                    reasons.append(
+                        f"MPS in torch {c.minor} may need macOS >= {floor['macos']} "
+                        f"(unverified), this Mac runs {f.macos}"
+                    )
+                else:
+                    ok = False
+                    reasons.append(
+                        f"MPS in torch {c.minor} needs macOS >= {floor['macos']}, "
+                        f"this Mac runs {f.macos}"
+                    )
+        return ok
+
+
+# -- machine facts --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Facts:
+    subdir: Subdir
+    driver: str | None
+    driver_os: str  # "linux" | "win" (WSL uses the Windows host driver)
+    cuda: str | None
+    cuda_from: str
+    #: CONDA_OVERRIDE_CUDA is set and empty: conda sees no __cuda.
+    no_cuda: bool
+    nvidia: bool
+    gpus: tuple[GPU, ...]
+    errors: tuple[str, ...]
+    rocm: bool
+    xpu: bool
+    apple_silicon: bool | None
+    macos: str | None
+    jetson: bool
+    accelerator: str | None = field(default=None)
+
+    @property
+    def os_name(self) -> str:
+        return "Windows" if self.driver_os == "win" else "Linux"
+
+    @property
+    def accelerator_name(self) -> str:
+        return {
+            "cuda": "NVIDIA GPU",
+            "rocm": "AMD GPU",
+            "xpu": "Intel GPU",
+            "mps": "Apple GPU",
+        }.get(self.accelerator or "", "GPU")
+
+    @classmethod
+    def of(cls, machine: Machine, sd: Subdir) -> _Facts:
+        plat = machine.platform
+        nv = machine.nvidia
+        cuda = nv.cuda_version if nv else None
+        cuda_from = ""
+        override = (machine.overrides or {}).get(CONDA_OVERRIDE_CUDA)
+        if nv is not None and nv.sources.get("cuda_version") == CONDA_OVERRIDE_CUDA:
+            cuda_from = f" ({CONDA_OVERRIDE_CUDA})"
+        elif cuda is None and override:
+            cuda, cuda_from = override, f" ({CONDA_OVERRIDE_CUDA})"
+        elif (
+            cuda is None
+            and override is None
+            and plat.virtual_packages
+            and plat.virtual_packages.get("__cuda")
+        ):
+            cuda, cuda_from = plat.virtual_packages["__cuda"], " (conda's __cuda)"
+        if cuda is not None and not _vt(cuda):
+            cuda = None
+        if cuda is not None and _vt(cuda) == (0,):
+            cuda = None
+        driver = nv.driver_version if nv else None
+        if driver is not None and not _vt(driver):
+            driver = None
+        gpus = machine.visible_nvidia_gpus
+        nvidia = bool(driver or gpus)
+        rocm = bool(machine.rocm and (machine.rocm.gpus or machine.rocm.version))
+        xpu = bool(machine.xpu and machine.xpu.gpus)
+        apple = machine.apple
+        apple_silicon = apple.apple_silicon if apple else None
+        if apple_silicon is None and sd.value == "osx-arm64":
+            apple_silicon = True
+        macos = plat.macos_version or (plat.os_version if plat.os == "macos" else None)
+        accelerator = (
+            "cuda"
+            if nvidia or cuda
+            else "rocm"
+            if rocm
+            else "xpu"
+            if xpu
+            else "mps"
+            if apple_silicon
+            else None
+        )
+        return cls(
+            subdir=sd,
+            driver=driver,
+            driver_os="win" if (sd.os == "win" or plat.wsl) else "linux",
+            cuda=cuda,
+            cuda_from=cuda_from,
+            no_cuda=override == "",
+            nvidia=nvidia,
+            gpus=gpus,
+            errors=tuple(nv.errors) if nv else (),
+            rocm=rocm,
+            xpu=xpu,
+            apple_silicon=apple_silicon,
+            macos=macos,
+            jetson=bool(plat.jetson),
+            accelerator=accelerator,
+        )
+
+
+# -- helpers --------------------------------------------------------------------------------
+
+
+def _python(python: str | None) -> str | None:
+    if python is None:
+        return None
+    text = str(python).strip()
+    m = re.fullmatch(r"(?:python\s*=*\s*)?(\d+)\.(\d+)(?:\.\d+)?", text)
+    if not m:
+        raise UnknownVersionError("python", text, ["3.10", "3.11", "3.12", "3.13", "3.14"])
+    return f"{m.group(1)}.{m.group(2)}"
+
+
+def _sm(cc: str) -> str:
+    return cc.replace(".", "")
+
+
+def _coverage(cc: str, archs: tuple[str, ...], ptx: str | None) -> str | None:
+    """'sass' when a compiled arch of the same major at or below ``cc`` exists, 'ptx' when PTX
+    at or below ``cc`` can be JIT-compiled, else ``None``."""
+    want = _vt(cc)
+    if any(_vt(a)[0] == want[0] and _vt(a) <= want for a in archs):
+        return "sass"
+    if ptx and _vt(ptx) <= want:
+        return "ptx"
+    return None
+
+
+def _arch_span(archs: tuple[str, ...], ptx: str | None) -> str:
+    ordered = sorted(archs, key=_vt)
+    text = (
+        f"sm_{_sm(ordered[0])}-sm_{_sm(ordered[-1])}"
+        if len(ordered) > 1
+        else f"sm_{_sm(ordered[0])}"
+    )
+    return text + (f" + compute_{_sm(ptx)} PTX" if ptx else "")
+
+
+def _span(pys: list[str]) -> str:
+    if not pys:
+        return "no Python"
+    keys = [_vt(p) for p in pys]
+    contiguous = all(b[0] == a[0] and b[1] == a[1] + 1 for a, b in zip(keys, keys[1:]))
+    if contiguous and len(pys) > 2:
+        return f"{pys[0]}-{pys[-1]}"
+    return ", ".join(pys)
+
+
+def _label(row: dict[str, Any], backend: Backend) -> str:
+    source = row["source"]
+    if source == "conda-forge":
+        return (
+            f"cuda {backend.cuda_version} build" if backend.kind == "cuda" else f"{backend} build"
+        )
+    if source == "pytorch":
+        if backend.kind == "cuda":
+            return f"{row.get('mechanism')} {backend.cuda_version}"
+        return str(row.get("mechanism") or backend)
+    return str(backend)
+
+
+def _listing_order(c: Candidate) -> tuple[Any, ...]:
+    """Newest torch; then conda-forge, pip, pytorch; then cuda, rocm, xpu, mps, cpu; newest."""
+    kind, version = c.backend.sort_key
+    return (
+        tuple(-x for x in _vt(c.torch)),
+        SOURCE_ORDER.index(c.source),
+        kind,
+        tuple(-x for x in version),
+    )
+
+
+def _rank(judged: tuple[Verdict, int], f: _Facts, prefer_gpu: bool) -> tuple[Any, ...]:
+    verdict, coverage = judged
+    c = verdict.candidate
+    uses = int(f.accelerator is not None and c.backend.kind == f.accelerator)
+    torch = tuple(-x for x in _vt(c.torch))
+    cuda = tuple(-x for x in _vt(c.backend.cuda_version or "0"))
+    first = (-uses, torch) if prefer_gpu else (torch, -uses)
+    return (
+        0 if verdict.accepted else 1,
+        *first,
+        -coverage,
+        cuda,
+        SOURCE_ORDER.index(c.source),
+        len(c.unverified),
+        str(c.backend),
+    )
+
+
+def _read_data() -> str:
+    """``conda_torch/data/matrix.json``: straight from the package folder when it is one (the
+    fast path: ``importlib.resources`` alone costs 10-30 ms to import where nothing loaded it
+    yet), else through :mod:`importlib.resources` (zip imports)."""
+    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data", "matrix.json")
+    if os.path.isfile(path):
+        with open(path, encoding="utf-8") as fh:
+            return fh.read()
+    from importlib import resources
+
+    return (
+        resources.files("conda_torch")
+        .joinpath("data")
+        .joinpath("matrix.json")
+        .read_text(encoding="utf-8")
+    )
+
+
+@functools.cache
+def load() -> Matrix:
+    """The embedded dataset (read once per process)."""
+    try:
+        text = _read_data()
+    except (FileNotFoundError, OSError) as exc:  # pragma: no cover - broken install
+        raise CondaTorchValueError(
+            f"the compatibility matrix data is missing ({exc})",
+            hints=[
+                "Reinstall conda-torch; its package data conda_torch/data/matrix.json is absent."
+            ],
+        ) from None
+    return Matrix(json.loads(text))

@@ -1,0 +1,275 @@
+"""Value types: platform (:class:`Subdir`), compute backend (:class:`Backend`), where torch comes
+from (:class:`Source`) and a torch release (:class:`Release`).
+
+Each is immutable, parses from its usual string with a classmethod ``parse`` (raising a named
+:class:`~conda_torch.exceptions.CondaTorchValueError` subclass with suggestions), and prints
+back with ``str()``. Nothing here imports more than the standard library.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from enum import Enum
+
+from .constants import SUBDIRS
+from .exceptions import UnknownPlatformError, UnknownVersionError
+
+__all__ = ["BACKEND_KINDS", "Backend", "Release", "Source", "Subdir", "version_tuple"]
+
+
+def version_tuple(version: str) -> tuple[int, ...]:
+    """``"12.6"`` -> ``(12, 6)``; ``"535.129.03"`` -> ``(535, 129, 3)``. Non-digits separate."""
+    return tuple(int(p) for p in re.findall(r"\d+", version))
+
+
+# -- Subdir -------------------------------------------------------------------------------
+
+_OS = {"linux": "linux", "osx": "osx", "win": "win"}
+_ARCH = {"64": "x86_64", "aarch64": "aarch64", "ppc64le": "ppc64le", "arm64": "arm64"}
+
+
+@dataclass(frozen=True, order=True)
+class Subdir:
+    """A conda subdir conda-torch supports: ``linux-64``, ``osx-arm64``, ``win-64``, ..."""
+
+    value: str
+
+    def __post_init__(self) -> None:
+        if self.value not in SUBDIRS:
+            raise UnknownPlatformError(self.value, SUBDIRS)
+
+    @classmethod
+    def parse(cls, text: str | Subdir) -> Subdir:
+        if isinstance(text, Subdir):
+            return text
+        value = str(text).strip().lower()
+        if value not in SUBDIRS:
+            raise UnknownPlatformError(str(text), SUBDIRS)
+        return cls(value)
+
+    def __str__(self) -> str:
+        return self.value
+
+    @property
+    def os(self) -> str:
+        """``linux``, ``osx`` or ``win``."""
+        return _OS[self.value.split("-", 1)[0]]
+
+    @property
+    def arch(self) -> str:
+        """``x86_64``, ``aarch64``, ``ppc64le`` or ``arm64``."""
+        return _ARCH[self.value.split("-", 1)[1]]
+
+    @property
+    def is_macos(self) -> bool:
+        return self.os == "osx"
+
+
+# -- Backend ------------------------------------------------------------------------------
+
+#: Compute backend kinds, in the order tables list them.
+BACKEND_KINDS: tuple[str, ...] = ("cuda", "rocm", "xpu", "mps", "cpu")
+
+#: Names offered when a backend string cannot be read.
+_BACKEND_EXAMPLES = (
+    "cpu",
+    "cuda",
+    "rocm",
+    "mps",
+    "xpu",
+    "cu118",
+    "cu121",
+    "cu124",
+    "cu126",
+    "cu128",
+    "cu129",
+    "cu130",
+    "cu132",
+    "cuda=12.6",
+    "rocm6.4",
+    "rocm7.2",
+)
+
+_CU = re.compile(r"^cu(\d{2,3})$")
+_CUDA = re.compile(r"^cuda(?:[=\s_-]*(\d+(?:\.\d+)?))?$")
+_ROCM = re.compile(r"^rocm(?:[=\s_-]*(\d+(?:\.\d+){1,2}))?$")
+
+
+@dataclass(frozen=True)
+class Backend:
+    """A compute backend: ``cpu``, ``cuda`` (with a toolkit version), ``rocm``, ``mps``, ``xpu``.
+
+    ``version`` is ``"12.6"`` for CUDA, ``"6.4"``/``"6.2.4"`` for ROCm, ``None`` otherwise (or
+    for "any CUDA"/"any ROCm" in a filter). ``str()`` is the pip index name (``cu126``,
+    ``rocm6.4``). Backends of one kind are ordered by version; comparing across kinds raises
+    ``TypeError`` (use :attr:`sort_key` to sort mixed lists).
+    """
+
+    kind: str
+    version: str | None = None
+    _key: tuple[int, ...] = field(default=(), init=False, repr=False, compare=False, hash=False)
+
+    def __post_init__(self) -> None:
+        if self.kind not in BACKEND_KINDS:
+            raise UnknownVersionError("backend", self.kind, _BACKEND_EXAMPLES)
+        if self.version is not None and self.kind not in ("cuda", "rocm"):
+            raise UnknownVersionError("backend", f"{self.kind}{self.version}", _BACKEND_EXAMPLES)
+        object.__setattr__(self, "_key", version_tuple(self.version) if self.version else ())
+
+    @classmethod
+    def parse(cls, text: str | Backend) -> Backend:
+        """Read ``cpu``, ``cu126``, ``cuda12.6``, ``cuda=12.6``, ``cuda``, ``rocm6.4``, ``mps``,
+        ``xpu``.
+
+        A bare version (``12.6``) is refused: it could be CUDA or ROCm.
+        """
+        if isinstance(text, Backend):
+            return text
+        raw = str(text)
+        value = raw.strip().lower()
+        if value in ("cpu", "mps", "xpu"):
+            return cls(value)
+        if m := _CU.match(value):
+            digits = m.group(1)
+            return cls("cuda", f"{int(digits[:-1])}.{digits[-1]}")
+        if m := _CUDA.match(value):
+            version = m.group(1)
+            if version is not None and "." not in version:
+                raise UnknownVersionError("backend", raw, _BACKEND_EXAMPLES)
+            return cls("cuda", _norm(version))
+        if m := _ROCM.match(value):
+            return cls("rocm", m.group(1))
+        raise UnknownVersionError("backend", raw, _BACKEND_EXAMPLES)
+
+    def __str__(self) -> str:
+        if self.kind == "cuda":
+            if self.version is None:
+                return "cuda"
+            major, minor = self.version.split(".")
+            return f"cu{major}{minor}"
+        if self.kind == "rocm":
+            return f"rocm{self.version}" if self.version else "rocm"
+        return self.kind
+
+    @property
+    def cuda_version(self) -> str | None:
+        """``"12.6"`` for a CUDA backend with a version, else ``None``."""
+        return self.version if self.kind == "cuda" else None
+
+    @property
+    def is_gpu(self) -> bool:
+        return self.kind != "cpu"
+
+    @property
+    def sort_key(self) -> tuple[int, tuple[int, ...]]:
+        """Orders any two backends: by kind (:data:`BACKEND_KINDS`), then version."""
+        return (BACKEND_KINDS.index(self.kind), self._key)
+
+    def matches(self, build: Backend) -> bool:
+        """Whether this backend, used as a filter, selects ``build``.
+
+        ``cuda``/``rocm`` without a version select every version of their kind; ``cuda=12.6``
+        selects exactly CUDA 12.6; ``rocm6.2`` also selects ``rocm6.2.4``. ``cpu`` selects the
+        macOS arm64 build (its backend is ``mps``, and it is the CPU build).
+        """
+        if self.kind != build.kind:
+            return self.kind == "cpu" and build.kind == "mps"
+        if self.version is None:
+            return True
+        if self.kind == "rocm" and build.version:
+            return build._key[: len(self._key)] == self._key
+        return self._key == build._key
+
+    def _other_key(self, other: object) -> tuple[int, ...] | None:
+        if not isinstance(other, Backend):
+            return None
+        if other.kind != self.kind:
+            raise TypeError(f"cannot order {self} and {other}: different backend kinds")
+        return other._key
+
+    def __lt__(self, other: object) -> bool:
+        key = self._other_key(other)
+        return NotImplemented if key is None else self._key < key
+
+    def __le__(self, other: object) -> bool:
+        key = self._other_key(other)
+        return NotImplemented if key is None else self._key <= key
+
+    def __gt__(self, other: object) -> bool:
+        key = self._other_key(other)
+        return NotImplemented if key is None else self._key > key
+
+    def __ge__(self, other: object) -> bool:
+        key = self._other_key(other)
+        return NotImplemented if key is None else self._key >= key
+
+
+def _norm(version: str | None) -> str | None:
+    if version is None:
+        return None
+    return ".".join(str(int(p)) for p in version.split("."))
+
+
+# -- Source -------------------------------------------------------------------------------
+
+
+class Source(Enum):
+    """Where torch comes from."""
+
+    CONDA_FORGE = "conda-forge"
+    PYTORCH = "pytorch"
+    PIP = "pip"
+
+    def __str__(self) -> str:
+        return self.value
+
+    @classmethod
+    def parse(cls, text: str | Source) -> Source:
+        if isinstance(text, Source):
+            return text
+        value = str(text).strip().lower()
+        for member in cls:
+            if member.value == value:
+                return member
+        raise UnknownVersionError("source", str(text), [m.value for m in cls])
+
+    @property
+    def is_conda(self) -> bool:
+        return self is not Source.PIP
+
+
+# -- Release ------------------------------------------------------------------------------
+
+_PUBLIC = re.compile(r"^v?(\d+(?:\.\d+)*)((?:a|b|rc|\.dev|\.post)\d*)*$")
+
+
+@dataclass(frozen=True, order=True)
+class Release:
+    """A torch (or torchvision/torchaudio) version: ``2.5.1``, read from ``2.5.1+cu124`` too.
+
+    ``local`` keeps a local tag (``cu124``) out of comparisons: two builds of one release are
+    equal. ``str()`` is the public version.
+    """
+
+    key: tuple[int, ...]
+    public: str = field(compare=False)
+    local: str | None = field(default=None, compare=False)
+
+    @classmethod
+    def parse(cls, text: str) -> Release:
+        """Read ``2.5.1``, ``2.5.1+cu124``, ``2.6.0a0+git1eba9b3``, ``2.8.0.dev20250528+cpu``."""
+        raw = str(text).strip()
+        public, _, local = raw.partition("+")
+        m = _PUBLIC.match(public)
+        if not m or (local and not re.fullmatch(r"[A-Za-z0-9.]+", local)):
+            raise UnknownVersionError("version", raw, ())
+        return cls(version_tuple(m.group(1)), public.lstrip("v"), local or None)
+
+    def __str__(self) -> str:
+        return self.public
+
+    @property
+    def minor(self) -> str:
+        """``"2.5"`` for ``2.5.1``."""
+        return ".".join(str(p) for p in self.key[:2])

@@ -1,0 +1,1100 @@
+#!/usr/bin/env python3
+"""Build ``conda_torch/data/matrix.json`` from the PyTorch install reference.
+
+Reads ``../shared/reference/pytorch/{torch_releases,cuda,apple_rocm_xpu}.yaml`` (relative to the
+repository root) and writes one compact, dated JSON file that :mod:`conda_torch.matrix` loads at
+run time. YAML is parsed here, at build time only (ruamel.yaml or PyYAML); the package never
+parses YAML.
+
+Run it from the repository root::
+
+    python3 tools/build_matrix.py            # writes conda_torch/data/matrix.json
+    python3 tools/build_matrix.py --check    # exit 1 if the committed file is out of date
+
+What the reference marks ``unverified`` is handled in one of two ways, and every case is
+listed in the output's ``left_out`` / per-row ``unverified`` entries:
+
+* a **build whose existence is unverified** (a wheel index, a conda channel build) is left out,
+  so nothing can pin it;
+* an **attribute of an existing build** that is unverified (a torchvision patch pairing, an
+  arch list, a Windows driver floor, a Python list) stays, flagged ``"field: reason"``, so
+  ``conda torch matrix --explain`` can warn about it and generators can refuse to pin it.
+
+A few facts were checked beyond the reference when this file was written (2026-11-26); each
+is a named source in ``EXTRA_SOURCES`` and is applied by ``VERIFIED``/``overrides`` below.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+REFERENCE = ROOT.parent / "shared" / "reference" / "pytorch"
+OUTPUT = ROOT / "conda_torch" / "data" / "matrix.json"
+SCHEMA = "conda-torch.matrix/1"
+INDEX = "https://download.pytorch.org/whl/"
+
+SUBDIRS = ("linux-64", "linux-aarch64", "linux-ppc64le", "osx-64", "osx-arm64", "win-64")
+
+#: Sources read while building the dataset that the reference files do not cite.
+EXTRA_SOURCES: dict[str, dict[str, str]] = {
+    "PIP_METADATA": {
+        "what": (
+            "PyPI wheel metadata read on 2026-11-26 with `pip "
+            "install --dry-run --no-deps --report` "
+            "(CPython 3.11, linux x86_64): torchvision 0.15.1 requires torch==2.0.0, 0.19.1 "
+            "torch==2.4.1, 0.20.1 torch==2.5.1, 0.22.1 torch==2.7.1, 0.24.1 torch==2.9.1, 0.27.0 "
+            "torch==2.12.0, 0.27.1 torch==2.12.1, 0.28.0 torch==2.13.0, 0.29.0 torch==2.14.0, "
+            "0.29.1 torch>=2.14.0; torchaudio 2.7.1/2.9.1 require torch==2.7.1/2.9.1, torchaudio "
+            "2.11.0 has no torch requirement; torch 2.14.0 and 2.14.1 require "
+            "cuda-toolkit==13.0.3 on Linux (PyPI default CUDA "
+            "13.0), torch 2.11.0 cuda-toolkit==13.0.2"
+        ),
+        "url": "https://pypi.org/project/torchvision/",
+    },
+    "TI_RELEASE_MATRIX": {
+        "what": (
+            "pytorch/test-infra tools/scripts/generate_release_matrix.py RELEASE_DICT "
+            "(torch/torchvision/torchaudio triples 2.1.0 ... 2.5.1, e.g. 2.4.1 -> 0.19.1/2.4.1, "
+            "2.5.1 -> 0.20.1/2.5.1) at 61a77570f"
+        ),
+        "url": "https://github.com/pytorch/test-infra/blob/main/tools/scripts/generate_release_matrix.py",
+    },
+    "BUILDER_CONDA_ARCH": {
+        "what": (
+            "pytorch/builder conda/pytorch-nightly/build.sh "
+            "TORCH_CUDA_ARCH_LIST on release/1.12 ... "
+            "release/2.5 (the pytorch channel's linux conda builds): 1.12-2.0 '3.7+PTX;5.0' plus "
+            "6.0;6.1;7.0;7.5(;8.0;8.6)(;9.0 for 11.8); 2.1-2.5 '5.0;6.0;6.1;7.0;7.5;8.0;8.6' plus "
+            "'3.7+PTX;9.0' for 11.8 and '9.0' for 12.x"
+        ),
+        "url": "https://github.com/pytorch/builder/blob/release/2.5/conda/pytorch-nightly/build.sh",
+    },
+    "FIXTURE_H100_TORCH": {
+        "what": (
+            "shared/fixtures/torch-runtime/h100-cu130-torch2.11.0.txt: torch 2.11.0+cu130 (pip, "
+            "linux x86_64) measured on an H100: get_arch_list() = sm_75, sm_80, sm_86, sm_90, "
+            "sm_100, sm_120 (no compute_120, i.e. no PTX)"
+        ),
+        "path": "shared/fixtures/torch-runtime/h100-cu130-torch2.11.0.txt",
+    },
+    "PREV_VERSIONS_CMDS": {
+        "what": (
+            "pytorch.org 'Previous PyTorch Versions' install commands (same page as PREV_VERSIONS, "
+            "copy at 04862e37): pip '+cuXXX'/'+cpu'/'+rocmX.Y' local versions with "
+            "download.pytorch.org/whl/<variant>; conda 'cudatoolkit=11.6 -c pytorch -c conda-forge'"
+        ),
+        "url": "https://pytorch.org/get-started/previous-versions/",
+    },
+}
+
+#: torchvision pairings the reference marks unverified that a registry or primary file confirms.
+VERIFIED_PAIRINGS: dict[str, tuple[str, ...]] = {
+    "2.4.1": ("TI_RELEASE_MATRIX", "PIP_METADATA"),
+    "2.5.1": ("TI_RELEASE_MATRIX", "PIP_METADATA"),
+    "2.7.1": ("PIP_METADATA",),
+    "2.9.1": ("PIP_METADATA",),
+    "2.14.0": ("PIP_METADATA",),
+}
+
+#: CUDA 10.2 is used by torch 1.12 builds but the reference's driver table starts at 11.0.
+#: NVIDIA's Table 3 row for 10.2.89 (from memory of the same table): flagged unverified.
+CUDA_10_2 = {"linux": "440.33", "win": "441.22"}
+
+LEFT_OUT: list[dict[str, str]] = []
+
+
+def left_out(what: str, why: str) -> None:
+    LEFT_OUT.append({"what": what, "why": why})
+
+
+# -- YAML ---------------------------------------------------------------------------------
+
+
+def load_yaml(path: Path) -> Any:
+    try:
+        from ruamel.yaml import YAML
+
+        return YAML(typ="safe", pure=True).load(path.read_text(encoding="utf-8"))
+    except ImportError:  # pragma: no cover - PyYAML fallback
+        import yaml
+
+        return yaml.safe_load(path.read_text(encoding="utf-8"))
+
+
+def vkey(v: str) -> tuple[int, ...]:
+    return tuple(int(p) for p in re.findall(r"\d+", v))
+
+
+def minor_of(v: str) -> str:
+    return ".".join(v.split(".")[:2])
+
+
+def cuda_of_variant(variant: str) -> str:
+    digits = variant[2:]
+    return f"{digits[:-1]}.{digits[-1]}"
+
+
+def variant_of_cuda(cuda: str) -> str:
+    return "cu" + cuda.replace(".", "")
+
+
+def in_minors(minor: str, spec: str) -> bool:
+    """``spec`` from cuda.yaml torch lists: '2.1', '2.1 (cuda 11.2)', '2.10 - 2.13'."""
+    spec = re.sub(r"\(.*?\)", "", str(spec)).strip()
+    if "-" in spec:
+        lo, hi = (s.strip() for s in spec.split("-"))
+        return vkey(lo) <= vkey(minor) <= (vkey(hi) if hi else (999,))
+    return spec == minor
+
+
+# -- archs --------------------------------------------------------------------------------
+
+
+def parse_archs(items: list[str] | str) -> tuple[list[str], str | None, list[str]]:
+    """Arch list -> (archs, ptx, problems). Handles '3.7?', '12.0(+PTX?)', '8.6+PTX'."""
+    if isinstance(items, str):
+        items = [s for s in re.sub(r"\(.*?\)", "", items).split(";") if s.strip()]
+    archs: list[str] = []
+    ptx: str | None = None
+    problems: list[str] = []
+    for raw in items:
+        s = str(raw).strip()
+        if s.endswith("?") and "(" not in s:
+            problems.append(
+                f"whether sm_{s[:-1].replace('.', '')} is compiled in was not confirmed"
+            )
+            continue
+        if "(+PTX?)" in s:
+            s = s.replace("(+PTX?)", "")
+            problems.append(
+                f"ptx: whether compute_{s.replace('.', '')} PTX is included was not confirmed"
+            )
+            archs.append(s)
+            continue
+        if s.endswith("+PTX"):
+            s = s[: -len("+PTX")]
+            ptx = s
+        archs.append(s)
+    archs = sorted(set(archs), key=vkey)
+    return archs, ptx, problems
+
+
+def pip_arch_table(cuda_yaml: dict[str, Any]) -> dict[tuple[str, str, str], dict[str, Any]]:
+    """(minor, variant, 'x86'|'aarch64') -> {archs, ptx, unverified[], sources[]}."""
+    table: dict[tuple[str, str, str], dict[str, Any]] = {}
+    for block in cuda_yaml["pytorch_wheel_gpu_archs"]["by_release"]:
+        block_unverified = bool(block.get("unverified"))
+        unverified_for = [str(x) for x in block.get("unverified_for") or []]
+        for minor in block["torch"]:
+            minor = str(minor)
+            for key, items in block["variants"].items():
+                m = re.match(r"(cu\d+)(?:\s*\((.*?)\))?", key)
+                variant, qual = m.group(1), (m.group(2) or "")
+                flavour = "aarch64" if "aarch64" in qual else "x86"
+                archs, ptx, problems = parse_archs(items)
+                unverified = list(problems)
+                conflict = str(block.get("conflict") or "")
+                if conflict and variant in conflict.replace("cu128/cu129", "cu128 cu129"):
+                    unverified.append(conflict)
+                elif block_unverified:
+                    unverified.append(
+                        block.get("note")
+                        or "the reference marks this release's arch lists unverified"
+                    )
+                if minor in unverified_for:
+                    unverified.append(
+                        block.get("note") or "arch list for this release not confirmed"
+                    )
+                if any(u.startswith(variant) and "PTX" in u for u in unverified_for):
+                    problems_ptx = f"{variant} PTX not confirmed ({block.get('note', '')})".strip()
+                    unverified.append(problems_ptx)
+                if any(u.startswith(minor) and "RELEASE.md" in u for u in unverified_for):
+                    unverified.append("arch list taken from RELEASE.md before the release")
+                if flavour == "aarch64" and block.get("aarch64_unverified"):
+                    unverified.append(
+                        "aarch64 list derived from the x86 list and the build script filter"
+                    )
+                table[(minor, variant, flavour)] = {
+                    "archs": archs,
+                    "ptx": ptx,
+                    "unverified": dedup(unverified),
+                    "sources": list(block.get("sources") or []),
+                }
+    # 2.11 cu130 (linux x86_64): measured on an H100 -- no PTX, list as below.
+    meas = table.get(("2.11", "cu130", "x86"))
+    if meas is not None:
+        meas.update(
+            archs=["7.5", "8.0", "8.6", "9.0", "10.0", "12.0"],
+            ptx=None,
+            unverified=[],
+            sources=dedup(meas["sources"] + ["FIXTURE_H100_TORCH"]),
+        )
+    # RELEASE.md claimed 12.0+PTX for 2.11 cu130 too, and the measured 2.11 wheel has none;
+    # the same claim for 2.12-2.14 cu130/cu132 is therefore not trusted.
+    for minor in ("2.12", "2.13", "2.14"):
+        for variant in ("cu130", "cu132"):
+            row = table.get((minor, variant, "x86"))
+            if row and row["ptx"]:
+                row["unverified"] = dedup(
+                    row["unverified"]
+                    + [
+                        (
+                            "ptx: RELEASE.md lists 12.0+PTX, but the "
+                            "measured 2.11 cu130 wheel has no PTX"
+                        )
+                    ]
+                )
+    return table
+
+
+def conda_forge_arch(cuda_yaml: dict[str, Any], minor: str, cuda: str) -> dict[str, Any]:
+    blocks = cuda_yaml["conda_forge_gpu_archs"]["by_release"]
+    same_cuda = []
+    for block in blocks:
+        cudas = [c.strip() for c in str(block["cuda"]).split("/")]
+        if "tegra" in str(block["cuda"]):
+            continue
+        if cuda not in cudas:
+            continue
+        same_cuda.append(block)
+        if any(in_minors(minor, t) for t in block["torch"]):
+            archs, ptx, problems = parse_archs(str(block["archs"]))
+            return {
+                "archs": archs,
+                "ptx": ptx,
+                "unverified": problems,
+                "sources": list(block["sources"]),
+            }
+    if same_cuda:  # e.g. 2.7 with CUDA 12.6: the 12.6 list of the previous releases
+        block = same_cuda[-1]
+        archs, ptx, problems = parse_archs(str(block["archs"]))
+        return {
+            "archs": archs,
+            "ptx": ptx,
+            "unverified": problems
+            + [
+                (
+                    f"gpu_archs: conda-forge's list for CUDA {cuda} in {minor} "
+                    "was not read; taken from earlier releases"
+                )
+            ],
+            "sources": list(block["sources"]),
+        }
+    return {
+        "archs": [],
+        "ptx": None,
+        "unverified": [
+            f"gpu_archs: conda-forge's arch list for CUDA {cuda} in {minor} was not read"
+        ],
+        "sources": [],
+    }
+
+
+#: pytorch channel (builder conda/pytorch-nightly/build.sh) TORCH_CUDA_ARCH_LIST, per minor/CUDA.
+def pytorch_channel_archs(minor: str, cuda: str) -> tuple[list[str], str | None]:
+    mk = vkey(minor)
+    if mk <= (2, 0):
+        archs = ["3.7", "5.0", "6.0", "6.1", "7.0", "7.5"]
+        if cuda != "10.2":
+            archs += ["8.0", "8.6"]
+        if cuda == "11.8":
+            archs += ["9.0"]
+        return archs, "3.7"
+    archs = ["5.0", "6.0", "6.1", "7.0", "7.5", "8.0", "8.6", "9.0"]
+    if cuda == "11.8":
+        return ["3.7"] + archs, "3.7"
+    return archs, None
+
+
+# -- helpers ------------------------------------------------------------------------------
+
+
+def dedup(items: list[Any]) -> list[Any]:
+    out: list[Any] = []
+    for item in items:
+        if item not in out:
+            out.append(item)
+    return out
+
+
+def pythons(py: dict[str, Any], minor: str, *, experimental: bool) -> list[str]:
+    """Supported Pythons; pip also gets the 'experimental' ones that had full wheel sets (3.12 in
+    2.2/2.3, 3.13 in 2.5). Free-threaded builds and the 3.15 previews (torch-only wheels, 2.13+)
+    are left out."""
+    out = [str(v) for v in py.get("supported") or []]
+    if experimental and vkey(minor) < (2, 13):
+        out += [str(v) for v in py.get("experimental") or [] if not str(v).endswith("t")]
+    return sorted(dedup(out), key=vkey)
+
+
+# -- builders -----------------------------------------------------------------------------
+
+
+#: pip variants torchaudio 2.11.0 was built for (torch 2.11's matrix); torch 2.12+ pairs with it.
+AUDIO_2_11_VARIANTS = ("cpu", "cu126", "cu128", "cu130", "rocm7.1", "rocm7.2", "xpu")
+
+
+def audio_for(minor: str, variant: str) -> str | None:
+    """A note when a pip variant of torch >= 2.12 has no torchaudio 2.11.0 build to pair with."""
+    if vkey(minor) < (2, 12) or variant in AUDIO_2_11_VARIANTS:
+        return None
+    return (
+        f"no torchaudio for {variant}: torchaudio 2.11.0 was built for torch 2.11's variants "
+        "only and checks the CUDA major.minor (2.11.1, which checks the major only, is not on PyPI)"
+    )
+
+
+def build_releases(rel_yaml: dict[str, Any]) -> list[dict[str, Any]]:
+    out = []
+    for minor_block in rel_yaml["releases"]:
+        minor = str(minor_block["minor"])
+        minor_unverified = bool(minor_block.get("unverified"))
+        for patch in minor_block["patches"]:
+            version = str(patch["version"])
+            unverified: list[str] = []
+            sources = list(patch.get("pairing_sources") or [])
+            notes: list[str] = []
+            tv = patch.get("torchvision")
+            ta = patch.get("torchaudio")
+            ta_compatible = [str(v) for v in patch.get("torchaudio_compatible") or []]
+            if patch.get("pairing_unverified"):
+                if version in VERIFIED_PAIRINGS:
+                    sources += list(VERIFIED_PAIRINGS[version])
+                else:
+                    unverified.append(
+                        f"torchvision: {patch.get('pairing_note') or 'pairing not confirmed'}"
+                    )
+            if ta is None and ta_compatible:
+                # torchaudio stopped at 2.11; 2.11.x works with every later torch. Only 2.11.0 is
+                # on PyPI (2.11.1 is a GitHub release only).
+                ta = "2.11.0"
+                sources += ["AUDIO_DOCS", "AUDIO_4212", "PIP_INDEX"]
+                notes.append(
+                    "no torchaudio release for this torch minor: torchaudio "
+                    "2.11.x supports every torch >= 2.11"
+                )
+            if patch.get("release_date_unverified"):
+                unverified.append(
+                    "date: proxy date (" + (patch.get("release_date_note") or "") + ")"
+                )
+            if minor_unverified:
+                unverified.append(
+                    f"release: torch {minor} came out after every source snapshot read"
+                )
+            row: dict[str, Any] = {
+                "version": version,
+                "date": patch.get("release_date"),
+                "torchvision": str(tv) if tv is not None else None,
+                "torchaudio": str(ta) if ta is not None else None,
+                "sources": dedup(sources),
+                "unverified": dedup(unverified),
+            }
+            if version == "2.0.0":
+                # pip: 0.15.1 / 2.0.1; the pytorch channel's command: 0.15.0 / 2.0.0.
+                row["alt"] = {"pytorch": {"torchvision": "0.15.0", "torchaudio": "2.0.0"}}
+                notes.append(patch.get("pairing_note") or "")
+            if tv is None:
+                notes.append(
+                    patch.get("pairing_note") or "no torchvision release is known for this torch"
+                )
+            if notes:
+                row["notes"] = [n for n in notes if n]
+            out.append(row)
+    return out
+
+
+def build_rows(rel_yaml: dict[str, Any], cuda_yaml: dict[str, Any]) -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = []
+    archs_pip = pip_arch_table(cuda_yaml)
+
+    for mb in rel_yaml["releases"]:
+        minor = str(mb["minor"])
+        patches = [str(p["version"]) for p in mb["patches"]]
+        py = mb.get("python") or {}
+        minor_unverified = bool(mb.get("unverified"))
+        if minor == "2.15":
+            left_out(
+                "torch 2.15.0: every build (pip variants, Pythons, conda-forge)",
+                "the reference has no verified build facts for 2.15 (Python list unknown, CUDA "
+                "variants from an open RFC, conda-forge unknown); the release stays listed",
+            )
+            continue
+        pip = mb.get("pip") or {}
+        rel_flags = (
+            [f"release: torch {minor} came out after every source snapshot read"]
+            if minor_unverified
+            else []
+        )
+        py_flags = (
+            [f"pythons: {py.get('note') or 'Python list not confirmed'}"]
+            if py.get("unverified")
+            else []
+        )
+        pip_py = pythons(py, minor, experimental=True)
+
+        # ---- pip --------------------------------------------------------------------
+        def pip_row(
+            subdir: str,
+            backend: str,
+            *,
+            index: bool,
+            extra_unverified: list[str] | None = None,
+            srcs: list[str] | None = None,
+            archs: dict[str, Any] | None = None,
+            torchvision: bool = True,
+            torchaudio: bool = True,
+            notes: list[str] | None = None,
+            local: bool = True,
+        ) -> dict[str, Any]:
+            row: dict[str, Any] = {
+                "minor": minor,
+                "torch": patches,
+                "source": "pip",
+                "subdir": subdir,
+                "backend": backend,
+                "python": pip_py,
+                "index": (INDEX + backend) if index else None,
+                "local": backend if (index and local) else None,
+                "unverified": dedup(rel_flags + py_flags + (extra_unverified or [])),
+                "sources": dedup(list(srcs or []) + list(py.get("sources") or [])),
+            }
+            if archs is not None:
+                row["archs"] = archs["archs"]
+                row["ptx"] = archs["ptx"]
+                row["unverified"] = dedup(
+                    row["unverified"]
+                    + [
+                        u if u.startswith(("gpu_archs", "ptx")) else f"gpu_archs: {u}"
+                        for u in archs["unverified"]
+                    ]
+                )
+                row["sources"] = dedup(row["sources"] + archs["sources"])
+            if not torchvision:
+                row["no_torchvision"] = True
+            if not torchaudio:
+                row["no_torchaudio"] = True
+            if notes:
+                row["notes"] = notes
+            return row
+
+        def cuda_archs(variant: str, flavour: str, subdir: str) -> dict[str, Any]:
+            entry = archs_pip.get((minor, variant, flavour))
+            if entry is None:
+                return {
+                    "archs": [],
+                    "ptx": None,
+                    "sources": [],
+                    "unverified": [
+                        f"gpu_archs: the {variant} arch list for {minor} ({subdir}) was not read"
+                    ],
+                }
+            entry = dict(entry, unverified=list(entry["unverified"]))
+            if subdir == "win-64" and vkey(minor) < (2, 9):
+                entry["unverified"].append(
+                    "Windows arch lists before 2.9 were not checked (taken from Linux)"
+                )
+            if subdir == "win-64" and entry["ptx"] and vkey(minor) >= (2, 9):
+                entry["ptx"] = None  # RELEASE.md: +PTX on Linux builds only
+            return entry
+
+        pypi_cuda = pip.get("pypi_default_linux_x86_64_cuda")
+        pypi_src = list(pip.get("pypi_default_sources") or [])
+        if pip.get("pypi_default_unverified"):
+            if minor == "2.14":
+                pypi_cuda, pypi_src = "13.0", ["PIP_METADATA"]
+            else:
+                left_out(
+                    f"pip: torch {minor} plain PyPI CUDA build", "its CUDA version is unverified"
+                )
+                pypi_cuda = None
+        pypi_variant = variant_of_cuda(str(pypi_cuda)) if pypi_cuda else None
+        aarch64_pypi_cuda = vkey(minor) >= (2, 11)  # TI_AARCH64_PYPI
+
+        variants = [str(v) for v in pip.get("cuda_variants") or []]
+        if pip.get("cuda_variants_unverified"):
+            left_out(f"pip: torch {minor} CUDA variants {variants}", "variant list unverified")
+            variants = []
+        cv_src = list(pip.get("cuda_variants_sources") or [])
+        for variant in variants:
+            for subdir in ("linux-64", "win-64"):
+                on_pypi = subdir == "linux-64" and variant == pypi_variant
+                notes = (
+                    ["plain `pip install torch` on Linux x86_64 gets this build"] if on_pypi else []
+                )
+                audio = audio_for(minor, variant)
+                rows.append(
+                    pip_row(
+                        subdir,
+                        variant,
+                        index=not on_pypi,
+                        archs=cuda_archs(variant, "x86", subdir),
+                        srcs=cv_src + (pypi_src if on_pypi else []) + ["PREV_VERSIONS_CMDS"],
+                        notes=notes + ([audio] if audio else []),
+                        torchaudio=not audio,
+                    )
+                )
+        lo = [str(v) for v in pip.get("cuda_variants_linux_only") or []]
+        if lo and pip.get("cuda_variants_linux_only_unverified"):
+            left_out(
+                f"pip: torch {minor} Linux-only {', '.join(lo)} wheels",
+                pip.get("cuda_variants_linux_only_note")
+                or "publication to the stable index unverified",
+            )
+            lo = []
+        for variant in lo:
+            on_pypi = variant == pypi_variant
+            rows.append(
+                pip_row(
+                    "linux-64",
+                    variant,
+                    index=not on_pypi,
+                    archs=cuda_archs(variant, "x86", "linux-64"),
+                    srcs=list(pip.get("cuda_variants_linux_only_sources") or [])
+                    + cv_src
+                    + (pypi_src if on_pypi else [])
+                    + ["PREV_VERSIONS_CMDS"],
+                    notes=["plain `pip install torch` on Linux x86_64 gets this build"]
+                    if on_pypi
+                    else None,
+                )
+            )
+        if pypi_variant and pypi_variant not in variants + lo:
+            raise SystemExit(f"{minor}: PyPI default {pypi_variant} is not among the variants")
+        aa = [str(v) for v in pip.get("linux_aarch64_cuda_variants") or []]
+        if aa and pip.get("linux_aarch64_cuda_unverified"):
+            left_out(
+                f"pip: torch {minor} linux-aarch64 {', '.join(aa)} wheels",
+                pip.get("linux_aarch64_cuda_note") or "publication not checked",
+            )
+            aa = []
+        for variant in aa:
+            on_pypi = aarch64_pypi_cuda and variant == "cu130"
+            audio = audio_for(minor, variant)
+            notes = (
+                ["plain `pip install torch` on Linux aarch64 gets this build"] if on_pypi else []
+            )
+            rows.append(
+                pip_row(
+                    "linux-aarch64",
+                    variant,
+                    index=not on_pypi,
+                    archs=cuda_archs(variant, "aarch64", "linux-aarch64"),
+                    srcs=list(pip.get("linux_aarch64_cuda_sources") or [])
+                    + (["TI_AARCH64_PYPI"] if on_pypi else []),
+                    notes=notes + ([audio] if audio else []),
+                    torchaudio=not audio,
+                )
+            )
+        if aarch64_pypi_cuda and "cu130" not in aa:
+            raise SystemExit(f"{minor}: aarch64 PyPI CUDA 13.0 but no cu130 aarch64 variant")
+
+        rocm = [str(v) for v in pip.get("rocm_variants") or []]
+        if rocm and pip.get("rocm_unverified"):
+            left_out(
+                f"pip: torch {minor} ROCm wheels {', '.join(rocm)}",
+                pip.get("rocm_note") or "ROCm variant list unverified",
+            )
+            rocm = []
+        for variant in rocm:
+            rows.append(
+                pip_row(
+                    "linux-64",
+                    variant,
+                    index=True,
+                    srcs=list(pip.get("rocm_sources") or []) + ["PREV_VERSIONS_CMDS"],
+                )
+            )
+        if pip.get("xpu") and pip.get("xpu_unverified"):
+            left_out(f"pip: torch {minor} XPU wheels", "XPU availability unverified")
+        elif pip.get("xpu"):
+            xsrc = list(pip.get("xpu_sources") or []) + ["TI_XPU"]
+            rows.append(pip_row("linux-64", "xpu", index=True, srcs=xsrc))
+            if minor == "2.5":
+                rows.append(
+                    pip_row(
+                        "win-64",
+                        "xpu",
+                        index=True,
+                        srcs=xsrc,
+                        torchvision=False,
+                        torchaudio=False,
+                        notes=[
+                            "2.5 Windows XPU: torch wheel only (torchvision/torchaudio from source)"
+                        ],
+                    )
+                )
+            else:
+                rows.append(pip_row("win-64", "xpu", index=True, srcs=xsrc))
+        cpu = pip.get("cpu_wheels") or {}
+        if cpu.get("unverified"):
+            left_out(f"pip: torch {minor} CPU wheels", cpu.get("note") or "unverified")
+            cpu = {}
+        for subdir, entry in cpu.items():
+            if not isinstance(entry, dict) or not entry.get("value"):
+                continue
+            srcs = list(entry.get("sources") or [])
+            if subdir == "linux-64":
+                rows.append(pip_row(subdir, "cpu", index=True, srcs=srcs + ["PREV_VERSIONS_CMDS"]))
+            elif subdir == "linux-aarch64":
+                if aarch64_pypi_cuda:
+                    rows.append(
+                        pip_row(
+                            subdir,
+                            "cpu",
+                            index=True,
+                            srcs=srcs,
+                            extra_unverified=[
+                                (
+                                    "pip_specs: the local version tag ('+cpu') of "
+                                    "aarch64 CPU wheels was not checked"
+                                )
+                            ],
+                        )
+                    )
+                else:
+                    rows.append(
+                        pip_row(
+                            subdir,
+                            "cpu",
+                            index=False,
+                            srcs=srcs,
+                            notes=["the PyPI aarch64 wheel is the CPU build"],
+                        )
+                    )
+            elif subdir == "osx-arm64":
+                rows.append(pip_row(subdir, "mps", index=False, srcs=srcs + ["APPLE_MPS"]))
+            elif subdir in ("osx-64", "win-64"):
+                rows.append(pip_row(subdir, "cpu", index=False, srcs=srcs))
+            else:
+                raise SystemExit(f"unknown cpu_wheels subdir {subdir}")
+
+        # ---- pytorch channel --------------------------------------------------------
+        ch = mb.get("conda_pytorch_channel") or {}
+        if ch.get("published"):
+            ch_src = list(ch.get("sources") or [])
+            plats = [str(p) for p in ch.get("platforms") or []]
+            ch_py = pythons(py, minor, experimental=False)
+            if minor == "1.12" and "osx-arm64" not in plats:
+                left_out(
+                    "pytorch channel: torch 1.12 osx-arm64",
+                    ch.get("platforms_note") or "not checked",
+                )
+
+            def ch_row(
+                subdir: str,
+                backend: str,
+                mechanism: str | None,
+                value: str | None,
+                channels: list[str],
+                archs: tuple[list[str], str | None] | None = None,
+                extra: list[str] | None = None,
+            ) -> dict[str, Any]:
+                row: dict[str, Any] = {
+                    "minor": minor,
+                    "torch": patches,
+                    "source": "pytorch",
+                    "subdir": subdir,
+                    "backend": backend,
+                    "python": ch_py,
+                    "channels": channels,
+                    "mechanism": mechanism,
+                    "mechanism_value": value,
+                    "unverified": list(extra or []),
+                    "sources": dedup(
+                        ch_src + list(py.get("sources") or []) + ["PREV_VERSIONS_CMDS"]
+                    ),
+                }
+                if archs is not None:
+                    row["archs"], row["ptx"] = archs
+                    row["sources"] = dedup(row["sources"] + ["BUILDER_CONDA_ARCH"])
+                    if subdir == "win-64":
+                        row["unverified"].append(
+                            "gpu_archs: the Windows conda build script was not "
+                            "read (taken from the Linux one)"
+                        )
+                return row
+
+            for subdir in plats:
+                if subdir in ("linux-64", "win-64"):
+                    if ch.get("cuda_mechanism") == "cudatoolkit":
+                        for cuda in ch.get("cudatoolkit") or []:
+                            cuda = str(cuda)
+                            channels = ["pytorch", "conda-forge"] if cuda == "11.6" else ["pytorch"]
+                            rows.append(
+                                ch_row(
+                                    subdir,
+                                    variant_of_cuda(cuda),
+                                    "cudatoolkit",
+                                    cuda,
+                                    channels,
+                                    archs=pytorch_channel_archs(minor, cuda),
+                                )
+                            )
+                    else:
+                        for cuda in ch.get("pytorch_cuda") or []:
+                            cuda = str(cuda)
+                            rows.append(
+                                ch_row(
+                                    subdir,
+                                    variant_of_cuda(cuda),
+                                    "pytorch-cuda",
+                                    cuda,
+                                    [str(c) for c in ch.get("channels") or ["pytorch", "nvidia"]],
+                                    archs=pytorch_channel_archs(minor, cuda),
+                                )
+                            )
+                    rows.append(
+                        ch_row(
+                            subdir,
+                            "cpu",
+                            str(ch.get("cpu_package") or "cpuonly"),
+                            None,
+                            ["pytorch"],
+                        )
+                    )
+                elif subdir == "osx-64":
+                    rows.append(ch_row(subdir, "cpu", None, None, ["pytorch"]))
+                elif subdir == "osx-arm64":
+                    rows.append(ch_row(subdir, "mps", None, None, ["pytorch"]))
+                else:
+                    raise SystemExit(f"unknown pytorch channel platform {subdir}")
+
+        # ---- conda-forge ------------------------------------------------------------
+        cf = mb.get("conda_forge") or {}
+        if cf.get("published") is None or cf.get("published") is False:
+            if vkey(minor) >= (2, 14) or cf.get("unverified"):
+                left_out(f"conda-forge: torch {minor}", cf.get("note") or "publication unknown")
+            continue
+        cf_versions = [str(v) for v in cf.get("versions_found_in_feedstock") or []]
+        for v in patches:
+            if v not in cf_versions:
+                left_out(
+                    f"conda-forge: pytorch {v}", "not found in the feedstock's main or vX.x history"
+                )
+        cf_py = sorted((str(v) for v in cf.get("python_versions") or []), key=vkey)
+        cf_src = list(cf.get("sources") or [])
+        mech_unverified = (
+            ["specs: the cuda-version pin of cudatoolkit-era builds was not re-checked"]
+            if vkey(minor) < (2, 1)
+            else []
+        )
+        for subdir, entries in (cf.get("platforms_and_cuda_compiler_versions") or {}).items():
+            for entry in entries:
+                entry = str(entry)
+                if "tegra" in entry:
+                    left_out(
+                        f"conda-forge: torch {minor} {subdir} {entry}",
+                        "Jetson-only variant; not modelled",
+                    )
+                    continue
+                m = re.match(r"(cpu|cuda (\d+\.\d+))\s*(?:\((.*)\))?$", entry)
+                if not m:
+                    raise SystemExit(f"cannot read conda-forge entry {entry!r}")
+                qual = m.group(3) or ""
+                versions = list(cf_versions)
+                if qual:
+                    only = re.match(r"(\d+\.\d+\.\d+) (only|rebuilds)", qual)
+                    if not only:
+                        raise SystemExit(f"cannot read qualifier {qual!r}")
+                    versions = [only.group(1)]
+                row: dict[str, Any] = {
+                    "minor": minor,
+                    "torch": versions,
+                    "source": "conda-forge",
+                    "subdir": subdir,
+                    "python": cf_py,
+                    "channels": ["conda-forge"],
+                    "unverified": [],
+                    "sources": list(cf_src),
+                }
+                if m.group(1) == "cpu":
+                    row["backend"] = "mps" if subdir == "osx-arm64" else "cpu"
+                    row["build"] = "cpu" if subdir.startswith(("linux", "win")) else None
+                    if subdir == "osx-arm64":
+                        row["sources"] += ["APPLE_MPS"]
+                else:
+                    cuda = m.group(2)
+                    row["backend"] = variant_of_cuda(cuda)
+                    row["build"] = variant_of_cuda(cuda).replace("cu", "cuda")
+                    a = conda_forge_arch(cuda_yaml, minor, cuda)
+                    row["archs"], row["ptx"] = a["archs"], a["ptx"]
+                    row["unverified"] += a["unverified"] + mech_unverified
+                    row["sources"] += a["sources"] + ["CF_CUDA_VERSION"]
+                if (
+                    cf.get("cuda_runtime_mechanism_unverified")
+                    and "build" in row
+                    and row["backend"] != "cpu"
+                ):
+                    row["unverified"].append(f"specs: {cf.get('cuda_runtime_mechanism')}")
+                if (
+                    vkey(minor) < (2, 4)
+                    or (minor == "2.4" and "2.4.1" not in versions)
+                    or subdir == "win-64"
+                ):
+                    row["no_torchaudio"] = True
+                if subdir == "win-64" and vkey(minor) < (2, 8):
+                    row["unverified"].append(
+                        "torchvision: conda-forge win-64 torchvision builds "
+                        "for this release were not checked"
+                    )
+                if vkey(minor) >= (2, 12) and not row.get("no_torchaudio"):
+                    row["unverified"].append(
+                        "torchaudio: whether conda-forge's torchaudio 2.11 installs beside pytorch "
+                        f"{minor} was not checked"
+                    )
+                row["unverified"] = dedup(row["unverified"])
+                row["sources"] = dedup(row["sources"])
+                rows.append(row)
+    return split_conda_forge_audio(rows)
+
+
+def split_conda_forge_audio(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """conda-forge torchaudio starts at 2.4.1: give 2.4.1 its own rows with torchaudio."""
+    out = []
+    for row in rows:
+        if (
+            row["source"] == "conda-forge"
+            and row["minor"] == "2.4"
+            and row["subdir"] != "win-64"
+            and "2.4.1" in row["torch"]
+            and len(row["torch"]) > 1
+        ):
+            first = dict(row, torch=[v for v in row["torch"] if v != "2.4.1"], no_torchaudio=True)
+            second = dict(row, torch=["2.4.1"])
+            second.pop("no_torchaudio", None)
+            out += [first, second]
+        else:
+            out.append(row)
+    return out
+
+
+def build_drivers(cuda_yaml: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    out: dict[str, dict[str, Any]] = {
+        "10.2": {
+            "linux": CUDA_10_2["linux"],
+            "win": CUDA_10_2["win"],
+            "linux_compat": None,
+            "win_compat": None,
+            "unverified": {
+                os: [
+                    (
+                        "min_driver: CUDA 10.2 is not in the reference's driver table (NVIDIA "
+                        "Table 3 row 10.2.89 recalled, not re-read)"
+                    )
+                ]
+                for os in ("linux", "win")
+            },
+            "sources": ["NV_RELNOTES"],
+        }
+    }
+    for cuda, entry in cuda_yaml["cuda_versions"].items():
+        cuda = str(cuda)
+        tk = entry.get("toolkit_driver_min")
+        if not tk:
+            continue
+        mc = entry.get("minor_version_compat_min") or {}
+
+        def clean(v: Any) -> str | None:
+            if v is None:
+                return None
+            return str(v).split()[0]
+
+        win_unverified = []
+        if tk.get("windows_x86_64") is None:
+            win_unverified.append(
+                "min_driver: NVIDIA publishes no Windows driver minimum for CUDA "
+                f"{cuda} (Table 3 shows N/A)"
+            )
+        if mc.get("windows_unverified"):
+            win_unverified.append(
+                "min_driver_compat: copies of NVIDIA's table disagree on the Windows "
+                f"floor ({mc.get('windows_conflict')})"
+            )
+        out[cuda] = {
+            "linux": clean(tk.get("linux_x86_64")),
+            "win": clean(tk.get("windows_x86_64")),
+            "linux_compat": clean(mc.get("linux_x86_64")),
+            "win_compat": clean(mc.get("windows_x86_64")),
+            "unverified": {"linux": [], "win": win_unverified},
+            "sources": dedup(list(tk.get("sources") or []) + list(mc.get("sources") or [])),
+        }
+    return out
+
+
+def build_macos(apple: dict[str, Any]) -> dict[str, Any]:
+    mps = apple["mps"]
+    floors = []
+    for entry in mps["min_macos_for_mps_by_torch"]:
+        lo, _, hi = str(entry["torch"]).partition("-")
+        floors.append(
+            {
+                "from": lo.strip(),
+                "until": hi.strip() or None,
+                "macos": str(entry["min_macos"]),
+                "unverified": bool(entry.get("unverified")),
+                "sources": list(entry.get("sources") or []),
+            }
+        )
+    install = [{"from": "2.12", "macos": "14.0", "source": "pip", "sources": ["CF_ISSUE_497"]}]
+    return {"mps": floors, "pip_install": install}
+
+
+def merge_sources(*docs: dict[str, Any]) -> dict[str, dict[str, str]]:
+    out: dict[str, dict[str, str]] = {}
+    for doc in docs:
+        for key, entry in (doc.get("sources") or {}).items():
+            if key in out:
+                continue
+            out[key] = {
+                k: str(v)
+                for k, v in entry.items()
+                if k in ("what", "url", "repo", "path", "commit", "command", "index_id")
+            }
+    for key, entry in EXTRA_SOURCES.items():
+        out.setdefault(key, entry)
+    return dict(sorted(out.items()))
+
+
+def build() -> dict[str, Any]:
+    LEFT_OUT.clear()
+    rel = load_yaml(REFERENCE / "torch_releases.yaml")
+    cuda = load_yaml(REFERENCE / "cuda.yaml")
+    apple = load_yaml(REFERENCE / "apple_rocm_xpu.yaml")
+    date = str(rel["meta"]["generated"])
+    releases = build_releases(rel)
+    rows = build_rows(rel, cuda)
+    left_out("win-arm64", "nightly-only builds; not a conda subdir conda-torch supports")
+    data = {
+        "schema": SCHEMA,
+        "date": date,
+        "built_by": "tools/build_matrix.py",
+        "inputs": [
+            "shared/reference/pytorch/torch_releases.yaml",
+            "shared/reference/pytorch/cuda.yaml",
+            "shared/reference/pytorch/apple_rocm_xpu.yaml",
+            "shared/reference/pytorch/NOTES.md",
+        ],
+        "subdirs": list(SUBDIRS),
+        "releases": releases,
+        "builds": rows,
+        "drivers": build_drivers(cuda),
+        "macos": build_macos(apple),
+        "sources": merge_sources(rel, cuda, apple),
+        "left_out": dedup(LEFT_OUT),
+    }
+    check(data)
+    return data
+
+
+def check(data: dict[str, Any]) -> None:
+    """Refuse to write a dataset with dangling citations or impossible rows."""
+    keys = set(data["sources"])
+    versions = {r["version"] for r in data["releases"]}
+    for r in data["releases"]:
+        for k in r["sources"]:
+            if k not in keys:
+                raise SystemExit(f"release {r['version']}: unknown source {k}")
+    seen = set()
+    for row in data["builds"]:
+        ident = (row["source"], row["subdir"], row["backend"], tuple(row["torch"]))
+        if ident in seen:
+            raise SystemExit(f"duplicate row {ident}")
+        seen.add(ident)
+        for k in row["sources"]:
+            if k not in keys:
+                raise SystemExit(f"row {ident}: unknown source {k}")
+        for v in row["torch"]:
+            if v not in versions:
+                raise SystemExit(f"row {ident}: unknown torch {v}")
+        if row["subdir"].startswith("osx") and row["backend"].startswith("cu"):
+            raise SystemExit(f"row {ident}: CUDA on macOS")
+    for d in data["drivers"].values():
+        for k in d["sources"]:
+            if k not in keys:
+                raise SystemExit(f"driver table: unknown source {k}")
+
+
+def compact(data: dict[str, Any]) -> dict[str, Any]:
+    """Shrink the rows for a fast load: repeated strings and lists go into one ``texts`` table.
+
+    In a compact row, ``sources`` (comma-joined keys), ``python`` and ``archs`` (space-joined)
+    and each ``unverified``/``notes`` entry are indices into ``texts``; ``index``/``local`` are
+    ``1`` where the wheels come from ``https://download.pytorch.org/whl/<backend>`` with the
+    ``+<backend>`` local tag; ``minor`` is dropped (it is the torch versions' prefix).
+    :meth:`conda_torch.matrix.Matrix.rows` gives the rows back in full.
+    """
+    texts: list[str] = []
+    index: dict[str, int] = {}
+
+    def ref(text: str) -> int:
+        if text not in index:
+            index[text] = len(texts)
+            texts.append(text)
+        return index[text]
+
+    rows = []
+    for row in data["builds"]:
+        out = {k: v for k, v in row.items() if k != "minor"}
+        out["sources"] = ref(",".join(row["sources"]))
+        out["python"] = ref(" ".join(row["python"]))
+        out["unverified"] = [ref(u) for u in row["unverified"]]
+        if row.get("notes"):
+            out["notes"] = [ref(n) for n in row["notes"]]
+        if "archs" in row:
+            out["archs"] = ref(" ".join(row["archs"]))
+        if row.get("index"):
+            if row["index"] != INDEX + row["backend"]:
+                raise SystemExit(f"index {row['index']} is not the backend's")
+            out["index"] = 1
+        if row.get("local"):
+            if row["local"] != row["backend"]:
+                raise SystemExit(f"local tag {row['local']} is not the backend")
+            out["local"] = 1
+        for key in ("index", "local", "notes"):
+            if not out.get(key):
+                out.pop(key, None)
+        rows.append(out)
+    return dict(data, builds=rows, texts=texts, compact=True)
+
+
+def dump(data: dict[str, Any]) -> str:
+    return (
+        json.dumps(compact(data), separators=(",", ":"), ensure_ascii=False, sort_keys=False) + "\n"
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--check", action="store_true", help="fail if the committed file differs")
+    parser.add_argument("-o", "--output", default=str(OUTPUT))
+    args = parser.parse_args(argv)
+    text = dump(build())
+    out = Path(args.output)
+    if args.check:
+        current = out.read_text(encoding="utf-8") if out.exists() else ""
+        if current != text:
+            print(f"{out} is out of date: run python3 tools/build_matrix.py", file=sys.stderr)
+            return 1
+        print(f"{out} is up to date")
+        return 0
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(text, encoding="utf-8")
+    data = json.loads(text)
+    print(
+        f"wrote {out} ({len(text)} bytes, {len(data['releases'])} releases, "
+        f"{len(data['builds'])} build rows, {len(data['left_out'])} left out)"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
