@@ -1,0 +1,359 @@
+"""``conda torch generate``: pinned environment.yml files for machines, platforms, team files."""
+
+from __future__ import annotations
+
+import sys
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import argparse
+    from typing import Any
+
+HELP = "Write a pinned environment.yml for this machine (or other platforms, or a team's file)."
+
+DESCRIPTION = """\
+Resolve the newest torch, torchvision and torchaudio this machine fully supports (or the ones
+asked for) into an environment.yml with exact pins, the CUDA selection of that release and
+source, the channels in the right order, and a header saying what it was made for and why.
+
+Defaults: conda-forge, falling back to pip wheels only when conda-forge cannot serve the
+request; the machine's GPU when one can be served, else CPU (the header says why).
+
+With --platform (repeatable) or --all-platforms, one file per target goes into a folder
+(-o DIR, default: the current folder), named like linux-64-cuda.yml, osx-arm64.yml,
+win-64-cpu.yml. A platform other than this machine's gets a file for a generic machine of
+that platform (CUDA files target GPUs of compute capability 7.5 to 12.0).
+
+With -f FILE, a team's environment file is specialized for this machine: every other line,
+comment and key order is kept; the torch stack, CUDA packages, channels and variables are
+replaced or inserted. The file's own torch pin is the request; a pin that contradicts it is
+refused.
+
+Examples:
+  conda torch generate                          # ./environment.yml for this machine
+  conda torch generate --torch 2.9 -o -         # print it
+  conda torch generate --all-platforms -o envs/ # one file per common platform
+  conda torch generate -f team.yml -o mine.yml  # specialize a team's file
+"""
+
+#: Default output file for one target.
+DEFAULT_OUTPUT = "environment.yml"
+
+
+def configure_parser(parser: argparse.ArgumentParser) -> None:
+    from ..constants import SOURCES
+
+    parser.add_argument("-n", "--name", help="Environment name written into the file.")
+    parser.add_argument(
+        "--torch",
+        metavar="SPEC",
+        help="torch release to pin: 2.9, 2.9.1, '>=2.6' (default: newest that fits).",
+    )
+    parser.add_argument(
+        "--python",
+        metavar="X.Y",
+        help="Python version (default: newest the release supports, up to 3.13).",
+    )
+    parser.add_argument(
+        "--backend",
+        default="auto",
+        metavar="BACKEND",
+        help="auto (default), cpu, cuda, cuda=X.Y (or cu126), rocm, mps or xpu.",
+    )
+    parser.add_argument(
+        "--source", choices=SOURCES, help="Where torch comes from (default: conda-forge, else pip)."
+    )
+    parser.add_argument(
+        "--platform",
+        action="append",
+        metavar="SUBDIR",
+        help="Target platform (repeatable): linux-64, linux-aarch64, osx-64, osx-arm64, win-64.",
+    )
+    parser.add_argument(
+        "--all-platforms", action="store_true", help="One file per common platform."
+    )
+    src = parser.add_mutually_exclusive_group()
+    src.add_argument(
+        "--machine", metavar="FILE", help="Use a machine described by `conda torch detect --json`."
+    )
+    src.add_argument(
+        "--from",
+        dest="from_files",
+        action="append",
+        metavar="FILE",
+        help="Describe the machine from captured outputs (nvidia-smi, conda info...); repeatable.",
+    )
+    parser.add_argument(
+        "-o",
+        "--output",
+        metavar="PATH",
+        help=(
+            f"Output file, '-' for stdout, or a folder for several platforms "
+            f"(default: ./{DEFAULT_OUTPUT})."
+        ),
+    )
+    parser.add_argument(
+        "-f",
+        "--file",
+        metavar="FILE",
+        help="A team's environment file to specialize for this machine.",
+    )
+    parser.add_argument("--force", action="store_true", help="Replace existing output files.")
+    parser.add_argument(
+        "--json", action="store_true", help="Print the plan (and what was written) as JSON."
+    )
+
+
+def execute(args: argparse.Namespace) -> int:
+    import json
+    import os
+    from dataclasses import replace
+
+    from .. import envfile
+    from .. import plan as planning
+    from ..exceptions import CondaTorchError, CondaTorchValueError
+    from ..matrix import load as load_matrix
+    from ..models import Subdir
+
+    # Cheap checks first: platforms and the team's file fail before any probing.
+    subdirs: list[str] = []
+    for p in args.platform or ():
+        s = str(Subdir.parse(p))  # UnknownPlatformError, with the nearest names
+        if s not in subdirs:
+            subdirs.append(s)
+    request = envfile.team_request(envfile.load(args.file)) if args.file else None
+
+    machine = _machine(args)
+    matrix = load_matrix()
+
+    # -- targets: (subdir, variant or None, generic machine or None) --
+    own = machine.platform.subdir or planning.implied_subdir(machine)
+    if own is None and len(subdirs) == 1 and not args.all_platforms:
+        own = subdirs[0]  # the captures did not show the platform: --platform names it
+    multi = args.all_platforms or len(subdirs) > 1
+    targets: list[tuple[str, str | None, Any]] = []
+    if args.all_platforms:
+        done: set[str] = set()
+        for s, variant in planning.ALL_TARGETS:
+            if s == own:
+                if s not in done:
+                    targets.append((s, None, None))
+                    done.add(s)
+            else:
+                targets.append((s, variant, planning.generic_machine(s, variant)))
+        for s in subdirs:  # extra platforms named next to --all-platforms
+            if s not in {t[0] for t in targets}:
+                targets.extend(_generic_targets(planning, s, args.backend, both=True))
+    elif subdirs:
+        for s in subdirs:
+            if s == own:
+                targets.append((s, None, None))
+            else:
+                targets.extend(_generic_targets(planning, s, args.backend, both=len(subdirs) > 1))
+    else:
+        if own is None:
+            raise CondaTorchValueError(
+                "cannot tell this machine's platform from the inputs",
+                hints=["Pass --platform (e.g. --platform linux-64)."],
+            )
+        targets.append((own, None, None))
+    multi = multi or len(targets) > 1
+    if multi and args.output == "-":
+        raise CondaTorchValueError(
+            "-o - prints one file; several platforms need a folder", hints=["Pass -o DIR."]
+        )
+
+    # -- what a team's file asks for --
+    torch = args.torch or (request.torch if request else None)
+    python = args.python or (request.python if request else None)
+    asked_by: dict[str, str] = {}
+    if request is not None:
+        base = os.path.basename(args.file)
+        if request.torch and not args.torch:
+            asked_by["torch"] = f"{base}'s '{request.torch_line}'"
+        if request.python and not args.python:
+            asked_by["python"] = f"{base}'s '{request.python_line}'"
+
+    # -- plans and texts, all before anything is written --
+    results: list[dict[str, Any]] = []
+    skipped: list[str] = []
+    for subdir, variant, generic in targets:
+        target_machine, description = generic if generic else (machine, None)
+        backend = args.backend
+        if generic and variant in ("cpu", "cuda") and args.backend in (None, "", "auto"):
+            backend = variant
+        try:
+            plan = planning.make_plan(
+                target_machine,
+                torch=torch,
+                python=python,
+                backend=backend,
+                source=args.source,
+                subdir=subdir,
+                name=args.name,
+                matrix=matrix,
+                description=description,
+                asked_by=asked_by,
+            )
+            if args.file:
+                if request is not None and request.torch_line and args.torch:
+                    plan = replace(
+                        plan,
+                        why=(
+                            *plan.why,
+                            f"--torch {args.torch} replaces the file's '{request.torch_line}'.",
+                        ),
+                    )
+                doc = envfile.load(args.file)
+                text = envfile.specialize(doc, plan, matrix=matrix, name=args.name)
+            else:
+                text = planning.render(plan)
+        except CondaTorchError as exc:
+            if args.all_platforms and generic:
+                skipped.append(f"{planning.target_filename(subdir, variant)}: {exc.line}")
+                continue
+            raise
+        filename = planning.target_filename(subdir, variant if generic else _own_variant(plan))
+        results.append({"plan": plan, "text": text, "filename": filename})
+    if not results:
+        raise CondaTorchValueError(
+            "no environment file could be made for any target", hints=[s for s in skipped[:3]]
+        )
+
+    # -- output --
+    out = args.output
+    written: list[str] = []
+    if not multi:
+        item = results[0]
+        if out == "-":
+            if args.json:
+                print(
+                    json.dumps(
+                        {"success": True, **_json(item), "path": None, "text": item["text"]},
+                        indent=2,
+                    )
+                )
+            else:
+                sys.stdout.write(item["text"])
+            return 0
+        path = out or DEFAULT_OUTPUT
+        envfile.write_atomic(path, item["text"], force=args.force)
+        written.append(path)
+        item["path"] = path
+    else:
+        folder = out or "."
+        if os.path.exists(folder) and not os.path.isdir(folder):
+            raise CondaTorchValueError(
+                f"{folder} is a file; with several platforms -o names a folder",
+                hints=["Pass -o DIR, or one --platform."],
+            )
+        paths = [os.path.join(folder, r["filename"]) for r in results]
+        if len(set(paths)) != len(paths):
+            raise CondaTorchValueError("two targets would write the same file name")
+        if not args.force:
+            from ..exceptions import OutputExistsError
+
+            for p in paths:
+                if os.path.lexists(p):
+                    raise OutputExistsError(p)
+        if not os.path.isdir(folder):
+            try:
+                os.makedirs(folder, exist_ok=True)
+            except OSError as exc:
+                from ..exceptions import OutputWriteError
+
+                raise OutputWriteError(
+                    folder, f"cannot create the folder ({exc.strerror or exc})"
+                ) from None
+        for r, p in zip(results, paths):
+            envfile.write_atomic(p, r["text"], force=args.force)
+            r["path"] = p
+            written.append(p)
+
+    if args.json:
+        payload: dict[str, Any] = {"success": True}
+        if multi:
+            payload["files"] = [{**_json(r), "path": r["path"]} for r in results]
+            payload["skipped"] = skipped
+        else:
+            payload.update({**_json(results[0]), "path": results[0]["path"]})
+        print(json.dumps(payload, indent=2))
+        return 0
+    for r in results:
+        p = r["plan"]
+        print(
+            f"Wrote {r['path']}: {p.label()}, Python {p.python}, for {p.machine.subdir}"
+            + (" (generic)" if p.machine.generic else "")
+        )
+        for f in p.fallbacks:
+            print(f"  note: {f}")
+    for s in skipped:
+        print(f"Skipped {s}", file=sys.stderr)
+    if not multi:
+        print(f"Create it with: conda env create -f {written[0]}")
+    return 0
+
+
+def _json(item: dict[str, Any]) -> dict[str, Any]:
+    return {"plan": item["plan"].to_json(), "filename": item["filename"]}
+
+
+def _own_variant(plan: Any) -> str | None:
+    kind = plan.variant
+    if plan.subdir.startswith("osx-"):
+        return None
+    return kind
+
+
+def _generic_targets(
+    planning: Any, subdir: str, backend: str | None, *, both: bool
+) -> list[tuple[str, str | None, Any]]:
+    """Targets for a platform that is not this machine's: a generic machine for each variant.
+
+    macOS has one build per platform; Linux and Windows get the CUDA variant (``both``: and
+    the CPU one), or the CPU one alone with ``--backend cpu``.
+    """
+    if subdir.startswith("osx-"):
+        return [(subdir, None, planning.generic_machine(subdir, None))]
+    if backend == "cpu":
+        variants: tuple[str, ...] = ("cpu",)
+    elif backend in (None, "", "auto"):
+        variants = ("cuda", "cpu") if both else ("cuda",)
+    else:
+        variants = ("cuda",)
+    return [(subdir, v, planning.generic_machine(subdir, v)) for v in variants]
+
+
+def _machine(args: argparse.Namespace) -> Any:
+    from ..detect import detect
+
+    if args.machine:
+        import json
+
+        from ..exceptions import InputFileError
+        from ..machine import Machine
+
+        try:
+            with open(args.machine, encoding="utf-8") as fh:
+                data = json.load(fh)
+        except FileNotFoundError:
+            raise InputFileError(args.machine, "no such file") from None
+        except (OSError, UnicodeDecodeError) as exc:
+            raise InputFileError(args.machine, f"cannot be read ({exc})") from None
+        except json.JSONDecodeError as exc:
+            raise InputFileError(
+                args.machine,
+                f"is not JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})",
+                hints=["Write it with: conda torch detect --json > detect.json"],
+            ) from None
+        if not isinstance(data, dict):
+            raise InputFileError(args.machine, "is not a conda-torch detect document")
+        try:
+            return Machine.from_json(data)
+        except (ValueError, TypeError) as exc:
+            raise InputFileError(
+                args.machine, str(exc), hints=["Write it with: conda torch detect --json"]
+            ) from None
+    if args.from_files:
+        return detect(from_files=args.from_files)
+    return detect()

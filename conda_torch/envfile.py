@@ -1,0 +1,882 @@
+"""environment.yml files: write ours, read a team's, and specialize a team's for a machine.
+
+This is the only module that imports ``ruamel.yaml``. It knows the shape of an environment
+file (CEP 24: ``name``, ``channels``, ``dependencies`` with an optional ``pip:`` subsection,
+``variables``) and which lines belong to the torch stack; what goes *into* the stack comes from
+a :class:`conda_torch.plan.Plan` (:func:`conda_torch.plan.plan_to_envspec`).
+
+- :class:`EnvSpec` -> text: :func:`dump` (deterministic; conda's own layout).
+- A user's file -> :class:`EnvDocument`: :func:`load` / :func:`loads` (ruamel round trip, so
+  comments, key order and indentation survive).
+- :func:`specialize` replaces or inserts the torch stack, channels and variables of a document
+  and keeps every other line and comment. It refuses user pins that contradict the plan.
+- :func:`write_atomic` writes through a temporary file in the same folder and ``os.replace``,
+  so a failure never leaves a partial file.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import re
+import stat
+import tempfile
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from .exceptions import (
+    EnvironmentFileError,
+    IncompatibleError,
+    InputFileError,
+    OutputExistsError,
+    OutputWriteError,
+)
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+    from typing import Any, Final
+
+    from .plan import Plan
+
+#: conda packages that make up the torch stack; ``specialize`` replaces every line naming one.
+#: ``pytorch-mutex`` is the pytorch channel's cpu/cuda selector; ``cuda-version``/``cudatoolkit``/
+#: ``pytorch-cuda``/``cpuonly`` select the CUDA runtime (see shared/reference/pytorch/NOTES.md 2).
+TORCH_CONDA_PACKAGES: Final = frozenset(
+    {
+        "pytorch", "torch", "pytorch-gpu", "pytorch-cpu", "torchvision", "torchaudio",
+        "pytorch-cuda", "cudatoolkit", "cpuonly", "cuda-version", "pytorch-mutex", "__cuda",
+    }
+)  # fmt: skip
+
+#: pip distributions that make up the torch stack.
+TORCH_PIP_PACKAGES: Final = frozenset({"torch", "torchvision", "torchaudio"})
+
+#: Channels that exist only to serve the torch stack (dropped when the plan does not use them).
+TORCH_CHANNELS: Final = frozenset({"pytorch", "nvidia", "pytorch-nightly", "pytorch-test"})
+
+#: Never emitted: ``nodefaults`` is fetched as a real channel by conda 26.7's env create
+#: (shared/reference/conda-api.md 7).
+NODEFAULTS: Final = "nodefaults"
+
+#: The pip index host whose option lines belong to the torch stack.
+PYTORCH_INDEX_HOST: Final = "download.pytorch.org"
+
+#: First and last lines of the header conda-torch writes (``specialize`` replaces an old one).
+HEADER_START: Final = re.compile(r"^# (Generated|Specialized) by conda-torch\b")
+HEADER_END: Final = "# -- end of conda-torch header --"
+
+_NAME = re.compile(r"^\s*(?:[^\s:]+::)?(?P<name>[A-Za-z0-9_][A-Za-z0-9_.\-]*)")
+_PIP_NAME = re.compile(r"^\s*(?P<name>[A-Za-z0-9][A-Za-z0-9_.\-]*)")
+_PIP_OPTION = re.compile(
+    r"^\s*(?P<opt>--index-url|--extra-index-url|--find-links|-i|-f)(?:\s*=\s*|\s+)(?P<url>\S+)"
+)
+
+
+# -- the value we write ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class EnvSpec:
+    """An environment file's content, in the order it is written."""
+
+    name: str | None
+    channels: tuple[str, ...]
+    #: conda MatchSpec strings.
+    dependencies: tuple[str, ...]
+    #: The ``pip:`` subsection, option lines (``--index-url URL``) first; empty = none.
+    pip: tuple[str, ...] = ()
+    #: ``variables:`` (name, value) pairs.
+    variables: tuple[tuple[str, str], ...] = ()
+    #: Header comment lines, without the leading ``# ``.
+    header: tuple[str, ...] = ()
+    #: End-of-line comments: (dependency or pip line, comment).
+    comments: tuple[tuple[str, str], ...] = ()
+
+
+def header_text(lines: Sequence[str]) -> str:
+    """``lines`` as a comment block ending with :data:`HEADER_END` (empty for no lines)."""
+    if not lines:
+        return ""
+    out = [("# " + ln).rstrip() if ln else "#" for ln in lines]
+    return "\n".join([*out, HEADER_END]) + "\n"
+
+
+def dump(spec: EnvSpec) -> str:
+    """The environment.yml text for ``spec`` (header comment, then the YAML)."""
+    from ruamel.yaml.comments import CommentedMap, CommentedSeq
+
+    comments = dict(spec.comments)
+    doc = CommentedMap()
+    if spec.name:
+        doc["name"] = spec.name
+    doc["channels"] = CommentedSeq(c for c in spec.channels if c != NODEFAULTS)
+    deps = CommentedSeq(spec.dependencies)
+    pip_seq = None
+    if spec.pip:
+        pip_seq = CommentedSeq(spec.pip)
+        deps.append(CommentedMap([("pip", pip_seq)]))
+    doc["dependencies"] = deps
+    if spec.variables:
+        doc["variables"] = CommentedMap((k, _str_scalar(v)) for k, v in spec.variables)
+    # Comments line up one column past the longest dependency line.
+    width = max((len(d) for d in spec.dependencies), default=0)
+    for i, dep in enumerate(spec.dependencies):
+        if dep in comments:
+            deps.yaml_add_eol_comment("# " + comments[dep], i, column=width + 6)
+    if pip_seq is not None:
+        pwidth = max(len(p) for p in spec.pip)
+        for i, line in enumerate(spec.pip):
+            if line in comments:
+                pip_seq.yaml_add_eol_comment("# " + comments[line], i, column=pwidth + 10)
+    return header_text(spec.header) + _dump_yaml(doc, mapping=2, sequence=4, offset=2)
+
+
+def _str_scalar(value: str) -> Any:
+    from ruamel.yaml.scalarstring import DoubleQuotedScalarString
+
+    return DoubleQuotedScalarString(str(value))
+
+
+def _yaml(mapping: int = 2, sequence: int = 4, offset: int = 2) -> Any:
+    from ruamel.yaml import YAML
+
+    y = YAML(typ="rt")
+    y.indent(mapping=mapping, sequence=sequence, offset=offset)
+    y.width = 4096  # never fold a long URL or spec
+    y.preserve_quotes = True
+    return y
+
+
+def _dump_yaml(doc: Any, *, mapping: int, sequence: int, offset: int) -> str:
+    buf = io.StringIO()
+    _yaml(mapping, sequence, offset).dump(doc, buf)
+    return buf.getvalue()
+
+
+# -- writing -----------------------------------------------------------------------------------
+
+
+def write_atomic(path: str | os.PathLike[str], text: str, *, force: bool = False) -> None:
+    """Write ``text`` to ``path`` whole or not at all.
+
+    Refuses an existing file unless ``force`` (:class:`OutputExistsError`); writes a temporary
+    file in the same folder and renames it over ``path``; an unwritable place raises
+    :class:`OutputWriteError`. The temporary file is removed on any failure.
+    """
+    target = os.fspath(path)
+    if os.path.isdir(target):
+        raise OutputWriteError(
+            target, "is a directory", hints=["Give a file name, or -o - for stdout."]
+        )
+    if os.path.lexists(target) and not force:
+        raise OutputExistsError(target)
+    folder = os.path.dirname(os.path.abspath(target))
+    if not os.path.isdir(folder):
+        raise OutputWriteError(target, f"folder {folder} does not exist")
+    try:
+        mode = stat.S_IMODE(os.stat(target).st_mode)
+    except OSError:
+        umask = os.umask(0)
+        os.umask(umask)
+        mode = 0o666 & ~umask
+    tmp = None
+    try:
+        fd, tmp = tempfile.mkstemp(
+            dir=folder, prefix="." + os.path.basename(target) + ".", suffix=".tmp"
+        )
+        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.chmod(tmp, mode)
+        if force:
+            os.replace(tmp, target)
+        else:
+            _link_new(tmp, target)
+        tmp = None
+    except FileExistsError:
+        raise OutputExistsError(target) from None
+    except OSError as exc:
+        raise OutputWriteError(target, f"cannot be written ({exc.strerror or exc})") from None
+    except ValueError as exc:  # text that cannot be encoded (a lone surrogate)
+        raise OutputWriteError(target, f"cannot be written ({exc})") from None
+    finally:
+        if tmp is not None:
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass
+
+
+def _link_new(tmp: str, target: str) -> None:
+    """Move ``tmp`` to ``target`` failing if ``target`` appeared meanwhile (no overwrite race)."""
+    try:
+        os.link(tmp, target)
+    except FileExistsError:
+        raise
+    except OSError:  # a file system without hard links: check, then rename
+        if os.path.lexists(target):
+            raise FileExistsError(target) from None
+        os.replace(tmp, target)
+        return
+    os.unlink(tmp)
+
+
+# -- reading a user's file ---------------------------------------------------------------------
+
+
+@dataclass
+class EnvDocument:
+    """A user's environment file, loaded for round-trip editing."""
+
+    path: str
+    text: str
+    data: Any  # ruamel CommentedMap
+    mapping_indent: int = 2
+    sequence_indent: int = 4
+    sequence_offset: int = 2
+
+    @property
+    def dependencies(self) -> list[Any]:
+        return self.data["dependencies"]
+
+    @property
+    def pip(self) -> list[Any] | None:
+        for item in self.dependencies:
+            if isinstance(item, dict) and "pip" in item:
+                return item["pip"]
+        return None
+
+    def dump(self) -> str:
+        return _dump_yaml(
+            self.data,
+            mapping=self.mapping_indent,
+            sequence=self.sequence_indent,
+            offset=self.sequence_offset,
+        )
+
+
+#: Largest environment file read (bytes).
+MAX_BYTES: Final = 4 * 1024 * 1024
+
+
+def load(path: str | os.PathLike[str]) -> EnvDocument:
+    """Read a user's environment file; :class:`EnvironmentFileError` if it is not one."""
+    p = os.fspath(path)
+    try:
+        if os.path.isdir(p):
+            raise InputFileError(p, "is a directory, not an environment file")
+        if os.path.getsize(p) > MAX_BYTES:
+            raise InputFileError(p, f"is larger than {MAX_BYTES} bytes; not an environment file")
+        with open(p, "rb") as fh:
+            data = fh.read()
+    except InputFileError:
+        raise
+    except FileNotFoundError:
+        raise InputFileError(p, "no such file") from None
+    except PermissionError:
+        raise InputFileError(p, "permission denied") from None
+    except OSError as exc:
+        raise InputFileError(p, f"cannot be read ({exc.strerror or exc})") from None
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise EnvironmentFileError(f"{p}: not UTF-8 text (byte {exc.start})") from None
+    return loads(text, p)
+
+
+def loads(text: str, source: str = "<string>") -> EnvDocument:
+    """Parse environment-file text (see :func:`load`)."""
+    from ruamel.yaml.error import MarkedYAMLError, YAMLError
+
+    text = text.replace("\r\n", "\n")
+    hint = (
+        "An environment file is a mapping with a 'dependencies' list "
+        "(and optionally name, channels, variables)."
+    )
+    if not text.strip():
+        raise EnvironmentFileError(f"{source}: empty file, not an environment file", hints=[hint])
+    try:
+        data = _yaml().load(text)
+    except MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "somewhere"
+        problem = exc.problem or exc.context or "invalid YAML"
+        raise EnvironmentFileError(
+            f"{source}: malformed YAML at {where}: {problem}",
+            hints=["Check the indentation and the quoting on that line."],
+        ) from None
+    except YAMLError as exc:
+        raise EnvironmentFileError(f"{source}: malformed YAML: {exc}") from None
+    if not isinstance(data, dict):
+        what = "only comments" if data is None else _kind(data)
+        raise EnvironmentFileError(
+            f"{source}: not an environment file (the top level is {what}, not a mapping)",
+            hints=[hint],
+        )
+    if "dependencies" not in data:
+        raise EnvironmentFileError(
+            f"{source}: not an environment file (no 'dependencies' key)", hints=[hint]
+        )
+    deps = data["dependencies"]
+    if deps is None:
+        from ruamel.yaml.comments import CommentedSeq
+
+        data["dependencies"] = deps = CommentedSeq()
+    if not isinstance(deps, list):
+        raise EnvironmentFileError(
+            f"{source}: not an environment file ('dependencies' is {_kind(deps)}, not a list)",
+            hints=[hint],
+        )
+    for item in deps:
+        if isinstance(item, dict):
+            if "pip" in item and not isinstance(item["pip"], list) and item["pip"] is not None:
+                raise EnvironmentFileError(f"{source}: the 'pip' subsection is not a list")
+        elif not isinstance(item, str):
+            raise EnvironmentFileError(
+                f"{source}: dependency {item!r} is {_kind(item)}, not a package spec"
+            )
+    channels = data.get("channels")
+    if channels is not None and not (
+        isinstance(channels, list) and all(isinstance(c, str) for c in channels)
+    ):
+        raise EnvironmentFileError(f"{source}: 'channels' must be a list of channel names")
+    variables = data.get("variables")
+    if variables is not None and not isinstance(variables, dict):
+        raise EnvironmentFileError(f"{source}: 'variables' must be a mapping of NAME: value")
+    mapping, sequence, offset = _guess_indent(text)
+    return EnvDocument(
+        path=source, text=text, data=data,
+        mapping_indent=mapping, sequence_indent=sequence, sequence_offset=offset,
+    )  # fmt: skip
+
+
+def _kind(value: Any) -> str:
+    if isinstance(value, dict):
+        return "a mapping"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, str):
+        return "a string"
+    if value is None:
+        return "empty"
+    if isinstance(value, bool):
+        return "true/false"
+    if isinstance(value, (int, float)):
+        return "a number"
+    return f"a {type(value).__name__}"
+
+
+_KEY_LINE = re.compile(r"^(?P<ind> *)(?P<dash>- +)?[^\s#\-][^:#]*:(\s|$)")
+_ITEM_LINE = re.compile(r"^(?P<ind> *)- ")
+
+
+def _guess_indent(text: str) -> tuple[int, int, int]:
+    """(mapping indent, sequence indent, dash offset) the file uses; conda's layout if unknown."""
+    mapping = sequence = offset = None
+    prev_key_indent: int | None = None
+    for line in text.split("\n"):
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        m_item = _ITEM_LINE.match(line)
+        if m_item and prev_key_indent is not None and sequence is None:
+            offset = len(m_item.group("ind")) - prev_key_indent
+            sequence = offset + 2
+        m_key = _KEY_LINE.match(line)
+        if m_key and not m_key.group("dash"):
+            ind = len(m_key.group("ind"))
+            if (
+                prev_key_indent is not None
+                and ind > prev_key_indent
+                and mapping is None
+                and not m_item
+            ):
+                mapping = ind - prev_key_indent
+            prev_key_indent = ind
+        elif not m_item:
+            prev_key_indent = None
+    return (
+        mapping or 2,
+        sequence if sequence and sequence >= 2 else 4 if offset is None else 2,
+        offset if offset is not None and offset >= 0 else 2,
+    )
+
+
+# -- spec strings ------------------------------------------------------------------------------
+
+
+def conda_name(spec: str) -> str | None:
+    """The package name of a conda MatchSpec string (``conda-forge::pytorch>=2`` -> pytorch)."""
+    m = _NAME.match(spec)
+    return m.group("name").lower() if m else None
+
+
+def pip_name(line: str) -> str | None:
+    """The distribution name of a pip requirement line (None for option lines)."""
+    if line.lstrip().startswith("-"):
+        return None
+    m = _PIP_NAME.match(line)
+    return re.sub(r"[-_.]+", "-", m.group("name")).lower() if m else None
+
+
+def is_torch_index_line(line: str) -> bool:
+    """Whether a pip line is an index/find-links option pointing at the PyTorch index."""
+    m = _PIP_OPTION.match(line)
+    return bool(m) and PYTORCH_INDEX_HOST in m.group("url")
+
+
+def is_index_option(line: str) -> bool:
+    m = _PIP_OPTION.match(line)
+    return bool(m) and m.group("opt") in ("--index-url", "-i")
+
+
+def conda_version_spec(spec: str) -> str | None:
+    """The version part of a conda MatchSpec string (``pytorch=2.5=*cuda*`` -> ``=2.5``)."""
+    m = _NAME.match(spec)
+    if not m:
+        return None
+    rest = spec[m.end() :].strip()
+    if rest.startswith("["):
+        v = re.search(r"version\s*=\s*['\"]?([^'\",\]]+)", rest)
+        return v.group(1).strip() if v else None
+    if not rest:
+        return None
+    if rest[0] not in "=<>!~":
+        rest = rest.split()[0]  # "pytorch 2.5.* cuda*": version, then build
+        return rest
+    # "=2.5=build", "==2.5.1", ">=2,<3"
+    if rest.startswith("=") and not rest.startswith("=="):
+        return "=" + rest[1:].split("=")[0].split()[0]
+    return rest.split()[0]
+
+
+def conda_version_matches(version_spec: str | None, version: str) -> bool:
+    """Whether ``version`` satisfies a conda version spec (``=2.5``, ``>=2,<3``, ``2.5|2.6``).
+
+    ``=X`` and ``X.*`` match by prefix; ``==X`` exactly; ``,`` is "and", ``|`` is "or".
+    """
+    if not version_spec:
+        return True
+    from packaging.version import InvalidVersion, Version
+
+    try:
+        have = Version(version.split("+")[0])
+    except InvalidVersion:
+        return False
+
+    def one(term: str) -> bool:
+        term = term.strip()
+        for op in ("==", ">=", "<=", "!=", "~=", ">", "<", "="):
+            if term.startswith(op):
+                value = term[len(op) :].strip()
+                break
+        else:
+            op, value = "=", term  # a bare "2.5.*" or "2.5"
+            if not term.endswith("*") and term.count(".") >= 2:
+                op = "=="
+        prefix = value.endswith("*") or op in ("=", "~=")
+        value = value.rstrip("*").rstrip(".")
+        try:
+            want = Version(value)
+        except InvalidVersion:
+            return False
+        if op == "=" or (op == "==" and prefix):
+            return have.release[: len(want.release)] == want.release
+        if op == "==":
+            return have == want
+        if op == "!=":
+            return have.release[: len(want.release)] != want.release if prefix else have != want
+        if op == "~=":
+            return have >= want and have.release[: len(want.release) - 1] == want.release[:-1]
+        return {">=": have >= want, "<=": have <= want, ">": have > want, "<": have < want}[op]
+
+    return any(all(one(t) for t in alt.split(",") if t.strip()) for alt in version_spec.split("|"))
+
+
+def pip_version_matches(line: str, version: str) -> bool:
+    """Whether ``version`` satisfies the specifier of a pip requirement line."""
+    from packaging.requirements import InvalidRequirement, Requirement
+    from packaging.version import InvalidVersion, Version
+
+    try:
+        req = Requirement(line.split("#")[0].strip())
+        return req.specifier.contains(Version(version), prereleases=True)
+    except (InvalidRequirement, InvalidVersion):
+        return True
+
+
+def pinned_version(version_spec: str | None) -> str | None:
+    """The version a spec pins (``=2.5``, ``==2.5.1``, ``2.5.*`` -> 2.5, 2.5.1, 2.5), or None."""
+    if not version_spec:
+        return None
+    s = version_spec.strip()
+    if any(ch in s for ch in ",|<>!~"):
+        return None
+    s = s.lstrip("=").rstrip("*").rstrip(".")
+    return s or None
+
+
+# -- specializing a team's file ----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TeamRequest:
+    """What a team's file asks of the torch stack (its own pins are the request)."""
+
+    #: torch version spec for ``Matrix.resolve_torch`` ("2.5", "2.5.1", ">=2.4"); None = newest.
+    torch: str | None = None
+    #: The line that pinned it, for messages.
+    torch_line: str | None = None
+    #: Python "X.Y" if the file pins one, else None.
+    python: str | None = None
+    python_line: str | None = None
+    #: Every torch-stack pin in the file: (package, version spec, line, "conda" or "pip").
+    pins: tuple[tuple[str, str, str, str], ...] = ()
+
+
+def team_request(doc: EnvDocument) -> TeamRequest:
+    """Read the torch and Python pins of a team's file."""
+    torch = torch_line = python = python_line = None
+    pins: list[tuple[str, str, str, str]] = []
+    for item in doc.dependencies:
+        if not isinstance(item, str):
+            continue
+        name = conda_name(item)
+        vspec = conda_version_spec(item)
+        if name == "python" and vspec:
+            python_line = item
+            pv = pinned_version(vspec)
+            if pv and re.fullmatch(r"\d+\.\d+(\.\d+)?", pv):
+                python = ".".join(pv.split(".")[:2])
+        elif (
+            name in ("pytorch", "torch", "pytorch-gpu", "pytorch-cpu", "torchvision", "torchaudio")
+            and vspec
+        ):
+            canonical = (
+                "torch" if name in ("pytorch", "torch", "pytorch-gpu", "pytorch-cpu") else name
+            )
+            pins.append((canonical, vspec, item, "conda"))
+    for line in doc.pip or ():
+        if not isinstance(line, str):
+            continue
+        name = pip_name(line)
+        if name in TORCH_PIP_PACKAGES:
+            spec = line.split("#")[0].strip()[len(name) :].split(";")[0].strip()
+            if spec:
+                pins.append((name, spec, line, "pip"))
+    for canonical, vspec, line, _kind_ in pins:
+        if canonical == "torch" and torch is None:
+            torch, torch_line = _request_from_spec(vspec), line
+    return TeamRequest(
+        torch=torch, torch_line=torch_line, python=python, python_line=python_line, pins=tuple(pins)
+    )
+
+
+def _request_from_spec(vspec: str) -> str:
+    pinned = pinned_version(vspec)
+    if pinned:
+        return pinned.split("+")[0]
+    return vspec.replace(" ", "")
+
+
+def check_pins(request: TeamRequest, plan: Plan, matrix: Any = None) -> None:
+    """Refuse the file's torch-stack pins that the plan's release contradicts.
+
+    A torch pin that ``--torch`` replaced is not checked (the plan's request says so).
+    :class:`IncompatibleError` names the line and the matrix's reason (``Matrix.pairing_ok``).
+    """
+    cand = plan.candidate
+    asked_torch = dict(plan.request).get("torch")
+    chosen = {"torch": cand.torch, "torchvision": cand.torchvision, "torchaudio": cand.torchaudio}
+    for package, vspec, line, kind in request.pins:
+        if package == "torch" and asked_torch is not None and asked_torch != request.torch:
+            continue  # --torch overrides the file's torch line
+        version = chosen.get(package)
+        if version is None:
+            raise IncompatibleError(
+                f"'{line}' asks for {package}, but {plan.source} has no {package} for torch "
+                f"{cand.torch} on {plan.subdir}",
+                hints=[f"Remove the {package} line, or pick another torch with --torch."],
+            )
+        if _pin_fits(vspec, version, kind, package):
+            continue
+        reasons: list[str] = []
+        pinned = pinned_version(vspec.lstrip("="))
+        if matrix is not None and pinned and package != "torch":
+            try:
+                reasons = list(
+                    matrix.pairing_ok(
+                        cand.torch,
+                        pinned if package == "torchvision" else None,
+                        pinned if package == "torchaudio" else None,
+                    )
+                )
+            except Exception:
+                reasons = []
+        want = version if not version.endswith(".*") else version[:-2]
+        why = "; ".join(reasons) if reasons else f"torch {cand.torch} pairs with {package} {want}"
+        if package == "torch":
+            why = f"this machine's plan is torch {cand.torch}"
+        raise IncompatibleError(
+            f"'{line}' contradicts the torch stack for this machine: {why}",
+            hints=[
+                (
+                    f"Change the line to {package}={want}, remove its version, or ask for "
+                    "another torch with --torch."
+                )
+            ],
+        )
+
+
+def _pin_fits(vspec: str, version: str, kind: str, package: str) -> bool:
+    """Whether a file's pin admits the plan's version (or, for a series ``0.24.*``, part of it)."""
+    if version.endswith(".*"):
+        base = version[:-2]
+        pinned = pinned_version(vspec.lstrip("=")) if kind == "conda" else _pip_pinned(vspec)
+        if pinned:
+            return pinned.split(".")[: len(base.split("."))] == base.split(".") or pinned == base
+        return (
+            conda_version_matches(vspec, base + ".0")
+            if kind == "conda"
+            else pip_version_matches(package + vspec, base + ".0")
+        )
+    if kind == "pip":
+        return pip_version_matches(package + vspec, version)
+    return conda_version_matches(vspec, version)
+
+
+def _pip_pinned(spec: str) -> str | None:
+    m = re.fullmatch(r"\s*===?\s*([\w.]+?)(?:\.\*)?(?:\+[\w.]+)?\s*", spec)
+    return m.group(1) if m else None
+
+
+def specialize(doc: EnvDocument, plan: Plan, *, matrix: Any = None, name: str | None = None) -> str:
+    """The text of ``doc`` with its torch stack, channels and variables set from ``plan``.
+
+    Every other line, comment and the key order are kept. Raises :class:`IncompatibleError`
+    for a pin in the file that contradicts the plan's release. ``doc`` is modified.
+    """
+    from ruamel.yaml.comments import CommentedMap, CommentedSeq
+
+    from .plan import header_lines, plan_to_envspec
+
+    check_pins(team_request(doc), plan, matrix)
+    spec = plan_to_envspec(plan)
+    data = doc.data
+    deps = data["dependencies"]
+    python_pin = next(
+        (d for d in spec.dependencies if conda_name(d) == "python"), f"python={plan.python}"
+    )
+
+    # -- the pip subsection --
+    pip_idx = next((i for i, it in enumerate(deps) if isinstance(it, dict) and "pip" in it), None)
+    opts = [ln for ln in spec.pip if ln.startswith("-")]
+    reqs = [ln for ln in spec.pip if not ln.startswith("-")]
+    if pip_idx is not None:
+        pip_seq = deps[pip_idx]["pip"]
+        if pip_seq is None:
+            pip_seq = deps[pip_idx]["pip"] = CommentedSeq()
+        others = [ln for ln in pip_seq if not _is_pip_stack(ln)]
+        if any(
+            not (isinstance(ln, str) and ln.lstrip().startswith("-")) or is_index_option(ln)
+            for ln in others
+        ):
+            # The file installs other packages from PyPI or its own index: keep that index
+            # first and add PyTorch's as an extra one (the local version pins pick its wheels).
+            opts = [re.sub(r"^--index-url\b", "--extra-index-url", o) for o in opts]
+        _rebuild_seq(
+            pip_seq, keep=lambda ln: not _is_pip_stack(ln), insert=opts + reqs, where="start"
+        )
+        # (index comments are not carried over: the option may have changed to --extra-index-url)
+        if not len(pip_seq):
+            _rebuild_seq(
+                deps, keep=lambda it: not (isinstance(it, dict) and "pip" in it), insert=[]
+            )
+    elif spec.pip:
+        deps.append(CommentedMap([("pip", CommentedSeq(opts + reqs))]))
+
+    # -- conda dependencies --
+    def is_python(item: Any) -> bool:
+        return isinstance(item, str) and conda_name(item) == "python"
+
+    def keep_dep(item: Any) -> bool:
+        if not isinstance(item, str):
+            return True
+        if conda_name(item) in TORCH_CONDA_PACKAGES:
+            return False
+        # A Python line the plan's Python does not satisfy (only when --python overrode it).
+        return not (
+            is_python(item) and not conda_version_matches(conda_version_spec(item), plan.python)
+        )
+
+    stack = [d for d in spec.dependencies if conda_name(d) not in ("python", "pip")]
+    if spec.pip and not any(isinstance(it, str) and conda_name(it) == "pip" for it in deps):
+        stack.append("pip")
+    python_lines = [it for it in deps if is_python(it)]
+    if not python_lines:
+        _rebuild_seq(deps, keep=lambda _: True, insert=[python_pin], where="start")
+    elif not any(keep_dep(it) for it in python_lines):
+        stack.insert(0, python_pin)
+    _rebuild_seq(
+        deps,
+        keep=keep_dep,
+        insert=stack,
+        where="removed",
+        after=is_python,
+        comments=dict(spec.comments),
+        item_column=doc.sequence_offset + 2,
+    )
+
+    # -- channels: the plan's first, in its order; the file's others after them --
+    plan_channels = [c for c in spec.channels if c != NODEFAULTS]
+    channels = data.get("channels")
+    if channels is None:
+        data.insert(
+            list(data.keys()).index("dependencies"), "channels", CommentedSeq(plan_channels)
+        )
+    else:
+        _rebuild_seq(
+            channels,
+            keep=lambda c: c not in plan_channels and c not in TORCH_CHANNELS and c != NODEFAULTS,
+            insert=plan_channels,
+            where="start",
+        )
+
+    # -- variables --
+    if spec.variables:
+        variables = data.get("variables")
+        if variables is None:
+            variables = data["variables"] = CommentedMap()
+        for key, value in spec.variables:
+            variables[key] = _str_scalar(value)
+
+    if name:
+        if "name" in data:
+            data["name"] = name
+        else:
+            data.insert(0, "name", name)
+
+    body = _strip_header(doc.dump())
+    return header_text(header_lines(plan, specialized_from=os.path.basename(doc.path))) + body
+
+
+def _is_pip_stack(line: Any) -> bool:
+    if not isinstance(line, str):
+        return False
+    return pip_name(line) in TORCH_PIP_PACKAGES or is_torch_index_line(line)
+
+
+def _strip_header(text: str) -> str:
+    lines = text.split("\n")
+    if lines and HEADER_START.match(lines[0]):
+        for i, ln in enumerate(lines):
+            if ln.strip() == HEADER_END:
+                return "\n".join(lines[i + 1 :])
+            if not ln.startswith("#"):
+                break
+    return text
+
+
+def _split_comment(token: Any) -> tuple[str | None, str]:
+    """(end-of-line comment, the full-line comments that follow) of a ruamel comment token."""
+    if token is None:
+        return None, ""
+    value: str = token.value
+    first, nl, rest = value.partition("\n")
+    eol = first if first.strip().startswith("#") else None
+    return eol, rest if nl else ""
+
+
+def _rebuild_seq(
+    seq: Any,
+    *,
+    keep: Any,
+    insert: Sequence[Any],
+    where: str = "removed",
+    after: Any = None,
+    comments: dict[str, str] | None = None,
+    item_column: int = 4,
+) -> None:
+    """Drop the items ``keep`` rejects and insert ``insert``, keeping every comment in place.
+
+    ``where``: ``"removed"`` puts ``insert`` where the first dropped item was (else as
+    ``"after"``); ``"after"`` right after the last kept item ``after`` accepts (else as
+    ``"end"``); ``"end"`` after the last plain item (before a ``pip:`` subsection); ``"start"``
+    first. Full-line comments that followed a dropped item stay where they were. ``comments``
+    gives end-of-line comments for inserted items (``item_column``: where an item's text starts).
+    """
+    from ruamel.yaml.error import CommentMark
+    from ruamel.yaml.tokens import CommentToken
+
+    old = list(seq)
+    keeps = [bool(keep(item)) for item in old]
+    tokens = [(seq.ca.items.get(i) or [None])[0] for i in range(len(old))]
+    ins, move = None, False
+    if where == "removed" and not all(keeps):
+        ins = keeps.index(False)
+    if ins is None and where in ("removed", "after") and after is not None:
+        hits = [i for i, item in enumerate(old) if keeps[i] and after(item)]
+        if hits:
+            ins, move = hits[-1] + 1, True
+    if ins is None and where == "start":
+        ins = 0
+    if ins is None:
+        ins = len(old)
+        while ins > 0 and isinstance(old[ins - 1], dict):
+            ins -= 1
+        move = True
+
+    # entry: [value, eol comment, trailing full-line comments, original token, changed]
+    entries: list[list[Any]] = []
+    pending = ""
+    for i in range(len(old) + 1):
+        if i == ins and insert:
+            new = [
+                [
+                    v,
+                    f"# {comments[v]}"
+                    if comments and isinstance(v, str) and v in comments
+                    else None,
+                    "",
+                    None,
+                    True,
+                ]
+                for v in insert
+            ]
+            if move and entries and entries[-1][2]:
+                new[-1][2], entries[-1][2] = entries[-1][2], ""
+                entries[-1][4] = True
+            entries.extend(new)
+        if i == len(old):
+            break
+        eol, trailing = _split_comment(tokens[i])
+        if keeps[i]:
+            entries.append([old[i], eol, trailing, tokens[i], False])
+        elif trailing:
+            if entries:
+                entries[-1][2] += trailing
+                entries[-1][4] = True
+            else:
+                pending += trailing
+    if pending and entries:
+        entries[0][2] = pending + entries[0][2]
+        entries[0][4] = True
+
+    seq.clear()
+    seq.ca.items.clear()
+    for i, (value, eol, trailing, token, changed) in enumerate(entries):
+        seq.append(value)
+        if not changed:
+            if token is not None:
+                seq.ca.items[i] = [token, None, None, None]
+            continue
+        if eol is None and not trailing:
+            continue
+        if token is not None and eol is not None:
+            column = token.column
+        elif eol is not None:
+            column = item_column + len(str(value)) + 2
+        else:
+            column = 0
+        text = (eol or "") + "\n" + trailing
+        seq.ca.items[i] = [CommentToken(text, CommentMark(column)), None, None, None]

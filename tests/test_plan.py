@@ -1,0 +1,338 @@
+"""Plans: the policy on real machines (built from real captures), env specs, environments/."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from conda_torch.detect import detect
+from conda_torch.envfile import conda_name, loads
+from conda_torch.exceptions import CondaTorchValueError, IncompatibleError, UnknownPlatformError
+from conda_torch.matrix import load as load_matrix
+from conda_torch.plan import (
+    ALL_TARGETS,
+    COMMON_GPU_ARCHS,
+    DEFAULT_PYTHON_CEILING,
+    generic_machine,
+    make_plan,
+    plan_to_envspec,
+    render,
+    target_filename,
+)
+
+from .conftest import FIXTURES, ROOT, read_fixture
+
+#: Representative machines: id -> (captures, --platform when the captures do not show it).
+MACHINES: dict[str, tuple[tuple[str, ...], str | None]] = {
+    "h100-driver580": (("nvidia-smi/h100-80gb-hbm3-580.159.04-cuda13.0-vm.txt",), "linux-64"),
+    "v100-driver580": (("nvidia-smi/v100-sxm2-x2-580.126.09-cuda13.0.txt",), "linux-64"),
+    "gtx1080ti-windows": (("nvidia-smi/windows-gtx1080ti-531.14-cuda12.1-quoted.txt",), None),
+    "rtx5090": (("nvidia-smi/rtx5090-595.71.05-cuda13.2.txt",), "linux-64"),
+    "apple-m1": (
+        (
+            "apple/sysctl-machdep-cpu-m1-pro.txt",
+            "apple/python-platform-platform-macos-12.3.1-arm64.txt",
+        ),
+        None,
+    ),
+    "intel-mac": (("apple/sysctl-brand-string-intel-mac.txt",), None),
+    "rtx3050-windows": (("nvidia-smi/windows-rtx3050-laptop-546.12-cuda12.3-wddm.txt",), None),
+    "cpu-linux": (("conda-info/conda_json-env-ignored-conda23.7.2-linux-no-cuda-aws.txt",), None),
+}
+
+
+def capture_files(folder: Path, key: str) -> list[str]:
+    """Each capture's verbatim output (the part after ``# ---``), written into ``folder``."""
+    paths = []
+    for rel in MACHINES[key][0]:
+        path = folder / Path(rel).name
+        path.write_text(read_fixture(FIXTURES / rel)[1], encoding="utf-8")
+        paths.append(str(path))
+    return paths
+
+
+@pytest.fixture(scope="module")
+def machines(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("captures")
+    return {key: detect(from_files=capture_files(folder, key), environ={}) for key in MACHINES}
+
+
+@pytest.fixture(scope="module")
+def matrix():
+    return load_matrix()
+
+
+def plan_for(machines, matrix, key, **kw):
+    return make_plan(machines[key], subdir=kw.pop("subdir", MACHINES[key][1]), matrix=matrix, **kw)
+
+
+def _cuda(plan) -> tuple[int, ...]:
+    return tuple(int(x) for x in plan.candidate.backend.cuda_version.split("."))
+
+
+def _runs_on(plan, cc: str) -> bool:
+    """Whether the chosen build has native code for compute capability ``cc``."""
+    major, minor = (int(x) for x in cc.split("."))
+    archs = [tuple(int(x) for x in a.split(".")) for a in plan.candidate.gpu_archs]
+    return any(a[0] == major and a[1] <= minor for a in archs)
+
+
+# -- the policy on the representative machines -------------------------------------------------
+
+
+def test_h100_gets_conda_forge_cuda13(machines, matrix):
+    plan = plan_for(machines, matrix, "h100-driver580")
+    assert plan.variant == "cuda" and plan.source == "conda-forge"
+    assert _cuda(plan)[0] == 13  # driver 580 runs CUDA 13.0, and the H100 (9.0) is in its builds
+    assert _runs_on(plan, "9.0")
+    assert plan.python == DEFAULT_PYTHON_CEILING
+    assert plan.python in plan.candidate.pythons
+    assert not plan.fallbacks
+
+
+def test_v100_gets_a_cuda12_build_because_cuda13_drops_sm70(machines, matrix):
+    plan = plan_for(machines, matrix, "v100-driver580")
+    assert plan.variant == "cuda"
+    assert _cuda(plan)[0] == 12
+    assert _runs_on(plan, "7.0")
+    # the CUDA 13 build of the same release was rejected for sm_70, and the file says so
+    same = [
+        r
+        for r in plan.rejected
+        if r.label.startswith(f"torch {plan.candidate.torch} ") and "13.0" in r.label
+    ]
+    assert same and any("sm_70" in reason for reason in same[0].reasons)
+    assert "sm_70" in render(plan)
+
+
+def test_gtx1080ti_windows_falls_back_to_pip_and_says_why(machines, matrix):
+    plan = plan_for(machines, matrix, "gtx1080ti-windows")
+    assert plan.subdir == "win-64"  # Windows capture: win-64 is the only Windows subdir
+    assert plan.variant == "cuda"
+    assert _cuda(plan) <= (12, 1)  # the driver supports CUDA up to 12.1
+    assert _runs_on(plan, "6.1")
+    assert plan.source == "pip"
+    assert plan.fallbacks and "conda-forge" in plan.fallbacks[0]
+    text = render(plan)
+    assert "--index-url https://download.pytorch.org/whl/" in text
+
+
+def test_rtx5090_gets_a_blackwell_build(machines, matrix):
+    plan = plan_for(machines, matrix, "rtx5090")
+    assert plan.variant == "cuda"
+    assert _cuda(plan) >= (12, 8)
+    assert _runs_on(plan, "12.0")
+
+
+def test_apple_m1_gets_mps_within_its_macos(machines, matrix):
+    plan = plan_for(machines, matrix, "apple-m1")
+    assert plan.subdir == "osx-arm64" and plan.variant == "mps"
+    assert plan.source == "conda-forge"
+    # macOS 12.3.1: newer releases only install with warnings about the MPS macOS floor
+    newest = max(
+        matrix.candidates(subdir="osx-arm64"), key=lambda c: tuple(map(int, c.torch.split(".")))
+    )
+    assert plan.candidate.torch != newest.torch
+    assert any("macOS" in w for w in plan.why)
+
+
+def test_intel_mac_gets_conda_forge_cpu(machines, matrix):
+    plan = plan_for(machines, matrix, "intel-mac")
+    assert plan.subdir == "osx-64" and plan.variant == "cpu"
+    assert plan.source == "conda-forge"  # pip wheels for x86 macOS ended at 2.2.2
+    assert tuple(map(int, plan.candidate.torch.split("."))) > (2, 2, 2)
+
+
+def test_rtx3050_windows_respects_driver_cuda(machines, matrix):
+    plan = plan_for(machines, matrix, "rtx3050-windows")
+    assert plan.subdir == "win-64" and plan.variant == "cuda"
+    assert _cuda(plan) <= (12, 3)
+    assert _runs_on(plan, "8.6")
+
+
+def test_cpu_linux_says_no_gpu(machines, matrix):
+    plan = plan_for(machines, matrix, "cpu-linux")
+    assert plan.subdir == "linux-64" and plan.variant == "cpu" and plan.source == "conda-forge"
+    assert any("no GPU was detected" in w for w in plan.why)
+    assert any(
+        conda_name(s) == "pytorch" and "cpu" in s for s in plan_to_envspec(plan).dependencies
+    )
+
+
+# -- requests ------------------------------------------------------------------------------
+
+
+def test_explicit_cpu_on_a_gpu_machine(machines, matrix):
+    plan = plan_for(machines, matrix, "h100-driver580", backend="cpu")
+    assert plan.variant == "cpu"
+    assert "CPU build, as asked." in plan.why
+
+
+def test_pip_source_writes_index_and_local_pins(machines, matrix):
+    plan = plan_for(machines, matrix, "h100-driver580", source="pip", torch="2.9")
+    spec = plan_to_envspec(plan)
+    assert plan.source == "pip"
+    assert "pip" in spec.dependencies and f"python={plan.python}" in spec.dependencies
+    assert spec.channels == ("conda-forge",)
+    if plan.candidate.pip_index:
+        assert spec.pip[0] == f"--index-url {plan.candidate.pip_index}"
+    pins = [p for p in spec.pip if not p.startswith("-")]
+    assert pins[0].startswith("torch==2.9.")
+    assert all("==" in p for p in pins)
+    doc = loads(render(plan))
+    assert list(doc.pip) == list(spec.pip)
+
+
+@pytest.mark.parametrize(
+    ("torch", "backend", "selector", "channels"),
+    [
+        ("2.5", "cuda", "pytorch-cuda", ("pytorch", "nvidia", "defaults")),
+        ("2.5", "cpu", "cpuonly", ("pytorch", "defaults")),
+        ("1.12", "cuda=11.3", "cudatoolkit", ("pytorch", "defaults")),
+    ],
+    ids=["pytorch-cuda", "cpuonly", "cudatoolkit"],
+)
+def test_pytorch_channel_eras(machines, matrix, torch, backend, selector, channels):
+    plan = plan_for(
+        machines,
+        matrix,
+        "h100-driver580",
+        source="pytorch",
+        torch=torch,
+        backend=backend,
+        python="3.10",
+    )
+    spec = plan_to_envspec(plan)
+    assert spec.channels == channels
+    assert any(conda_name(d) == selector for d in spec.dependencies)
+    for pkg, version in (
+        ("pytorch", plan.candidate.torch),
+        ("torchvision", plan.candidate.torchvision),
+    ):
+        assert f"{pkg}={version}" in spec.dependencies  # exact pins on the pytorch channel
+
+
+def test_conda_forge_cuda_selection(machines, matrix):
+    plan = plan_for(machines, matrix, "v100-driver580", torch="2.9.1")
+    deps = plan_to_envspec(plan).dependencies
+    cuda = plan.candidate.backend.cuda_version
+    assert f"cuda-version={cuda}" in deps
+    assert f"__cuda>={cuda}" in deps
+    torch_line = next(d for d in deps if conda_name(d) == "pytorch")
+    assert torch_line.startswith("pytorch=2.9.1=cuda")
+
+
+def test_python_request_and_default(machines, matrix):
+    plan = plan_for(machines, matrix, "h100-driver580", python="3.11")
+    assert plan.python == "3.11" and plan.python in plan.candidate.pythons
+    with pytest.raises(CondaTorchValueError, match="not a Python version"):
+        plan_for(machines, matrix, "h100-driver580", python="three")
+
+
+@pytest.mark.parametrize(
+    ("kw", "needle"),
+    [
+        ({"backend": "rocm"}, "AMD GPU"),
+        ({"backend": "mps"}, "MPS"),
+        ({"torch": "2.13", "python": "3.8"}, "python"),
+    ],
+    ids=["rocm-on-nvidia", "mps-on-linux", "old-python"],
+)
+def test_nothing_fits_says_why(machines, matrix, kw, needle):
+    with pytest.raises(IncompatibleError) as err:
+        plan_for(machines, matrix, "h100-driver580", **kw)
+    assert needle in err.value.line
+
+
+def test_unknown_platform(machines, matrix):
+    with pytest.raises(UnknownPlatformError):
+        plan_for(machines, matrix, "h100-driver580", subdir="linux-65")
+
+
+def test_platform_unknown_without_inputs(machines, matrix):
+    with pytest.raises(CondaTorchValueError, match="platform"):
+        make_plan(machines["h100-driver580"], matrix=matrix)
+
+
+def test_unverified_release_only_when_asked(machines, matrix):
+    default = plan_for(machines, matrix, "h100-driver580")
+    unverified = [
+        v
+        for v in matrix.torch_versions()
+        if any(
+            u.startswith("release:")
+            for c in matrix.candidates(subdir="linux-64", torch=v)
+            for u in c.unverified
+        )
+    ]
+    assert unverified, "the dataset has releases marked unverified"
+    assert default.candidate.torch not in unverified
+    asked = plan_for(machines, matrix, "h100-driver580", torch=unverified[-1])
+    assert asked.candidate.torch == unverified[-1]
+    assert any("not verified" in f for f in asked.fallbacks)
+
+
+def test_plan_json(machines, matrix):
+    plan = plan_for(machines, matrix, "v100-driver580")
+    data = json.loads(json.dumps(plan.to_json()))
+    assert data["schema"] == "conda-torch.plan/1"
+    assert data["torch"] == plan.candidate.torch and data["python"] == plan.python
+    assert data["machine"]["nvidia_driver"] == "580.126.09"
+    assert [g["compute_capability"] for g in data["machine"]["gpus"]] == ["7.0", "7.0"]
+    assert data["rejected"] and all(r["reasons"] for r in data["rejected"])
+
+
+def test_header_says_what_it_was_made_for(machines, matrix):
+    plan = plan_for(machines, matrix, "h100-driver580")
+    text = render(plan)
+    head = text.split("-- end of conda-torch header --")[0]
+    assert "linux-64" in head and "580.159.04" in head
+    assert "NVIDIA H100 80GB HBM3, compute capability 9.0" in head
+    assert f"matrix of {matrix.date}" in head and "conda-torch " in head
+    assert f"Needs: NVIDIA driver >= {plan.candidate.min_driver}" in head
+    assert "nodefaults" not in text
+    assert loads(text).data["variables"]["PYTHONNOUSERSITE"] == "1"
+
+
+# -- generic machines and environments/ -------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("subdir", "variant"), ALL_TARGETS, ids=[target_filename(*t) for t in ALL_TARGETS]
+)
+def test_generic_targets(matrix, subdir, variant):
+    machine, description = generic_machine(subdir, variant)
+    plan = make_plan(
+        machine, backend=variant or "auto", subdir=subdir, matrix=matrix, description=description
+    )
+    assert plan.subdir == subdir and plan.machine.generic
+    if variant == "cuda":
+        assert plan.variant == "cuda"
+        for cc, _ in COMMON_GPU_ARCHS:
+            assert _runs_on(plan, cc) or plan.candidate.ptx, cc
+        assert "Needs:" in render(plan)  # the driver floor is stated
+    elif subdir == "osx-arm64":
+        assert plan.variant == "mps"
+    else:
+        assert plan.variant == "cpu"
+
+
+def test_environments_folder_has_not_drifted(tmp_path):
+    """The committed environments/ equal what tools/regen_environments.py writes today."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("regen", ROOT / "tools" / "regen_environments.py")
+    regen = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(regen)
+    fresh = regen.generate(tmp_path)
+    committed = ROOT / "environments"
+    assert sorted(p.name for p in committed.glob("*.yml")) == sorted(p.name for p in fresh), (
+        "environments/ lists other files: run python tools/regen_environments.py"
+    )
+    for path in fresh:
+        assert (committed / path.name).read_text(encoding="utf-8") == path.read_text(
+            encoding="utf-8"
+        ), f"environments/{path.name} drifted: run python tools/regen_environments.py and commit"
+        assert f"torch {regen.TORCH}" in path.read_text(encoding="utf-8")
