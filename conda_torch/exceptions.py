@@ -150,6 +150,15 @@ class OutputExistsError(CondaTorchError):
         )
 
 
+class OutputWriteError(CondaTorchError):
+    """An output path that cannot be written (missing folder, no permission, a directory)."""
+
+    def __init__(self, path: str, problem: str, *, hints: Sequence[str] = ()) -> None:
+        self.path = path
+        self.problem = problem
+        super().__init__(f"{path}: {problem}", hints=hints)
+
+
 class CondaNotFoundError(CondaTorchError):
     """No conda executable to run."""
 
@@ -164,3 +173,11 @@ class EnvironmentNotFoundError(CondaTorchValueError):
 
 class ValidationError(CondaTorchError):
     """An environment that failed validation."""
+
+
+class ProbeError(CondaTorchError):
+    """The validation probe could not run in the environment's Python, or gave no answer."""
+
+
+class ProvenanceError(CondaTorchError):
+    """A provenance file (``conda-meta/conda-torch.provenance``) that cannot be read or written."""
