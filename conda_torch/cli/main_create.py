@@ -1,0 +1,262 @@
+"""``conda torch create``: make the environment, prove it works, say how to activate it."""
+
+from __future__ import annotations
+
+import sys
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import argparse
+    from typing import Any
+
+    from ..create import CreateResult, Destination, Prepared, Step
+
+HELP = "Create a PyTorch environment matched to this machine, validate it, and say how to enter it."
+
+DESCRIPTION = """\
+Plan the torch stack for this machine (as `conda torch generate` does), write the environment
+file, let conda create the environment with the file's channels pinned exactly
+(--override-channels), record what it was built from inside it
+(conda-meta/conda-torch.provenance) and validate it with its own Python. conda's own progress is
+shown as it happens; --json prints one result document instead.
+
+An existing environment is never replaced silently: its name is refused unless --force, and
+then the old environment is kept aside until the new one validates. A failed, invalid or
+interrupted creation (Ctrl-C included) leaves nothing under the requested name and puts the
+old environment back.
+
+A child process cannot activate your shell: enter the environment with the printed
+`conda activate` line, `conda torch shell -n NAME`, or run one command in it with
+`conda torch run -n NAME -- CMD`.
+
+Examples:
+  conda torch create -n ml
+  conda torch create -n ml --torch 2.9 --python 3.12 --dry-run
+  conda torch create -n ml -f team.yml             # specialize a team's file, then create
+  conda torch create -p ./env -f environment.yml --as-is
+  conda torch create -n ml --force -y --json
+"""
+
+_MARK = {"pass": "pass", "warn": "warn", "fail": "FAIL"}
+
+
+def configure_parser(parser: argparse.ArgumentParser) -> None:
+    import argparse as _argparse
+
+    from ..constants import FRONTENDS, SOURCES
+
+    parser.formatter_class = _argparse.RawDescriptionHelpFormatter  # keep DESCRIPTION's layout
+
+    target = parser.add_mutually_exclusive_group()
+    target.add_argument(
+        "-n", "--name",
+        help="Name of the new environment (default: the file's name:, else the plan's, "
+        "e.g. torch-2.9-cu129).",
+    )  # fmt: skip
+    target.add_argument("-p", "--prefix", metavar="PATH", help="Full path of the new environment.")
+    parser.add_argument(
+        "-f", "--file", metavar="FILE",
+        help="An environment file: specialized for this machine (as generate -f does), "
+        "or used exactly as written with --as-is.",
+    )  # fmt: skip
+    parser.add_argument(
+        "--as-is", action="store_true",
+        help="Create -f FILE exactly as written (e.g. a file `conda torch generate` made).",
+    )  # fmt: skip
+    plan = parser.add_argument_group("plan (as in `conda torch generate`)")
+    plan.add_argument(
+        "--torch",
+        metavar="SPEC",
+        help="torch release: 2.9, 2.9.1, '>=2.6' (default: newest that fits).",
+    )
+    plan.add_argument(
+        "--python",
+        metavar="X.Y",
+        help="Python version (default: newest the release supports, up to 3.13).",
+    )
+    plan.add_argument(
+        "--backend",
+        default="auto",
+        metavar="BACKEND",
+        help="auto (default), cpu, cuda, cuda=X.Y (or cu126), rocm, mps or xpu.",
+    )
+    plan.add_argument(
+        "--source", choices=SOURCES, help="Where torch comes from (default: conda-forge, else pip)."
+    )
+    machine = plan.add_mutually_exclusive_group()
+    machine.add_argument(
+        "--machine",
+        metavar="FILE",
+        help="Plan for a machine described by `conda torch detect --json`.",
+    )
+    machine.add_argument(
+        "--from",
+        dest="from_files",
+        action="append",
+        metavar="FILE",
+        help="Plan for the machine these captured outputs describe; repeatable.",
+    )
+    parser.add_argument(
+        "--frontend",
+        choices=FRONTENDS,
+        default="conda",
+        help="Which program creates the environment (default: conda).",
+    )
+    parser.add_argument(
+        "--force",
+        action="store_true",
+        help="Replace an existing environment (kept aside until the new one validates).",
+    )
+    parser.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="Show the plan, the file and the conda command; change nothing, ask no channel.",
+    )
+    parser.add_argument("-y", "--yes", action="store_true", help="Do not ask for confirmation.")
+    parser.add_argument(
+        "--json", action="store_true", help="Print one JSON result (conda's output is captured)."
+    )
+
+
+def execute(args: argparse.Namespace) -> int:
+    import json
+
+    from ..create import create, prepare
+    from ..exceptions import CondaTorchValueError
+
+    if args.as_is:
+        if not args.file:
+            raise CondaTorchValueError("--as-is needs -f FILE", hints=["Pass -f environment.yml."])
+        planned = [opt for opt, value in (
+            ("--torch", args.torch), ("--python", args.python), ("--source", args.source),
+            ("--machine", args.machine), ("--from", args.from_files),
+            ("--backend", None if args.backend in (None, "", "auto") else args.backend),
+        ) if value]  # fmt: skip
+        if planned:
+            raise CondaTorchValueError(
+                f"--as-is takes the file as written; {', '.join(planned)} would change it",
+                hints=["Drop --as-is to specialize the file, or drop those options."],
+            )
+    machine = None
+    if not args.as_is:
+        from .main_generate import _machine
+
+        machine = _machine(args)
+    prepared = prepare(
+        machine,
+        file=args.file,
+        as_is=args.as_is,
+        name=args.name,
+        torch=args.torch,
+        python=args.python,
+        backend=args.backend,
+        source=args.source,
+    )
+    if not args.json:
+        _print_plan(prepared, dry_run=args.dry_run)
+    interactive = not (args.yes or args.json or args.dry_run) and sys.stdin.isatty()
+    result = create(
+        prepared,
+        name=args.name,
+        prefix=args.prefix,
+        force=args.force,
+        dry_run=args.dry_run,
+        json_output=args.json,
+        frontend=args.frontend,
+        progress=None if args.json else _show_step,
+        confirm=_confirm if interactive else None,
+    )
+    if args.json:
+        print(json.dumps(result.to_json(), indent=2))
+    else:
+        _print_result(result, frontend=args.frontend)
+    return result.exit_code
+
+
+# -- human output ----------------------------------------------------------------------------
+
+
+def _out(line: str = "") -> None:
+    print(line, flush=True)
+
+
+def _print_plan(prepared: Prepared, *, dry_run: bool) -> None:
+    _out(f"Plan: {prepared.summary}")
+    if dry_run:
+        for line in prepared.why:
+            _out(f"  - {line}")
+
+
+def _show_step(step: Step) -> None:
+    took = f" ({step.seconds:.1f} s)" if step.seconds is not None and step.seconds >= 0.05 else ""
+    if step.status == "start":
+        if step.name == "conda":
+            _out(f"Running: {step.message}")
+        else:
+            _out(f"{step.name.capitalize()}: {step.message} ...")
+    elif step.status == "failed":
+        _out(f"{step.name.capitalize()} failed: {step.message}{took}")
+    elif step.name in ("plan",):
+        return
+    else:
+        _out(f"{step.name.capitalize()}: {step.message}{took}")
+
+
+def _confirm(dest: Destination, prepared: Prepared) -> bool:
+    what = (
+        f"Replace environment {dest.name or dest.prefix}"
+        if dest.exists
+        else (f"Create environment {dest.name or dest.prefix}")
+    )
+    try:
+        answer = input(f"{what} at {dest.prefix}? ([y]/n) ").strip().lower()
+    except EOFError:
+        return False
+    return answer in ("", "y", "yes")
+
+
+def _print_validation(validation: dict[str, Any]) -> None:
+    checks = validation.get("checks") or []
+    width = max((len(str(c.get("id", ""))) for c in checks), default=10)
+    for c in checks:
+        status = str(c.get("status"))
+        _out(f"  {_MARK.get(status, status)}  {c.get('id', ''):<{width}}  {c.get('message', '')}")
+        if c.get("fix") and status != "pass":
+            _out(f"  {'':4}  {'':<{width}}  fix: {c['fix']}")
+
+
+def _print_result(result: CreateResult, *, frontend: str) -> None:
+    if result.status == "dry-run":
+        _out("")
+        _out("Environment file:")
+        _out("")
+        sys.stdout.write(result.environment_file)
+        if not result.environment_file.endswith("\n"):
+            _out("")
+        _out("")
+        for note in result.notes:
+            _out(f"Note: {note}")
+        if result.conda_command:
+            _out(f"Would run: {result.conda_command}")
+        _out("Dry run: nothing was created.")
+        return
+    if result.validation and result.status in ("created", "invalid"):
+        _out("Validation:")
+        _print_validation(dict(result.validation))
+    for note in result.notes:
+        _out(f"Note: {note}")
+    if result.ok:
+        label = result.name or result.prefix
+        _out("")
+        done = "replaced" if result.replaced else "created"
+        _out(f"Done: {label} {done} in {result.seconds:.1f} s.")
+        _out("Activate it with:")
+        _out(f"    {result.activate}")
+        flag = f"-n {result.name}" if result.name else f"-p {result.prefix}"
+        _out(f"or: conda torch shell {flag}    |    conda torch run {flag} -- python ...")
+        return
+    print(f"\nconda torch create {result.status}: {result.error}", file=sys.stderr)
+    for hint in result.hints:
+        print(f"Hint: {hint}", file=sys.stderr)
+    if result.backup_left:
+        print(f"The old environment is at {result.backup_left}.", file=sys.stderr)
