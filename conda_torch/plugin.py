@@ -13,7 +13,7 @@ from conda.plugins import hookimpl
 if TYPE_CHECKING:
     from collections.abc import Iterable
 
-    from conda.plugins.types import CondaSetting, CondaSubcommand
+    from conda.plugins.types import CondaHealthCheck, CondaSetting, CondaSubcommand
 
 
 @hookimpl
@@ -41,3 +41,16 @@ def conda_settings() -> Iterable[CondaSetting]:
             description=description,
             parameter=PrimitiveParameter(default, element_type=str),
         )
+
+
+@hookimpl
+def conda_health_checks() -> Iterable[CondaHealthCheck]:
+    """``conda doctor`` runs conda-torch's diagnosis; ``--fix`` rebuilds with ``recreate``."""
+    from conda.plugins.types import CondaHealthCheck
+
+    from .health import FIX, NAME, SUMMARY, check, fix
+
+    try:  # conda 26.1+: a fixer, and words for ``conda doctor --list``
+        yield CondaHealthCheck(name=NAME, action=check, fixer=fix, summary=SUMMARY, fix=FIX)
+    except TypeError:  # older conda: the check alone
+        yield CondaHealthCheck(name=NAME, action=check)

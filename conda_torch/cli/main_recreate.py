@@ -1,0 +1,209 @@
+"""``conda torch recreate``: rebuild an environment beside the old one, swap only when proven."""
+
+from __future__ import annotations
+
+import sys
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import argparse
+
+    from ..recreate import RecreatePlan, RecreateResult
+
+HELP = "Rebuild a broken environment; the old one is kept until the new one validates."
+
+DESCRIPTION = """\
+Rebuild an environment from an environment file (--from FILE), from what conda-torch recorded
+when it created it (its provenance), or planned anew for this machine (--regenerate, with
+generate's options). For an environment conda-torch did not make, what you asked for is
+reconstructed from conda's history of explicit requests and pip's list, so your other packages
+come back; the torch stack is planned for this machine.
+
+The old environment is moved aside, the new one is built at its path, validated, and only then
+is the old one deleted (--keep-backup keeps it as NAME.conda-torch-backup). Any failure, a
+validation failure or an interruption removes the new one and puts the old one back.
+--dry-run shows what would change in the torch stack and the file, and changes nothing.
+
+Examples:
+  conda torch recreate -n ml --dry-run
+  conda torch recreate -n ml -y
+  conda torch recreate -n ml --regenerate --torch 2.9
+  conda torch recreate -p ./envs/ml --from environment.yml --keep-backup
+"""
+
+
+def configure_parser(parser: argparse.ArgumentParser) -> None:
+    from ._options import add_plan_options
+
+    target = parser.add_mutually_exclusive_group()
+    target.add_argument("-n", "--name", help="Name of the conda environment to rebuild.")
+    target.add_argument(
+        "-p", "--prefix", metavar="PATH", help="Path of the conda environment to rebuild."
+    )
+    parser.add_argument(
+        "--from",
+        dest="from_file",
+        metavar="FILE",
+        help="Rebuild from this environment file, exactly as written.",
+    )
+    parser.add_argument(
+        "--regenerate",
+        action="store_true",
+        help="Plan the torch stack anew for this machine (generate's options apply).",
+    )
+    plan = parser.add_argument_group("with --regenerate (as in `conda torch generate`)")
+    add_plan_options(plan)
+    plan.add_argument(
+        "--machine",
+        metavar="FILE",
+        help="Plan for a machine described by `conda torch detect --json`.",
+    )
+    parser.add_argument(
+        "--keep-backup",
+        action="store_true",
+        help="Keep the old environment as NAME.conda-torch-backup beside the new one.",
+    )
+    parser.add_argument(
+        "--dry-run", action="store_true", help="Show what would change; change nothing."
+    )
+    parser.add_argument("-y", "--yes", action="store_true", help="Do not ask for confirmation.")
+    parser.add_argument(
+        "--json", action="store_true", help="Print one JSON result (conda's output is captured)."
+    )
+
+
+def execute(args: argparse.Namespace) -> int:
+    import json
+
+    from .. import conda as cd
+    from ..exceptions import CondaTorchValueError
+    from ..recreate import check_conda, plan_recreate, recreate
+    from ._options import apply_settings
+
+    if args.name is None and args.prefix is None:
+        raise CondaTorchValueError(
+            "which environment? none given", hints=["Pass -n NAME or -p PREFIX."]
+        )
+    conda = None
+    if args.name is not None:
+        conda = cd.find_conda()
+        prefix, name = cd.resolve_env(conda, name=args.name)
+    else:
+        import os
+
+        from ..recreate import check_target
+
+        prefix, name = os.path.abspath(os.path.expanduser(args.prefix)), None
+        check_target(prefix)
+    if not args.dry_run:
+        conda = conda or cd.find_conda()
+        check_conda(conda)
+    apply_settings(args)
+    machine = None
+    if args.machine:
+        from ..detect import load_machine
+
+        machine = load_machine(args.machine)
+    rplan = plan_recreate(
+        prefix=prefix, name=name, from_file=args.from_file, regenerate=args.regenerate,
+        machine=machine, torch=args.torch, python=args.python, backend=args.backend,
+        source=args.source, keep_backup=args.keep_backup,
+    )  # fmt: skip
+    if not args.json:
+        _print_plan(rplan, dry_run=args.dry_run)
+    if args.dry_run:
+        result = recreate(rplan, dry_run=True)
+        if args.json:
+            print(json.dumps(result.to_json(), indent=2))
+        else:
+            print("Dry run: nothing was changed.")
+        return 0
+    if not (args.yes or args.json):
+        if not sys.stdin.isatty() or not _confirm(rplan):
+            print(
+                "Cancelled; nothing was changed."
+                if sys.stdin.isatty()
+                else "Not confirmed (no terminal to ask); nothing was changed. Pass -y.",
+                file=sys.stderr,
+            )
+            return 1
+    from .main_create import _show_step
+
+    result = recreate(
+        rplan, conda=conda, json_output=args.json, progress=None if args.json else _show_step
+    )
+    if args.json:
+        print(json.dumps(result.to_json(), indent=2))
+    else:
+        _print_result(result)
+    return result.exit_code
+
+
+def _confirm(rplan: RecreatePlan) -> bool:
+    try:
+        answer = input(f"Rebuild {rplan.label} at {rplan.prefix}? ([y]/n) ").strip().lower()
+    except EOFError:
+        return False
+    return answer in ("", "y", "yes")
+
+
+def _print_plan(rplan: RecreatePlan, *, dry_run: bool) -> None:
+    origins = {
+        "file": "the file given with --from",
+        "provenance": "its provenance (the file conda-torch created it from)",
+        "regenerate": "a new plan for this machine",
+        "history": "conda's history of your requests and pip's list, with a new torch plan",
+    }
+    print(
+        f"Recreate {rplan.label}"
+        + (f" ({rplan.prefix})" if rplan.name else "")
+        + f" from {origins.get(rplan.origin, rplan.origin)}"
+    )
+    print(f"  plan: {rplan.prepared.summary}")
+    if rplan.changes:
+        print("  torch stack:")
+        for c in rplan.changes:
+            print(f"    {c.describe()}")
+    if rplan.added:
+        print("  carried over: " + ", ".join(rplan.added))
+    for item in rplan.left_out:
+        print(f"  not carried over: {item}")
+    print(
+        "  old environment: "
+        + (
+            f"kept at {rplan.keep_backup}"
+            if rplan.keep_backup
+            else "deleted once the new one validates"
+        )
+    )
+    for note in rplan.notes:
+        print(f"  note: {note}")
+    if dry_run:
+        print("\nEnvironment file:\n")
+        sys.stdout.write(rplan.environment_file)
+        if not rplan.environment_file.endswith("\n"):
+            print()
+        print()
+
+
+def _print_result(result: RecreateResult) -> None:
+    from .main_create import _print_validation
+
+    r = result.result
+    assert r is not None
+    if r.validation and r.status in ("created", "invalid"):
+        print("Validation:")
+        _print_validation(dict(r.validation))
+    for note in r.notes:
+        print(f"Note: {note}")
+    if r.ok:
+        print(
+            f"\nDone: {result.plan.label} rebuilt in {r.seconds:.1f} s."
+            + (f" The old environment is at {result.kept}." if result.kept else "")
+        )
+        return
+    print(f"\nconda torch recreate {r.status}: {r.error}", file=sys.stderr)
+    for hint in r.hints:
+        print(f"Hint: {hint}", file=sys.stderr)
+    if r.backup_left:
+        print(f"The old environment is at {r.backup_left}.", file=sys.stderr)
