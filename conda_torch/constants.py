@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Final
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from typing import Final
 
 #: The conda subcommand: ``conda torch``.
 SUBCOMMAND: Final = "torch"
@@ -13,8 +16,11 @@ SUMMARY: Final = "PyTorch environments matched to this machine, proven on its de
 #: ``.condarc`` settings (``plugins:`` key, or ``CONDA_PLUGINS_<NAME>``): name -> (default, help).
 SETTINGS: Final[dict[str, tuple[str, str]]] = {
     "torch_source": (
-        "conda-forge",
-        "Where conda-torch takes torch from by default: conda-forge, pytorch or pip.",
+        "auto",
+        (
+            "Where conda-torch takes torch from by default: auto (conda-forge, else pip "
+            "wheels), conda-forge, pytorch or pip."
+        ),
     ),
     "torch_backend": (
         "auto",
@@ -30,3 +36,6 @@ SOURCES: Final = ("conda-forge", "pytorch", "pip")
 
 #: The variable conda reads to override the ``__cuda`` virtual package ("" = no CUDA).
 CONDA_OVERRIDE_CUDA: Final = "CONDA_OVERRIDE_CUDA"
+
+#: Programs ``create --frontend`` can drive (conda first: the default).
+FRONTENDS: Final = ("conda", "mamba", "micromamba")

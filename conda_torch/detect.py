@@ -229,6 +229,34 @@ def detect(
     return machine
 
 
+def load_machine(path: str) -> Machine:
+    """A machine picture saved with ``conda torch detect --json > FILE`` (``--machine FILE``)."""
+    import json
+
+    from .machine import Machine
+
+    hint = "Write it with: conda torch detect --json > FILE"
+    try:
+        with open(path, encoding="utf-8") as fh:
+            data = json.load(fh)
+    except FileNotFoundError:
+        raise InputFileError(path, "no such file") from None
+    except IsADirectoryError:
+        raise InputFileError(path, "is a directory, not a detect --json file") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputFileError(path, f"cannot be read ({exc})") from None
+    except json.JSONDecodeError as exc:
+        raise InputFileError(
+            path, f"is not JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})", hints=[hint]
+        ) from None
+    if not isinstance(data, dict):
+        raise InputFileError(path, "is not a conda-torch detect document", hints=[hint])
+    try:
+        return Machine.from_json(data)
+    except (ValueError, TypeError) as exc:
+        raise InputFileError(path, str(exc), hints=[hint]) from None
+
+
 # -- captured outputs -----------------------------------------------------------------------
 
 

@@ -27,9 +27,9 @@ from typing import TYPE_CHECKING
 from .exceptions import (
     EnvironmentFileError,
     IncompatibleError,
-    InputFileError,
     OutputExistsError,
     OutputWriteError,
+    read_input_bytes,
 )
 
 if TYPE_CHECKING:
@@ -263,21 +263,7 @@ MAX_BYTES: Final = 4 * 1024 * 1024
 def load(path: str | os.PathLike[str]) -> EnvDocument:
     """Read a user's environment file; :class:`EnvironmentFileError` if it is not one."""
     p = os.fspath(path)
-    try:
-        if os.path.isdir(p):
-            raise InputFileError(p, "is a directory, not an environment file")
-        if os.path.getsize(p) > MAX_BYTES:
-            raise InputFileError(p, f"is larger than {MAX_BYTES} bytes; not an environment file")
-        with open(p, "rb") as fh:
-            data = fh.read()
-    except InputFileError:
-        raise
-    except FileNotFoundError:
-        raise InputFileError(p, "no such file") from None
-    except PermissionError:
-        raise InputFileError(p, "permission denied") from None
-    except OSError as exc:
-        raise InputFileError(p, f"cannot be read ({exc.strerror or exc})") from None
+    data = read_input_bytes(p, limit=MAX_BYTES, what="an environment file")
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:

@@ -83,6 +83,32 @@ class InputFileError(CondaTorchValueError):
         super().__init__(f"{path}: {problem}", hints=hints)
 
 
+def read_input_bytes(path: str, *, limit: int, what: str) -> bytes:
+    """A user's input file's bytes, or :class:`InputFileError` saying why it cannot be ``what``.
+
+    Refuses a missing, unreadable or directory path, and a file over ``limit`` bytes (read
+    without loading it: a 100 MB paste is a mistake, not an input).
+    """
+    import os
+
+    try:
+        if os.path.isdir(path):
+            raise InputFileError(path, f"is a directory, not {what}")
+        size = os.path.getsize(path)
+        if size > limit:
+            raise InputFileError(path, f"is {size} bytes; {what} is at most {limit} bytes")
+        with open(path, "rb") as fh:
+            return fh.read(limit + 1)
+    except InputFileError:
+        raise
+    except FileNotFoundError:
+        raise InputFileError(path, "no such file") from None
+    except PermissionError:
+        raise InputFileError(path, "permission denied") from None
+    except OSError as exc:
+        raise InputFileError(path, f"cannot be read ({exc.strerror or exc})") from None
+
+
 class UnrecognisedInputError(InputFileError):
     """A captured output whose kind could not be recognised from its content."""
 
@@ -145,9 +171,7 @@ class OutputExistsError(CondaTorchError):
 
     def __init__(self, path: str, what: str = "file") -> None:
         self.path = path
-        super().__init__(
-            f"{what} {path} already exists", hints=["Pass --force to replace it."]
-        )
+        super().__init__(f"{what} {path} already exists", hints=["Pass --force to replace it."])
 
 
 class OutputWriteError(CondaTorchError):

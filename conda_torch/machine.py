@@ -12,7 +12,10 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from typing import Any
 
 #: Version of the ``detect --json`` schema. Bump the number on an incompatible change.
 SCHEMA = "conda-torch.detect/1"
@@ -47,7 +50,11 @@ class Observation:
     @property
     def label(self) -> str:
         """How a fact from this observation is attributed: ``kind`` or ``kind (source)``."""
-        return f"{self.kind} ({self.source})" if self.source and self.source != self.kind else self.kind
+        return (
+            f"{self.kind} ({self.source})"
+            if self.source and self.source != self.kind
+            else self.kind
+        )
 
 
 @dataclass(frozen=True)
@@ -176,7 +183,8 @@ class Machine:
     probes: tuple[Probe, ...] = ()
     #: What was not found, and why: sentences for the human output.
     notes: tuple[str, ...] = ()
-    #: Every error code any input reported (``nvidia.no_devices``, ``platform.conda_info_json_invalid``).
+    #: Every error code any input reported (``nvidia.no_devices``,
+    #: ``platform.conda_info_json_invalid``).
     errors: tuple[str, ...] = ()
 
     # -- questions later commands ask -------------------------------------------------
@@ -258,11 +266,15 @@ def _is_truncated(name: str | None) -> bool:
     return bool(name) and (name.endswith("...") or name.endswith("…"))
 
 
-def _fill(target: dict[str, Any], sources: dict[str, str], facts: dict[str, Any], label: str) -> None:
+def _fill(
+    target: dict[str, Any], sources: dict[str, str], facts: dict[str, Any], label: str
+) -> None:
     for key, value in facts.items():
         if value is None:
             continue
-        if target.get(key) is None or (key == "name" and _is_truncated(target[key]) and not _is_truncated(value)):
+        if target.get(key) is None or (
+            key == "name" and _is_truncated(target[key]) and not _is_truncated(value)
+        ):
             target[key] = value
             sources[key] = label
 
@@ -278,10 +290,21 @@ def _merge_gpus(existing: list[dict[str, Any]], new: list[dict[str, Any]], label
             value = gpu.get(key)
             if value is None:
                 continue
-            match = next((g for g in existing if g.get(key) is not None and _norm(key, g[key]) == _norm(key, value)), None)
+            match = next(
+                (
+                    g
+                    for g in existing
+                    if g.get(key) is not None and _norm(key, g[key]) == _norm(key, value)
+                ),
+                None,
+            )
             if match is not None:
                 break
-        if match is None and all(gpu.get(k) is None for k in ("uuid", "bus_id", "index")) and pos < len(existing):
+        if (
+            match is None
+            and all(gpu.get(k) is None for k in ("uuid", "bus_id", "index"))
+            and pos < len(existing)
+        ):
             match = existing[pos]
         if match is None:
             match = {"_sources": {}}
@@ -297,11 +320,19 @@ def _norm(key: str, value: Any) -> Any:
     return value
 
 
-def merge(observations: list[Observation], *, mode: str = "live", inputs: tuple[str, ...] = (),
-          overrides: dict[str, str] | None = None, probes: tuple[Probe, ...] = (),
-          notes: tuple[str, ...] = ()) -> Machine:
+def merge(
+    observations: list[Observation],
+    *,
+    mode: str = "live",
+    inputs: tuple[str, ...] = (),
+    overrides: dict[str, str] | None = None,
+    probes: tuple[Probe, ...] = (),
+    notes: tuple[str, ...] = (),
+) -> Machine:
     """Combine observations (most authoritative first) into one :class:`Machine`."""
-    sections: dict[str, dict[str, Any]] = {s: {} for s in ("platform", "nvidia", "rocm", "apple", "xpu", "torch")}
+    sections: dict[str, dict[str, Any]] = {
+        s: {} for s in ("platform", "nvidia", "rocm", "apple", "xpu", "torch")
+    }
     srcs: dict[str, dict[str, str]] = {s: {} for s in sections}
     gpus: dict[str, list[dict[str, Any]]] = {v: [] for v in VENDORS}
     errors: dict[str, list[str]] = {s: [] for s in sections}

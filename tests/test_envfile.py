@@ -11,10 +11,15 @@ from conda_torch import envfile
 from conda_torch.envfile import EnvSpec
 from conda_torch.exceptions import (
     EnvironmentFileError,
+    IncompatibleError,
     InputFileError,
     OutputExistsError,
     OutputWriteError,
 )
+from conda_torch.matrix import load as load_matrix
+from conda_torch.plan import make_plan
+
+from .test_plan import capture_files
 
 TEAM = """\
 # Our team's environment: keep this comment
@@ -318,12 +323,6 @@ def test_write_atomic_read_only_folder(tmp_path):
 
 
 # -- specializing a team's file for a machine (real plans, from real captures) ----------------
-
-from conda_torch.exceptions import IncompatibleError
-from conda_torch.matrix import load as load_matrix
-from conda_torch.plan import make_plan
-
-from .test_plan import capture_files
 
 
 @pytest.fixture(scope="module")

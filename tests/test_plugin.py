@@ -12,8 +12,17 @@ import pytest
 from .condatools import ROOT_DIR, require_conda
 
 #: Modules that must never be loaded by importing the plugin (or configuring its parser).
-HEAVY = ("ruamel", "ruamel.yaml", "packaging", "packaging.version", "packaging.specifiers",
-         "torch", "requests", "xml", "ctypes")
+HEAVY = (
+    "ruamel",
+    "ruamel.yaml",
+    "packaging",
+    "packaging.version",
+    "packaging.specifiers",
+    "torch",
+    "requests",
+    "xml",
+    "ctypes",
+)
 
 #: What importing the plugin may add to the modules of ``conda_torch`` itself.
 PLUGIN_MODULES = {"conda_torch", "conda_torch._version", "conda_torch.plugin"}
@@ -26,8 +35,12 @@ def _run(python: str, code: str, *, path: list[str] | None = None) -> dict:
 
         env = {**os.environ, "PYTHONPATH": os.pathsep.join(path)}
     proc = subprocess.run(
-        [python, "-c", textwrap.dedent(code)], capture_output=True, text=True, env=env,
-        cwd=ROOT_DIR, timeout=120,
+        [python, "-c", textwrap.dedent(code)],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=ROOT_DIR,
+        timeout=120,
     )
     assert proc.returncode == 0, proc.stderr
     return json.loads(proc.stdout.strip().splitlines()[-1])
@@ -77,7 +90,9 @@ def test_configure_parser_is_light(stand_in_conda):
     """conda builds every plugin's parser on every command: that must stay cheap too."""
     added = _run(sys.executable, PARSER_GUARD, path=stand_in_conda)["added"]
     assert _heavy(added) == []
-    library = {m for m in added if m.startswith("conda_torch.") and not m.startswith("conda_torch.cli")}
+    library = {
+        m for m in added if m.startswith("conda_torch.") and not m.startswith("conda_torch.cli")
+    }
     assert library <= {"conda_torch._version", "conda_torch.constants"}, library
 
 
@@ -89,14 +104,18 @@ def test_plugin_import_is_light_with_real_conda():
 
 def test_hooks_yield_records_with_real_conda():
     conda = require_conda()
-    out = _run(conda.python, """
+    out = _run(
+        conda.python,
+        """
         import json
         from conda_torch import plugin
         subs = {s.name: s for s in plugin.conda_subcommands()}
         settings = sorted(s.name for s in plugin.conda_settings())
         print(json.dumps({"subs": sorted(subs), "settings": settings,
                           "configure": subs["torch"].configure_parser is not None}))
-    """, path=[str(ROOT_DIR)])
+    """,
+        path=[str(ROOT_DIR)],
+    )
     assert out["subs"] == ["torch"]
     assert out["configure"] is True
     assert "torch_source" in out["settings"]
@@ -104,7 +123,9 @@ def test_hooks_yield_records_with_real_conda():
 
 def test_conda_torch_help_lists_subcommands_with_real_conda(tmp_path):
     conda = require_conda()
-    proc = subprocess.run([conda.exe, "torch", "--help"], capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        [conda.exe, "torch", "--help"], capture_output=True, text=True, timeout=120
+    )
     assert proc.returncode == 0, proc.stderr
     from conda_torch.cli import SUBCOMMANDS
 

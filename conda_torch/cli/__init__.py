@@ -19,6 +19,14 @@ if TYPE_CHECKING:
 #: (subcommand, module under conda_torch.cli) in the order ``--help`` lists them.
 SUBCOMMANDS: tuple[tuple[str, str], ...] = (
     ("detect", "main_detect"),
+    ("matrix", "main_matrix"),
+    ("generate", "main_generate"),
+    ("create", "main_create"),
+    ("validate", "main_validate"),
+    ("shell", "main_shell"),
+    ("run", "main_run"),
+    ("doctor", "main_doctor"),
+    ("recreate", "main_recreate"),
 )
 
 
@@ -68,3 +76,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("\nInterrupted.", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # stdout closed early (`| head`); Python docs, "Note on SIGPIPE"
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141

@@ -43,7 +43,8 @@ _MARK = {"pass": "pass", "warn": "warn", "fail": "FAIL"}
 def configure_parser(parser: argparse.ArgumentParser) -> None:
     import argparse as _argparse
 
-    from ..constants import FRONTENDS, SOURCES
+    from ..constants import FRONTENDS
+    from ._options import add_machine_options, add_plan_options
 
     parser.formatter_class = _argparse.RawDescriptionHelpFormatter  # keep DESCRIPTION's layout
 
@@ -64,38 +65,8 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
         help="Create -f FILE exactly as written (e.g. a file `conda torch generate` made).",
     )  # fmt: skip
     plan = parser.add_argument_group("plan (as in `conda torch generate`)")
-    plan.add_argument(
-        "--torch",
-        metavar="SPEC",
-        help="torch release: 2.9, 2.9.1, '>=2.6' (default: newest that fits).",
-    )
-    plan.add_argument(
-        "--python",
-        metavar="X.Y",
-        help="Python version (default: newest the release supports, up to 3.13).",
-    )
-    plan.add_argument(
-        "--backend",
-        default="auto",
-        metavar="BACKEND",
-        help="auto (default), cpu, cuda, cuda=X.Y (or cu126), rocm, mps or xpu.",
-    )
-    plan.add_argument(
-        "--source", choices=SOURCES, help="Where torch comes from (default: conda-forge, else pip)."
-    )
-    machine = plan.add_mutually_exclusive_group()
-    machine.add_argument(
-        "--machine",
-        metavar="FILE",
-        help="Plan for a machine described by `conda torch detect --json`.",
-    )
-    machine.add_argument(
-        "--from",
-        dest="from_files",
-        action="append",
-        metavar="FILE",
-        help="Plan for the machine these captured outputs describe; repeatable.",
-    )
+    add_plan_options(plan)
+    add_machine_options(plan)
     parser.add_argument(
         "--frontend",
         choices=FRONTENDS,
@@ -123,6 +94,7 @@ def execute(args: argparse.Namespace) -> int:
 
     from ..create import create, prepare
     from ..exceptions import CondaTorchValueError
+    from ._options import apply_settings, machine_from_args
 
     if args.as_is:
         if not args.file:
@@ -139,9 +111,8 @@ def execute(args: argparse.Namespace) -> int:
             )
     machine = None
     if not args.as_is:
-        from .main_generate import _machine
-
-        machine = _machine(args)
+        apply_settings(args)
+        machine = machine_from_args(args)
     prepared = prepare(
         machine,
         file=args.file,

@@ -41,28 +41,10 @@ DEFAULT_OUTPUT = "environment.yml"
 
 
 def configure_parser(parser: argparse.ArgumentParser) -> None:
-    from ..constants import SOURCES
+    from ._options import add_machine_options, add_plan_options
 
     parser.add_argument("-n", "--name", help="Environment name written into the file.")
-    parser.add_argument(
-        "--torch",
-        metavar="SPEC",
-        help="torch release to pin: 2.9, 2.9.1, '>=2.6' (default: newest that fits).",
-    )
-    parser.add_argument(
-        "--python",
-        metavar="X.Y",
-        help="Python version (default: newest the release supports, up to 3.13).",
-    )
-    parser.add_argument(
-        "--backend",
-        default="auto",
-        metavar="BACKEND",
-        help="auto (default), cpu, cuda, cuda=X.Y (or cu126), rocm, mps or xpu.",
-    )
-    parser.add_argument(
-        "--source", choices=SOURCES, help="Where torch comes from (default: conda-forge, else pip)."
-    )
+    add_plan_options(parser)
     parser.add_argument(
         "--platform",
         action="append",
@@ -72,17 +54,7 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--all-platforms", action="store_true", help="One file per common platform."
     )
-    src = parser.add_mutually_exclusive_group()
-    src.add_argument(
-        "--machine", metavar="FILE", help="Use a machine described by `conda torch detect --json`."
-    )
-    src.add_argument(
-        "--from",
-        dest="from_files",
-        action="append",
-        metavar="FILE",
-        help="Describe the machine from captured outputs (nvidia-smi, conda info...); repeatable.",
-    )
+    add_machine_options(parser, what="Use")
     parser.add_argument(
         "-o",
         "--output",
@@ -114,7 +86,9 @@ def execute(args: argparse.Namespace) -> int:
     from ..exceptions import CondaTorchError, CondaTorchValueError
     from ..matrix import load as load_matrix
     from ..models import Subdir
+    from ._options import apply_settings, machine_from_args
 
+    apply_settings(args)
     # Cheap checks first: platforms and the team's file fail before any probing.
     subdirs: list[str] = []
     for p in args.platform or ():
@@ -123,7 +97,7 @@ def execute(args: argparse.Namespace) -> int:
             subdirs.append(s)
     request = envfile.team_request(envfile.load(args.file)) if args.file else None
 
-    machine = _machine(args)
+    machine = machine_from_args(args)
     matrix = load_matrix()
 
     # -- targets: (subdir, variant or None, generic machine or None) --
@@ -322,38 +296,3 @@ def _generic_targets(
     else:
         variants = ("cuda",)
     return [(subdir, v, planning.generic_machine(subdir, v)) for v in variants]
-
-
-def _machine(args: argparse.Namespace) -> Any:
-    from ..detect import detect
-
-    if args.machine:
-        import json
-
-        from ..exceptions import InputFileError
-        from ..machine import Machine
-
-        try:
-            with open(args.machine, encoding="utf-8") as fh:
-                data = json.load(fh)
-        except FileNotFoundError:
-            raise InputFileError(args.machine, "no such file") from None
-        except (OSError, UnicodeDecodeError) as exc:
-            raise InputFileError(args.machine, f"cannot be read ({exc})") from None
-        except json.JSONDecodeError as exc:
-            raise InputFileError(
-                args.machine,
-                f"is not JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})",
-                hints=["Write it with: conda torch detect --json > detect.json"],
-            ) from None
-        if not isinstance(data, dict):
-            raise InputFileError(args.machine, "is not a conda-torch detect document")
-        try:
-            return Machine.from_json(data)
-        except (ValueError, TypeError) as exc:
-            raise InputFileError(
-                args.machine, str(exc), hints=["Write it with: conda torch detect --json"]
-            ) from None
-    if args.from_files:
-        return detect(from_files=args.from_files)
-    return detect()

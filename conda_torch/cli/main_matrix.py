@@ -128,40 +128,9 @@ def execute(args: argparse.Namespace) -> int:
 
 
 def _machine(args: argparse.Namespace) -> Machine:
-    from ..exceptions import InputFileError
+    from ._options import machine_from_args
 
-    if args.machine:
-        import json
-
-        from ..machine import Machine
-
-        path = args.machine
-        try:
-            with open(path, encoding="utf-8") as fh:
-                data = json.load(fh)
-        except FileNotFoundError:
-            raise InputFileError(path, "no such file") from None
-        except IsADirectoryError:
-            raise InputFileError(path, "is a directory, not a detect --json file") from None
-        except (OSError, UnicodeDecodeError) as exc:
-            raise InputFileError(path, f"cannot be read ({exc})") from None
-        except json.JSONDecodeError as exc:
-            raise InputFileError(
-                path,
-                f"is not JSON ({exc.msg}, line {exc.lineno})",
-                hints=["Write it with `conda torch detect --json > FILE`."],
-            ) from None
-        if not isinstance(data, dict):
-            raise InputFileError(path, "is not a conda-torch detect document")
-        try:
-            return Machine.from_json(data)
-        except (ValueError, TypeError) as exc:
-            raise InputFileError(
-                path, str(exc), hints=["Write it with `conda torch detect --json > FILE`."]
-            ) from None
-    from ..detect import detect
-
-    return detect(from_files=list(args.from_files))
+    return machine_from_args(args)
 
 
 def _running_subdir() -> str:

@@ -28,12 +28,11 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     import argparse as _argparse
 
     from ..constants import FRONTENDS
+    from ._options import add_target_options
 
     parser.formatter_class = _argparse.RawDescriptionHelpFormatter  # keep DESCRIPTION's layout
 
-    target = parser.add_mutually_exclusive_group()
-    target.add_argument("-n", "--name", help="Name of the environment.")
-    target.add_argument("-p", "--prefix", metavar="PATH", help="Path of the environment.")
+    add_target_options(parser)
     parser.add_argument(
         "--shell", metavar="SHELL", help="Shell to start (default: $SHELL; implies no conda-spawn)."
     )

@@ -36,14 +36,9 @@ _MARK = {"pass": "pass", "warn": "warn", "fail": "FAIL"}
 
 
 def configure_parser(parser: argparse.ArgumentParser) -> None:
-    target = parser.add_mutually_exclusive_group()
-    target.add_argument("-n", "--name", help="Name of the conda environment.")
-    target.add_argument(
-        "-p", "--prefix", metavar="PATH", help="Path of the environment (conda or venv)."
-    )
-    target.add_argument(
-        "--python", metavar="PATH", help="Any Python interpreter (path or name on PATH)."
-    )
+    from ._options import add_target_options
+
+    add_target_options(parser, what="conda environment", python=True)
     parser.add_argument("--json", action="store_true", help="Print the report as JSON.")
 
 

@@ -11,12 +11,11 @@ come back ordered by ``Kind.rank`` (most authoritative first), ready for
 from __future__ import annotations
 
 import importlib
-import os
 import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from ..exceptions import InputFileError, UnrecognisedInputError
+from ..exceptions import InputFileError, UnrecognisedInputError, read_input_bytes
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -40,7 +39,12 @@ MAX_BYTES = 8 * 1024 * 1024
 
 _QUOTE = re.compile(r"^\s{0,3}(?:>\s?)+")
 _PROMPT = re.compile(
-    r"^\s*(?:\(\S+\)\s+)?(?:[\w.-]+@[\w.-]+(?::[^\s$#]*)?\s*[$#%]|\$|#|PS [A-Za-z]:\\[^>]*>|[A-Za-z]:\\[^>]*>|>>>)\s+(?P<cmd>\S.*)$"
+    r"^\s*(?:\(\S+\)\s+)?"  # an activated environment: (base)
+    r"(?:[\w.-]+@[\w.-]+(?::[^\s$#]*)?\s*[$#%]"  # user@host:~$
+    r"|\$|#"  # a bare $ or #
+    r"|PS [A-Za-z]:\\[^>]*>|[A-Za-z]:\\[^>]*>"  # PowerShell and cmd.exe
+    r"|>>>)"  # Python's REPL
+    r"\s+(?P<cmd>\S.*)$"
 )
 
 
@@ -119,24 +123,7 @@ def parse_text(text: str, source: str = "") -> list[Observation]:
 
 def read_capture(path: str) -> str:
     """Read a capture file, refusing what cannot be one (empty, binary, huge, unreadable)."""
-    try:
-        size = os.path.getsize(path)
-        if os.path.isdir(path):
-            raise InputFileError(path, "is a directory, not a captured output")
-        if size > MAX_BYTES:
-            raise InputFileError(
-                path, f"is {size} bytes; a captured output is at most {MAX_BYTES} bytes"
-            )
-        with open(path, "rb") as fh:
-            data = fh.read(MAX_BYTES + 1)
-    except InputFileError:
-        raise
-    except FileNotFoundError:
-        raise InputFileError(path, "no such file") from None
-    except PermissionError:
-        raise InputFileError(path, "permission denied") from None
-    except OSError as exc:
-        raise InputFileError(path, f"cannot be read ({exc.strerror or exc})") from None
+    data = read_input_bytes(path, limit=MAX_BYTES, what="a captured output")
     if data[:2] in (b"\xff\xfe", b"\xfe\xff"):  # PowerShell's `>` writes UTF-16 with a BOM
         try:
             text = data.decode("utf-16")

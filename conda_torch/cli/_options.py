@@ -1,0 +1,93 @@
+"""Options several subcommands share, declared once (generate, create, recreate, matrix, doctor)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import argparse
+
+    from ..machine import Machine
+
+
+def add_plan_options(group: argparse._ActionsContainer) -> None:
+    """``--torch``, ``--python``, ``--backend``, ``--source``: what to plan for."""
+    from ..constants import SOURCES
+
+    group.add_argument(
+        "--torch",
+        metavar="SPEC",
+        help="torch release: 2.9, 2.9.1, '>=2.6' (default: newest that fits).",
+    )
+    group.add_argument(
+        "--python",
+        metavar="X.Y",
+        help="Python version (default: newest the release supports, up to 3.13).",
+    )
+    group.add_argument(
+        "--backend",
+        metavar="BACKEND",
+        help="auto, cpu, cuda, cuda=X.Y (or cu126), rocm, mps or xpu "
+        "(default: plugins.torch_backend, else auto).",
+    )
+    group.add_argument(
+        "--source",
+        choices=SOURCES,
+        help="Where torch comes from (default: plugins.torch_source, else conda-forge "
+        "falling back to pip).",
+    )
+
+
+def add_machine_options(group: argparse._ActionsContainer, *, what: str = "Plan for") -> None:
+    """``--machine FILE`` or ``--from FILE...``: describe another machine than this one."""
+    exclusive = group.add_mutually_exclusive_group()
+    exclusive.add_argument(
+        "--machine",
+        metavar="FILE",
+        help=f"{what} a machine described by `conda torch detect --json`.",
+    )
+    exclusive.add_argument(
+        "--from",
+        dest="from_files",
+        action="append",
+        metavar="FILE",
+        help=f"{what} the machine these captured outputs describe (nvidia-smi, conda info...); "
+        "repeatable.",
+    )
+
+
+def apply_settings(args: argparse.Namespace) -> None:
+    """Fill ``--backend``/``--source`` left out on the command line from the settings."""
+    from .. import settings
+
+    if getattr(args, "backend", None) in (None, ""):
+        args.backend = settings.default_backend()
+    if getattr(args, "source", None) is None:
+        args.source = settings.default_source()
+
+
+def machine_from_args(args: argparse.Namespace) -> Machine:
+    """The machine the command is about: ``--machine``, ``--from``, or this one, live."""
+    from ..detect import detect, load_machine
+
+    if getattr(args, "machine", None):
+        return load_machine(args.machine)
+    return detect(from_files=list(getattr(args, "from_files", None) or ()))
+
+
+def add_target_options(
+    parser: argparse.ArgumentParser, *, what: str = "environment", python: bool = False
+) -> argparse._MutuallyExclusiveGroup:
+    """``-n NAME | -p PREFIX`` (and ``--python PATH``): the environment a command works on."""
+    target = parser.add_mutually_exclusive_group()
+    target.add_argument("-n", "--name", help=f"Name of the {what}.")
+    if python:
+        target.add_argument(
+            "-p", "--prefix", metavar="PATH", help="Path of the environment (conda or venv)."
+        )
+        target.add_argument(
+            "--python", metavar="PATH", help="Any Python interpreter (path or name on PATH)."
+        )
+    else:
+        target.add_argument("-p", "--prefix", metavar="PATH", help=f"Path of the {what}.")
+    return target
