@@ -137,13 +137,8 @@ def fix(prefix: str, args: Namespace, confirm: Callable[[str], object]) -> int:
             print(f"Hint: {hint}")
         return 1
     print(f"Rebuilding {prefix} fixes: {', '.join(f.id for f in by_recreate)}")
-    print(f"  plan: {rplan.prepared.summary}")
-    for c in rplan.changes:
-        print(f"  {c.describe()}")
-    if rplan.added:
-        print("  carried over: " + ", ".join(rplan.added))
-    for item in rplan.left_out:
-        print(f"  not carried over: {item}")
+    for line in rplan.change_lines():
+        print(f"  {line}")
     confirm(f"Rebuild {prefix} (the old environment is kept until the new one validates)?")
     try:
         result = recreate(rplan, progress=_show_step)

@@ -407,6 +407,17 @@ class RecreatePlan:
     def label(self) -> str:
         return self.name or self.prefix
 
+    def change_lines(self) -> list[str]:
+        """What the rebuild changes, one line each (the plan, the torch stack, what is carried)."""
+        lines = [f"plan: {self.prepared.summary}"]
+        if self.changes:
+            lines.append("torch stack:")
+            lines.extend(f"  {c.describe()}" for c in self.changes)
+        if self.added:
+            lines.append("carried over: " + ", ".join(self.added))
+        lines.extend(f"not carried over: {item}" for item in self.left_out)
+        return lines
+
     def to_json(self) -> dict[str, Any]:
         return {
             "prefix": self.prefix,

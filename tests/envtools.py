@@ -307,6 +307,14 @@ class CondaBox:
         self.conda_run(*args, *specs, env=env)
         return prefix
 
+    def pip_install_into(self, prefix: Path, *requirements: str) -> None:
+        """``pip install --prefix`` into an environment, as a user breaking it would."""
+        run(
+            [str(BASE_PYTHON), "-m", "pip", "install", "-q", "--ignore-installed", "--no-deps",
+             "--prefix", str(prefix), *requirements],
+            env=self.environ(),
+        )  # fmt: skip
+
     def torch_cli(
         self,
         *args: str,

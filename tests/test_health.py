@@ -12,11 +12,9 @@ from conda_torch import health
 
 from . import envtools
 from .envtools import (
-    BASE_PYTHON,
     TORCH,
     TORCHVISION,
     make_venv,
-    run,
     site_packages,
 )
 from .test_doctor import FORGE, conda_torch_prefix, dist_info, record
@@ -133,21 +131,7 @@ def test_conda_doctor_lists_checks_and_fixes(condabox: CondaBox, tmp_path: Path)
     team = env_file(tmp_path / "environment.yml", f"python={PY}", f"pytorch={TORCH}", "alpha")
     made = box.torch_cli("create", "-p", str(prefix), "-f", str(team), "--as-is", "-y")
     assert made.returncode == 0, made.stdout + made.stderr
-    run(
-        [
-            str(BASE_PYTHON),
-            "-m",
-            "pip",
-            "install",
-            "-q",
-            "--ignore-installed",
-            "--no-deps",
-            "--prefix",
-            str(prefix),
-            f"torchvision=={TORCHVISION}",
-        ],
-        env=box.environ(),
-    )
+    box.pip_install_into(prefix, f"torchvision=={TORCHVISION}")
     sick = box.conda_run("doctor", "-p", str(prefix), health.NAME)
     assert f"{health.X_MARK} PyTorch stack:" in sick.stdout and "torchvision::nms" in sick.stdout
     before = snapshot(prefix)

@@ -33,7 +33,6 @@ from conda_torch.machine import Machine, PlatformInfo
 from . import envtools
 from .condatools import ROOT_DIR
 from .envtools import (
-    BASE_PYTHON,
     TORCH,
     TORCHVISION,
     run,
@@ -367,21 +366,7 @@ def test_recreate_from_provenance_repairs_and_keeps_a_backup(
     made = box.torch_cli("create", "-p", str(prefix), "-f", str(team), "--as-is", "-y")
     assert made.returncode == 0, made.stdout + made.stderr
     # the user's `pip install torchvision` breaks it
-    run(
-        [
-            str(BASE_PYTHON),
-            "-m",
-            "pip",
-            "install",
-            "-q",
-            "--ignore-installed",
-            "--no-deps",
-            "--prefix",
-            str(prefix),
-            f"torchvision=={TORCHVISION}",
-        ],
-        env=box.environ(),
-    )
+    box.pip_install_into(prefix, f"torchvision=={TORCHVISION}")
     dry = box.torch_cli("recreate", "-p", str(prefix), "--dry-run")
     assert dry.returncode == 0, dry.stderr
     assert "from its provenance" in dry.stdout
@@ -409,21 +394,7 @@ def test_validation_failure_rolls_back_a_history_rebuild(condabox: CondaBox) -> 
     environment fails validation (PyPI's torchvision), so the original stays as it was."""
     box = condabox
     prefix = box.create(box.root / "envs" / "rc-hist", f"python={PY}", "pytorch", "beta")
-    run(
-        [
-            str(BASE_PYTHON),
-            "-m",
-            "pip",
-            "install",
-            "-q",
-            "--ignore-installed",
-            "--no-deps",
-            "--prefix",
-            str(prefix),
-            "six==1.17.0",
-        ],
-        env=box.environ(),
-    )
+    box.pip_install_into(prefix, "six==1.17.0")
     before = snapshot(prefix)
     dry = box.torch_cli("recreate", "-p", str(prefix), "--dry-run")
     assert dry.returncode == 0, dry.stderr

@@ -159,15 +159,8 @@ def _print_plan(rplan: RecreatePlan, *, dry_run: bool) -> None:
         + (f" ({rplan.prefix})" if rplan.name else "")
         + f" from {origins.get(rplan.origin, rplan.origin)}"
     )
-    print(f"  plan: {rplan.prepared.summary}")
-    if rplan.changes:
-        print("  torch stack:")
-        for c in rplan.changes:
-            print(f"    {c.describe()}")
-    if rplan.added:
-        print("  carried over: " + ", ".join(rplan.added))
-    for item in rplan.left_out:
-        print(f"  not carried over: {item}")
+    for line in rplan.change_lines():
+        print(f"  {line}")
     print(
         "  old environment: "
         + (
