@@ -404,20 +404,7 @@ def _probe_all(run: _Run, *, nvidia_smi: bool) -> None:
         _probe_amd(run, pci)
         intel = [d for d in pci.get(PCI_INTEL, []) if not d["slot"].endswith(INTEL_IGPU_SLOT)]
         if intel:
-            run.add(
-                _RANK_PCI,
-                Observation(
-                    kind="sysfs PCI",
-                    gpus=[
-                        {
-                            "vendor": "intel",
-                            "bus_id": d["slot"],
-                            "pci_device_id": f"8086:{d['device'][2:]}",
-                        }
-                        for d in intel
-                    ],
-                ),
-            )
+            run.add(_RANK_PCI, _pci_observation("intel", "8086", intel))
         else:
             run.notes.append(NOT_FOUND + "Intel XPU: no discrete Intel GPU on the PCI bus.")
     elif system == "windows":
@@ -679,6 +666,15 @@ def _version_tuple(text: str) -> tuple[int, ...]:
 # PCI --------------------------------------------------------------------------------------
 
 
+def _pci_observation(vendor: str, vendor_id: str, devices: list[dict[str, Any]]) -> Observation:
+    """GPUs seen only on the PCI bus: where they sit and their device ids, nothing more."""
+    gpus = [
+        {"vendor": vendor, "bus_id": d["slot"], "pci_device_id": f"{vendor_id}:{d['device'][2:]}"}
+        for d in devices
+    ]
+    return Observation(kind="sysfs PCI", gpus=gpus)
+
+
 def _probe_pci(run: _Run) -> tuple[dict[str, list[dict[str, Any]]], str]:
     """Display-class PCI devices from sysfs, by vendor id."""
     base = "/sys/bus/pci/devices"
@@ -791,20 +787,7 @@ def _probe_nvidia(
     )
     nv_pci = pci.get(PCI_NVIDIA, [])
     if nv_pci and not have_gpus:
-        run.add(
-            _RANK_PCI,
-            Observation(
-                kind="sysfs PCI",
-                gpus=[
-                    {
-                        "vendor": "nvidia",
-                        "bus_id": d["slot"],
-                        "pci_device_id": f"10de:{d['device'][2:]}",
-                    }
-                    for d in nv_pci
-                ],
-            ),
-        )
+        run.add(_RANK_PCI, _pci_observation("nvidia", "10de", nv_pci))
         if "/proc/driver/nvidia/version" not in pointers:
             run.notes.append(
                 f"{len(nv_pci)} NVIDIA device(s) on the PCI bus, but no NVIDIA kernel module "

@@ -646,24 +646,14 @@ class _Ctx:
             installer = b.installer if b else "pip"
             channel = b.channel if b else None
             if info.get("cuda"):
-                return Build(
-                    installer,
-                    version,
-                    "cuda",
-                    cuda=str(info["cuda"]),
-                    channel=channel,
-                    build=b.build if b else None,
-                )
-            if info.get("hip"):
-                return Build(
-                    installer,
-                    version,
-                    "rocm",
-                    rocm=str(info["hip"]),
-                    channel=channel,
-                    build=b.build if b else None,
-                )
-            return Build(installer, version, "cpu", channel=channel, build=b.build if b else None)
+                kind, runtime = "cuda", {"cuda": str(info["cuda"])}
+            elif info.get("hip"):
+                kind, runtime = "rocm", {"rocm": str(info["hip"])}
+            else:
+                kind, runtime = "cpu", {}
+            return Build(
+                installer, version, kind, channel=channel, build=b.build if b else None, **runtime
+            )
         return b
 
     def env_vars(self) -> dict[str, str]:

@@ -425,17 +425,41 @@ def _q_field(gpu: dict[str, Any], sub: tuple[str, ...], val: str, persistence: l
         persistence.append(val.strip())
 
 
-def _q_top(obs: Observation, top: dict[str, str], sections: set[str] | None = None) -> None:
-    driver = version(top.get("KMD Version")) or version(top.get("Driver Version"))
+def _set_driver_and_cuda(
+    obs: Observation,
+    drivers: tuple[str | None, ...],
+    cuda_raw: str | None,
+    *,
+    where: str,
+    shown: str | None = None,
+) -> None:
+    """Driver (KMD first: R610+ marks the old "Driver Version" deprecated) and the driver's CUDA.
+
+    A CUDA field that is present but holds no version ("N/A", "Not Found") is recorded as
+    unavailable, showing ``shown`` (default: the raw value).
+    """
+    driver = next(filter(None, map(version, drivers)), None)
     if driver:
         obs.nvidia["driver_version"] = driver
+    if cuda_raw is None:
+        return
+    cuda = version(cuda_raw)
+    if cuda:
+        obs.nvidia["cuda_version"] = cuda
+    else:
+        cuda_unavailable(obs, cuda_raw if shown is None else shown, where)
+
+
+def _q_top(obs: Observation, top: dict[str, str], sections: set[str] | None = None) -> None:
     cuda_key = "CUDA UMD Version" if "CUDA UMD Version" in top else "CUDA Version"
-    if cuda_key in top:
-        cuda = version(top[cuda_key])
-        if cuda:
-            obs.nvidia["cuda_version"] = cuda
-        else:
-            cuda_unavailable(obs, top[cuda_key].strip() or "nothing", cuda_key)
+    cuda_raw = top.get(cuda_key)
+    _set_driver_and_cuda(
+        obs,
+        (top.get("KMD Version"), top.get("Driver Version")),
+        cuda_raw,
+        where=cuda_key,
+        shown=None if cuda_raw is None else cuda_raw.strip() or "nothing",
+    )
     if sections and "vGPU Driver Capability" in sections:
         add_note(
             obs,
@@ -581,16 +605,13 @@ def parse_version(capture: Capture) -> Observation:
         m = _VERSION_LINE.match(line.strip())
         if m:
             found.setdefault(m.group("key").upper(), m.group("value").strip())
-    driver = version(found.get("KMD")) or version(found.get("DRIVER"))
-    if driver:
-        obs.nvidia["driver_version"] = driver
     cuda_key = "CUDA UMD" if "CUDA UMD" in found else "CUDA"
-    if cuda_key in found:
-        cuda = version(found[cuda_key])
-        if cuda:
-            obs.nvidia["cuda_version"] = cuda
-        else:
-            cuda_unavailable(obs, found[cuda_key], f"{cuda_key} version")
+    _set_driver_and_cuda(
+        obs,
+        (found.get("KMD"), found.get("DRIVER")),
+        found.get(cuda_key),
+        where=f"{cuda_key} version",
+    )
     nvml = version(found.get("NVML"))
     if nvml:
         obs.nvidia["nvml_version"] = nvml
