@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ctypes
 import json
 import os
 import subprocess
@@ -213,6 +214,163 @@ def test_live_h100_files_without_libraries(tmp_path: Path):
     assert probes["nvidia: NVML"].ms is not None and not probes["nvidia: NVML"].ok
     assert "not on PATH" in probes["nvidia: nvidia-smi"].detail
     assert any(n.startswith(det.NOT_FOUND + "NVIDIA GPU details") for n in m.notes)
+
+
+class CapturedNVML:
+    """NVML's C calls (ctypes in, ctypes out) answered with what a machine's captures show.
+
+    No GPU here: this checks how detection drives NVML (what it asks, how it decodes the
+    answers, that it holds one initialisation per process) against the H100's real captures.
+    A symbol the captures say nothing of is absent, as in an older ``libnvidia-ml``.
+    """
+
+    def __init__(self, nvidia, init_rc: int = 0):
+        self.nv, self.init_rc = nvidia, init_rc
+        self.refs = self.inits = self.shutdowns = 0
+        self.calls: list[str] = []
+
+    def __getattr__(self, name: str):
+        raise AttributeError(name)  # a symbol this library does not export
+
+    def _gpu(self, handle):
+        assert self.refs > 0, "NVML called before nvmlInit"
+        return self.nv.gpus[handle.value - 1]
+
+    def nvmlInit_v2(self):
+        self.inits += 1
+        if self.init_rc:
+            return self.init_rc
+        self.refs += 1
+        return 0
+
+    def nvmlShutdown(self):
+        self.shutdowns += 1
+        if not self.refs:
+            return 1  # NVML_ERROR_UNINITIALIZED
+        self.refs -= 1
+        return 0
+
+    def nvmlSystemGetDriverVersion(self, buf, size):
+        buf.value = self.nv.driver_version.encode()
+        return 0
+
+    def nvmlSystemGetCudaDriverVersion_v2(self, ref):
+        major, minor = (int(x) for x in self.nv.cuda_version.split("."))
+        ref._obj.value = 1000 * major + 10 * minor
+        return 0
+
+    def nvmlDeviceGetCount_v2(self, ref):
+        ref._obj.value = len(self.nv.gpus)
+        return 0
+
+    def nvmlDeviceGetHandleByIndex_v2(self, index, ref):
+        ref._obj.value = index.value + 1
+        return 0
+
+    def nvmlDeviceGetName(self, handle, buf, size):
+        buf.value = self._gpu(handle).name.encode()
+        return 0
+
+    def nvmlDeviceGetUUID(self, handle, buf, size):
+        buf.value = self._gpu(handle).uuid.encode()
+        return 0
+
+    def nvmlDeviceGetCudaComputeCapability(self, handle, major, minor):
+        major._obj.value, minor._obj.value = (
+            int(x) for x in self._gpu(handle).compute_capability.split(".")
+        )
+        return 0
+
+    def nvmlDeviceGetMemoryInfo(self, handle, ref):
+        ref._obj[0] = self._gpu(handle).memory_mib * 1024 * 1024
+        return 0
+
+    def nvmlDeviceGetMigMode(self, handle, current, pending):
+        current._obj.value = pending._obj.value = int(self._gpu(handle).mig_mode == "Enabled")
+        return 0
+
+    def nvmlDeviceGetPciInfo_v3(self, handle, buf):
+        gpu = self._gpu(handle)
+        vendor, device = (int(x, 16) for x in gpu.pci_device_id.split(":"))
+        ctypes.memmove(ctypes.addressof(buf) + 28, (device << 16 | vendor).to_bytes(4, "little"), 4)
+        ctypes.memmove(ctypes.addressof(buf) + 36, gpu.bus_id.encode(), len(gpu.bus_id))
+        return 0
+
+
+@pytest.fixture
+def captured_nvml(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """Make the H100's captured NVML answers the only loadable NVIDIA library."""
+    truth = detect(
+        from_files=[
+            body(tmp_path, "nvidia-smi-query/q-full-h100-580.159.04.txt"),
+            body(tmp_path, "nvidia-smi-query/csv-full-h100-580.159.04.txt"),
+        ]
+    ).nvidia
+    fake = CapturedNVML(truth)
+
+    def load(names, windows=()):
+        return (fake, "libnvidia-ml.so.1") if names is det._NVML_NAMES else (None, "absent")
+
+    monkeypatch.setattr(det, "_load_library", load)
+    return fake
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="sysfs/proc probes are Linux only")
+def test_live_nvml_answers_are_decoded_like_the_captures(tmp_path: Path, captured_nvml):
+    root = _proc_tree(
+        tmp_path,
+        "proc-driver-version/open-580.159.04-x86_64-vm.txt",
+        "pci/h100-sysfs-display-class.txt",
+    )
+    m = detect(root=str(root), environ={"PATH": str(tmp_path)})
+    truth = captured_nvml.nv
+    assert (m.nvidia.driver_version, m.nvidia.cuda_version) == ("580.159.04", "13.0")
+    assert m.nvidia.sources["cuda_version"] == "NVML"
+    (gpu,) = m.nvidia.gpus
+    (want,) = truth.gpus
+    for field in ("name", "uuid", "compute_capability", "memory_mib", "mig_mode", "pci_device_id"):
+        assert getattr(gpu, field) == getattr(want, field), field
+        assert gpu.sources[field] == "NVML", field
+    assert gpu.compute_capability_inferred is False  # read from NVML, not looked up by name
+    probes = {p.name: p for p in m.probes}
+    assert probes["nvidia: NVML"].ok
+    assert "load+init" in probes["nvidia: NVML"].detail
+    assert probes["nvidia: nvidia-smi"].detail == "not tried: NVML answered"
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="sysfs/proc probes are Linux only")
+def test_nvml_is_initialised_once_per_process_and_released_by_clear_cache(
+    tmp_path: Path, captured_nvml
+):
+    root = str(_proc_tree(tmp_path, "proc-driver-version/open-580.159.04-x86_64-vm.txt", None))
+    detect(root=root, environ={"PATH": str(tmp_path)})
+    assert (captured_nvml.inits, captured_nvml.refs, captured_nvml.shutdowns) == (1, 1, 0)
+    # Another picture (not served from the cache) reuses the initialisation.
+    again = detect(root=root, environ={"PATH": str(tmp_path), "CUDA_VISIBLE_DEVICES": "0"})
+    assert (captured_nvml.inits, captured_nvml.refs) == (1, 1)
+    detail = {p.name: p.detail for p in again.probes}["nvidia: NVML"]
+    assert "initialised earlier in this process" in detail
+    assert again.nvidia.gpus[0].name == "NVIDIA H100 80GB HBM3"
+    det.clear_cache()
+    assert (captured_nvml.refs, captured_nvml.shutdowns) == (0, 1)
+    det.clear_cache()  # nothing held: no second shutdown
+    assert captured_nvml.shutdowns == 1
+    detect(root=root, environ={"PATH": str(tmp_path)})
+    assert (captured_nvml.inits, captured_nvml.refs) == (2, 1)
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="sysfs/proc probes are Linux only")
+def test_nvml_driver_mismatch_holds_nothing_and_says_what_to_do(tmp_path: Path, captured_nvml):
+    captured_nvml.init_rc = 18  # NVML_ERROR_LIB_RM_VERSION_MISMATCH
+    root = str(_proc_tree(tmp_path, "proc-driver-version/open-580.159.04-x86_64-vm.txt", None))
+    m = detect(root=root, environ={"PATH": str(tmp_path)})
+    assert "nvidia.driver_library_mismatch" in m.nvidia.errors
+    assert any("reboot, or reinstall the driver" in n for n in m.notes)
+    assert {p.name: p.detail for p in m.probes}["nvidia: NVML"] == (
+        "nvmlInit failed: driver/library version mismatch"
+    )
+    det.clear_cache()
+    assert (captured_nvml.refs, captured_nvml.shutdowns) == (0, 0)
 
 
 # CUDA_VISIBLE_DEVICES values and what torch saw, from the H100 capture (torch follows libcuda).
