@@ -195,6 +195,32 @@ class Plan:
     def label(self) -> str:
         return candidate_label(self.candidate)
 
+    def conda_lock_args(self) -> tuple[str, ...] | None:
+        """``conda-lock lock`` options (after ``-f FILE``) that lock this plan's file as planned.
+
+        conda-lock solves against its own virtual packages, which give every Linux and Windows
+        platform CUDA 11.4 (``conda_lock/default-virtual-packages.yaml``, conda-lock 4.0.3):
+        without ``--with-cuda`` a CUDA 12/13 file cannot be solved there. None for pip
+        sources: conda-lock reads a pip line such as ``--index-url URL`` as a package name and
+        fails (conda-lock 4.0.3; conda/conda-lock#171).
+        """
+        if self.source == "pip":
+            return None
+        args: tuple[str, ...] = ("-p", self.subdir)
+        if self.subdir.startswith("osx-"):
+            return args
+        cuda = self.candidate.backend.cuda_version
+        if self.variant == "cuda" and cuda:
+            return (*args, "--with-cuda", cuda)
+        return (*args, "--without-cuda")
+
+    def conda_lock_command(self, path: str) -> str | None:
+        """The whole ``conda-lock lock`` command line for ``path``, or None (see above)."""
+        import shlex
+
+        args = self.conda_lock_args()
+        return None if args is None else shlex.join(("conda-lock", "lock", "-f", path, *args))
+
     def to_json(self) -> dict[str, Any]:
         from . import __version__
 
@@ -216,6 +242,7 @@ class Plan:
             "conda_specs": list(c.specs),
             "pip_index": c.pip_index,
             "pip_specs": list(c.pip_specs),
+            "conda_lock_args": list(lock) if (lock := self.conda_lock_args()) is not None else None,
             "requires_cuda": c.requires_cuda,
             "min_driver": c.min_driver,
             "min_driver_compat": c.min_driver_compat,
@@ -792,6 +819,13 @@ def target_filename(subdir: str, variant: str | None) -> str:
 # -- plan -> environment file ------------------------------------------------------------------
 
 
+#: The header's ``Lock:`` line for files conda-lock cannot read (see Plan.conda_lock_args).
+_NO_CONDA_LOCK: Final = (
+    "not with conda-lock, which reads pip's --index-url line as a package "
+    "(conda/conda-lock#171); a --source conda-forge file locks"
+)
+
+
 def header_lines(plan: Plan, *, specialized_from: str | None = None) -> list[str]:
     from . import __version__
 
@@ -830,6 +864,8 @@ def header_lines(plan: Plan, *, specialized_from: str | None = None) -> list[str
             f"Needs: an NVIDIA driver for CUDA {c.backend.cuda_version} "
             f"(nvidia-smi shows 'CUDA Version: {c.backend.cuda_version}' or newer)"
         )
+    lock = plan.conda_lock_command("THIS_FILE") or _NO_CONDA_LOCK
+    lines.extend(_wrap([lock], "Lock: "))
     lines.append("Why:")
     lines.extend(_wrap(plan.why, "  - "))
     if plan.rejected:

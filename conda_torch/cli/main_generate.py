@@ -265,6 +265,9 @@ def execute(args: argparse.Namespace) -> int:
         print(f"Skipped {s}", file=sys.stderr)
     if not multi:
         print(f"Create it with: conda env create -f {written[0]}")
+        lock = results[0]["plan"].conda_lock_command(written[0])
+        if lock:
+            print(f"Lock it with:   {lock}")
     return 0
 
 
