@@ -743,7 +743,10 @@ def specialize(doc: EnvDocument, plan: Plan, *, matrix: Any = None, name: str | 
             data.insert(0, "name", name)
 
     body = _strip_header(doc.dump())
-    return header_text(header_lines(plan, specialized_from=os.path.basename(doc.path))) + body
+    header = header_lines(
+        plan, specialized_from=os.path.basename(doc.path), pip_lines=tuple(doc.pip or ())
+    )
+    return header_text(header) + body
 
 
 def _is_pip_stack(line: Any) -> bool:

@@ -16,6 +16,7 @@ candidate and its verdict on the machine, then applies conda-torch's policy:
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -195,16 +196,16 @@ class Plan:
     def label(self) -> str:
         return candidate_label(self.candidate)
 
-    def conda_lock_args(self) -> tuple[str, ...] | None:
+    def conda_lock_args(self, pip_lines: Sequence[Any] = ()) -> tuple[str, ...] | None:
         """``conda-lock lock`` options (after ``-f FILE``) that lock this plan's file as planned.
 
         conda-lock solves against its own virtual packages, which give every Linux and Windows
         platform CUDA 11.4 (``conda_lock/default-virtual-packages.yaml``, conda-lock 4.0.3):
-        without ``--with-cuda`` a CUDA 12/13 file cannot be solved there. None for pip
-        sources: conda-lock reads a pip line such as ``--index-url URL`` as a package name and
-        fails (conda-lock 4.0.3; conda/conda-lock#171).
+        without ``--with-cuda`` a CUDA 12/13 file cannot be solved there. None where conda-lock
+        cannot read the file: a pip source, or ``pip_lines`` (the file's whole pip subsection)
+        with an option line (see :func:`pip_options_block_conda_lock`).
         """
-        if self.source == "pip":
+        if self.source == "pip" or pip_options_block_conda_lock(pip_lines):
             return None
         args: tuple[str, ...] = ("-p", self.subdir)
         if self.subdir.startswith("osx-"):
@@ -214,11 +215,11 @@ class Plan:
             return (*args, "--with-cuda", cuda)
         return (*args, "--without-cuda")
 
-    def conda_lock_command(self, path: str) -> str | None:
+    def conda_lock_command(self, path: str, pip_lines: Sequence[Any] = ()) -> str | None:
         """The whole ``conda-lock lock`` command line for ``path``, or None (see above)."""
         import shlex
 
-        args = self.conda_lock_args()
+        args = self.conda_lock_args(pip_lines)
         return None if args is None else shlex.join(("conda-lock", "lock", "-f", path, *args))
 
     def to_json(self) -> dict[str, Any]:
@@ -242,7 +243,6 @@ class Plan:
             "conda_specs": list(c.specs),
             "pip_index": c.pip_index,
             "pip_specs": list(c.pip_specs),
-            "conda_lock_args": list(lock) if (lock := self.conda_lock_args()) is not None else None,
             "requires_cuda": c.requires_cuda,
             "min_driver": c.min_driver,
             "min_driver_compat": c.min_driver_compat,
@@ -821,12 +821,29 @@ def target_filename(subdir: str, variant: str | None) -> str:
 
 #: The header's ``Lock:`` line for files conda-lock cannot read (see Plan.conda_lock_args).
 _NO_CONDA_LOCK: Final = (
-    "not with conda-lock, which reads pip's --index-url line as a package "
-    "(conda/conda-lock#171); a --source conda-forge file locks"
+    "not with conda-lock, which reads pip's option lines (--index-url ...) as packages "
+    "(conda/conda-lock#171); a --source conda-forge file without them locks"
 )
 
 
-def header_lines(plan: Plan, *, specialized_from: str | None = None) -> list[str]:
+def pip_options_block_conda_lock(pip_lines: Sequence[Any]) -> bool:
+    """Whether a pip subsection has a line conda-lock cannot read: an option other than ``-e``.
+
+    conda-lock 4.0.3 skips ``-e ...`` lines with a warning and parses every other line as a
+    requirement (``src_parser/environment_yaml.py``).
+    """
+    return any(
+        isinstance(line, str)
+        and line.lstrip().startswith("-")
+        and not re.match(r"-e\s", line.lstrip())
+        for line in pip_lines
+    )
+
+
+def header_lines(
+    plan: Plan, *, specialized_from: str | None = None, pip_lines: Sequence[Any] = ()
+) -> list[str]:
+    """The header's lines; ``pip_lines``: a specialized file's whole pip subsection."""
     from . import __version__
 
     c = plan.candidate
@@ -864,7 +881,7 @@ def header_lines(plan: Plan, *, specialized_from: str | None = None) -> list[str
             f"Needs: an NVIDIA driver for CUDA {c.backend.cuda_version} "
             f"(nvidia-smi shows 'CUDA Version: {c.backend.cuda_version}' or newer)"
         )
-    lock = plan.conda_lock_command("THIS_FILE") or _NO_CONDA_LOCK
+    lock = plan.conda_lock_command("THIS_FILE", pip_lines) or _NO_CONDA_LOCK
     lines.extend(_wrap([lock], "Lock: "))
     lines.append("Why:")
     lines.extend(_wrap(plan.why, "  - "))

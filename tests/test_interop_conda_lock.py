@@ -17,6 +17,7 @@ from conda_torch import envfile
 from conda_torch.cli import main
 
 from .conftest import ROOT
+from .test_envfile import TEAM
 
 # conda_lock.conda_lock first: importing a submodule alone hits a circular import (4.0.3).
 cl = pytest.importorskip("conda_lock.conda_lock")
@@ -25,6 +26,16 @@ from conda_lock.src_parser.environment_yaml import parse_environment_file  # noq
 
 GOLDEN = Path(__file__).parent / "data" / "golden"
 FILES = sorted((ROOT / "environments").glob("*.yml")) + sorted(GOLDEN.glob("*.yml"))
+#: conda-lock maps pip names to conda names from a file it downloads; an empty local one
+#: (names map to themselves) keeps the tests offline.
+MAPPING: list[str] = []
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _offline_mapping(tmp_path_factory):
+    path = tmp_path_factory.mktemp("conda-lock") / "pypi-mapping.json"
+    path.write_text("{}", encoding="utf-8")
+    MAPPING[:] = [str(path)]
 
 
 def _generated(tmp_path: Path, name: str, *argv: str) -> Path:
@@ -66,10 +77,10 @@ def _check(path: Path) -> None:
         # conda-lock release learn them, this fails and the header must change.
         assert any(line.startswith("--") for line in doc.pip or ())
         with pytest.raises(Exception, match="package name"):
-            parse_environment_file(path, [subdir], mapping_url="https://example.invalid/m.json")
+            parse_environment_file(path, [subdir], mapping_url=MAPPING[0])
         return
 
-    spec = parse_environment_file(path, [subdir], mapping_url="https://example.invalid/m.json")
+    spec = parse_environment_file(path, [subdir], mapping_url=MAPPING[0])
     seen = {d.name: d for d in spec.dependencies[subdir] if d.manager == "conda"}
     assert set(seen) == {envfile.conda_name(s) for s in conda_specs}
     assert [c.url for c in spec.channels] == list(doc.data.get("channels") or [])
@@ -123,3 +134,33 @@ def test_one_file_per_source(sources: list[Path]):
 def test_cuda_files_are_among_those_checked():
     assert any("--with-cuda" in _header(p)[1] for p in FILES)
     assert _default_cuda("linux-64") == "11.4"  # why the header passes --with-cuda
+
+
+@pytest.mark.parametrize(
+    ("pip_lines", "lockable"),
+    [
+        (["rich  # pretty output"], True),
+        (["rich", "-e ."], True),  # conda-lock skips -e lines with a warning
+        (["--extra-index-url https://pypi.example.org/simple", "rich"], False),
+        (["--pre", "rich"], False),
+    ],
+    ids=["plain", "editable", "own-index", "pre"],
+)
+def test_a_teams_file_keeps_its_pip_lines_and_the_header_follows(
+    tmp_path: Path, capsys, pip_lines: list[str], lockable: bool
+):
+    team = TEAM.replace(
+        "      - --extra-index-url https://download.pytorch.org/whl/cu121\n"
+        "      - rich  # pretty output\n",
+        "".join(f"      - {line}\n" for line in pip_lines),
+    )
+    assert team != TEAM
+    src = tmp_path / "team.yml"
+    src.write_text(team, encoding="utf-8")
+    out = tmp_path / "mine.yml"
+    argv = ["generate", "-f", str(src), "--platform", "linux-64", "--torch", "2.9"]
+    assert main([*argv, "-o", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert ("Lock it with:   conda-lock lock -f " in printed) is lockable
+    assert _header(out)[1].startswith("conda-lock lock") is lockable
+    _check(out)
