@@ -744,7 +744,7 @@ def specialize(doc: EnvDocument, plan: Plan, *, matrix: Any = None, name: str | 
 
     body = _strip_header(doc.dump())
     header = header_lines(
-        plan, specialized_from=os.path.basename(doc.path), pip_lines=tuple(doc.pip or ())
+        plan, specialized_from=os.path.basename(doc.path), dependencies=doc.dependencies
     )
     return header_text(header) + body
 

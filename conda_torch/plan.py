@@ -17,6 +17,7 @@ candidate and its verdict on the machine, then applies conda-torch's policy:
 from __future__ import annotations
 
 import re
+import shlex
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -196,17 +197,15 @@ class Plan:
     def label(self) -> str:
         return candidate_label(self.candidate)
 
-    def conda_lock_args(self, pip_lines: Sequence[Any] = ()) -> tuple[str, ...] | None:
+    def conda_lock_args(self) -> tuple[str, ...]:
         """``conda-lock lock`` options (after ``-f FILE``) that lock this plan's file as planned.
 
         conda-lock solves against its own virtual packages, which give every Linux and Windows
-        platform CUDA 11.4 (``conda_lock/default-virtual-packages.yaml``, conda-lock 4.0.3):
-        without ``--with-cuda`` a CUDA 12/13 file cannot be solved there. None where conda-lock
-        cannot read the file: a pip source, or ``pip_lines`` (the file's whole pip subsection)
-        with an option line (see :func:`pip_options_block_conda_lock`).
+        platform CUDA 11.4 (``conda_lock/default-virtual-packages.yaml``, conda-lock 4.0.3);
+        ``--with-cuda`` makes its ``__cuda`` the build's CUDA, so a solver that checks
+        ``cuda-version``'s ``__cuda >=<major>`` constraint does not refuse a CUDA 12/13 build.
+        Whether conda-lock can read the file at all is :func:`conda_lock_blocker`'s question.
         """
-        if self.source == "pip" or pip_options_block_conda_lock(pip_lines):
-            return None
         args: tuple[str, ...] = ("-p", self.subdir)
         if self.subdir.startswith("osx-"):
             return args
@@ -215,12 +214,9 @@ class Plan:
             return (*args, "--with-cuda", cuda)
         return (*args, "--without-cuda")
 
-    def conda_lock_command(self, path: str, pip_lines: Sequence[Any] = ()) -> str | None:
-        """The whole ``conda-lock lock`` command line for ``path``, or None (see above)."""
-        import shlex
-
-        args = self.conda_lock_args(pip_lines)
-        return None if args is None else shlex.join(("conda-lock", "lock", "-f", path, *args))
+    def conda_lock_command(self, path: str) -> str:
+        """The whole ``conda-lock lock`` command line for ``path`` (see above)."""
+        return shlex.join(("conda-lock", "lock", "-f", path, *self.conda_lock_args()))
 
     def to_json(self) -> dict[str, Any]:
         from . import __version__
@@ -819,31 +815,39 @@ def target_filename(subdir: str, variant: str | None) -> str:
 # -- plan -> environment file ------------------------------------------------------------------
 
 
-#: The header's ``Lock:`` line for files conda-lock cannot read (see Plan.conda_lock_args).
-_NO_CONDA_LOCK: Final = (
-    "not with conda-lock, which reads pip's option lines (--index-url ...) as packages "
-    "(conda/conda-lock#171); a --source conda-forge file without them locks"
-)
+def conda_lock_blocker(dependencies: Sequence[Any], args: Sequence[str] = ()) -> str | None:
+    """Why conda-lock cannot lock an environment file with these ``dependencies``, or None.
 
+    ``args``: the ``conda-lock lock`` options for the file, quoted in the advice.
 
-def pip_options_block_conda_lock(pip_lines: Sequence[Any]) -> bool:
-    """Whether a pip subsection has a line conda-lock cannot read: an option other than ``-e``.
-
-    conda-lock 4.0.3 skips ``-e ...`` lines with a warning and parses every other line as a
-    requirement (``src_parser/environment_yaml.py``).
+    Found with conda-lock 4.0.3: it parses every pip line but ``-e ...`` as a requirement, so
+    an option line (``--index-url URL``) fails (``src_parser/environment_yaml.py``;
+    conda/conda-lock#171); and a virtual package listed as a dependency (``__cuda>=12.4``)
+    solves but then fails with ``KeyError: '--cuda'`` (``lockfile/__init__.py``,
+    ``apply_categories`` skips virtual packages only among dependencies of dependencies).
     """
-    return any(
-        isinstance(line, str)
-        and line.lstrip().startswith("-")
-        and not re.match(r"-e\s", line.lstrip())
-        for line in pip_lines
-    )
+    pip = next((i["pip"] for i in dependencies if isinstance(i, dict) and "pip" in i), None)
+    for line in pip or ():
+        text = line.lstrip() if isinstance(line, str) else ""
+        if text.startswith("-") and not re.match(r"-e\s", text):
+            return (
+                "conda-lock reads pip's option lines (--index-url ...) as packages "
+                "(conda/conda-lock#171): lock a --source conda-forge file without them"
+            )
+    for item in dependencies:
+        if isinstance(item, str) and item.strip().startswith("__"):
+            return (
+                f"conda-lock fails on a virtual package listed as a dependency ({item.strip()}; "
+                "conda-lock 4.0.3): lock a copy without that line: "
+                + shlex.join(("conda-lock", "lock", "-f", "COPY", *args))
+            )
+    return None
 
 
 def header_lines(
-    plan: Plan, *, specialized_from: str | None = None, pip_lines: Sequence[Any] = ()
+    plan: Plan, *, specialized_from: str | None = None, dependencies: Sequence[Any] = ()
 ) -> list[str]:
-    """The header's lines; ``pip_lines``: a specialized file's whole pip subsection."""
+    """The header's lines; ``dependencies``: the file's whole list (for the ``Lock:`` line)."""
     from . import __version__
 
     c = plan.candidate
@@ -881,7 +885,8 @@ def header_lines(
             f"Needs: an NVIDIA driver for CUDA {c.backend.cuda_version} "
             f"(nvidia-smi shows 'CUDA Version: {c.backend.cuda_version}' or newer)"
         )
-    lock = plan.conda_lock_command("THIS_FILE", pip_lines) or _NO_CONDA_LOCK
+    blocker = conda_lock_blocker(dependencies, plan.conda_lock_args())
+    lock = f"not as it is: {blocker}" if blocker else plan.conda_lock_command("THIS_FILE")
     lines.extend(_wrap([lock], "Lock: "))
     lines.append("Why:")
     lines.extend(_wrap(plan.why, "  - "))
@@ -958,7 +963,9 @@ def plan_to_envspec(plan: Plan) -> EnvSpec:
         dependencies=tuple(deps),
         pip=tuple(pip_lines),
         variables=VARIABLES,
-        header=tuple(header_lines(plan)),
+        header=tuple(
+            header_lines(plan, dependencies=[*deps, *([{"pip": pip_lines}] if pip_lines else [])])
+        ),
         comments=tuple(comments.items()),
     )
 

@@ -136,6 +136,7 @@ class Channel:
         files: dict[str, bytes] | None = None,
         links: dict[str, str] | None = None,
         depends: tuple[str, ...] = (),
+        constrains: tuple[str, ...] = (),
         cached_tree: dict[str, Path] | None = None,
     ) -> str:
         """Add a package. ``cached_tree`` (relpath -> file) goes only into the extracted copy
@@ -150,6 +151,7 @@ class Channel:
             "build": build,
             "build_number": 0,
             "depends": list(depends),
+            "constrains": list(constrains),
             "subdir": subdir,
             "license": "BSD-3-Clause",
         }

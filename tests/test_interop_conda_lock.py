@@ -7,8 +7,11 @@ Every committed ``environments/`` file, every golden file and one file per sourc
 
 from __future__ import annotations
 
+import os
 import re
 import shlex
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -68,11 +71,24 @@ def _header(path: Path) -> tuple[str, str]:
     return subdir.group(1), " ".join(parts)
 
 
+PIP_BLOCKED = "not as it is: conda-lock reads pip's option lines"
+VIRTUAL_BLOCKED = "not as it is: conda-lock fails on a virtual package"
+
+
+def _cuda_of(conda_specs: list[str]) -> str | None:
+    """The CUDA the file's build is for: cuda-version, pytorch-cuda or cudatoolkit's pin."""
+    for text in conda_specs:
+        if envfile.conda_name(text) in ("cuda-version", "pytorch-cuda", "cudatoolkit"):
+            return str(MatchSpec(text).version).rstrip("*").rstrip(".")
+    return None
+
+
 def _check(path: Path) -> None:
     subdir, lock = _header(path)
     doc = envfile.loads(path.read_text(encoding="utf-8"), str(path))
     conda_specs = [d for d in doc.dependencies if isinstance(d, str)]
-    if lock.startswith("not with conda-lock"):
+    virtual = [s for s in conda_specs if s.startswith("__")]
+    if lock.startswith(PIP_BLOCKED):
         # What the header says: conda-lock reads pip's option lines as packages. Should a
         # conda-lock release learn them, this fails and the header must change.
         assert any(line.startswith("--") for line in doc.pip or ())
@@ -91,22 +107,23 @@ def _check(path: Path) -> None:
         if ours.name == "pytorch" and ours.get("build"):
             assert theirs.version == str(ours.version), text  # an exact version, not a series
 
-    argv = shlex.split(lock)
-    assert argv[:4] == ["conda-lock", "lock", "-f", "THIS_FILE"]
+    if lock.startswith(VIRTUAL_BLOCKED):
+        assert virtual, "the header blames a virtual package the file does not list"
+        command, token = lock.split("lock a copy without that line: ", 1)[1], "COPY"
+    else:
+        assert not virtual, f"{virtual} would make conda-lock fail (see the test below)"
+        command, token = lock, "THIS_FILE"
+    argv = shlex.split(command)
+    assert argv[:4] == ["conda-lock", "lock", "-f", token]
     argv[3] = str(path)
     ctx = cl.lock.make_context("lock", argv[2:])  # conda-lock's own option parser
     assert ctx.params["platform"] == (subdir,)
-    cuda = ctx.params["with_cuda"]
-    needs = next((MatchSpec(s) for s in conda_specs if s.startswith("__cuda")), None)
-    if needs is None:
-        assert cuda in (None, "")  # --without-cuda, or nothing on macOS
+    cuda = _cuda_of(conda_specs)
+    if cuda is None or subdir.startswith("osx-"):
+        assert ctx.params["with_cuda"] in (None, "")  # --without-cuda, or nothing on macOS
         assert "--without-cuda" in argv or subdir.startswith("osx-")
-        return
-    # conda-lock's virtual __cuda is --with-cuda's value: it must meet the file's own __cuda.
-    assert needs.match({"name": "__cuda", "version": cuda, "build": "0", "build_number": 0})
-    # ...which its default (what the header warns about) does not.
-    default = _default_cuda(subdir)
-    assert not needs.match({"name": "__cuda", "version": default, "build": "0", "build_number": 0})
+    else:
+        assert ctx.params["with_cuda"] == cuda  # conda-lock's __cuda is the build's CUDA
 
 
 def _default_cuda(subdir: str) -> str:
@@ -164,3 +181,161 @@ def test_a_teams_file_keeps_its_pip_lines_and_the_header_follows(
     assert ("Lock it with:   conda-lock lock -f " in printed) is lockable
     assert _header(out)[1].startswith("conda-lock lock") is lockable
     _check(out)
+
+
+# -- a real lock: conda-lock driving a real conda over a local channel ---------------------
+
+
+@pytest.fixture(scope="module")
+def forge(tmp_path_factory) -> tuple[Path, dict[str, str], str]:
+    """A local ``conda-forge`` whose packages declare what conda-forge's CUDA builds declare.
+
+    The packages are empty stand-ins: what is under test is the solve (which conda-lock hands
+    to a real conda) and conda-lock's own handling of the file. Their metadata follows
+    ``../shared/reference/pytorch`` (torch_releases.yaml ``cuda_constraints``): a CUDA
+    ``pytorch`` build has the run dependency ``__cuda`` and ``cuda-version >=X.Y,<X+1``;
+    ``cuda-version`` constrains ``__cuda >=<major>``.
+    """
+    from .condatools import require_conda
+    from .envtools import Channel
+
+    conda = require_conda()
+    root = tmp_path_factory.mktemp("forge")
+    chan = Channel(root=root / "channels" / "conda-forge", pkgs=root / "pkgs")
+    chan.add("python", "3.13.1", "0", subdir="linux-64")
+    chan.add("cuda-version", "13.0", "0", constrains=("__cuda >=13",))
+    for build, depends in (
+        ("cuda130_0", ("python 3.13.*", "__cuda", "cuda-version >=13.0,<14")),
+        ("cpu_0", ("python 3.13.*",)),
+    ):
+        chan.add("pytorch", "2.13.0", build, subdir="linux-64", depends=depends)
+        chan.add("torchvision", "0.28.0", build, subdir="linux-64", depends=("pytorch 2.13.*",))
+    chan.add("torchaudio", "2.11.0", "0", depends=("pytorch",))
+    chan.index()
+    condarc = root / "condarc.yml"
+    condarc.write_text(
+        "solver: classic\noffline: true\nchannels: [conda-forge]\n"
+        f"channel_alias: {(root / 'channels').as_uri()}\npkgs_dirs: [{chan.pkgs}]\n"
+        "notify_outdated_conda: false\n"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CONDA_") and k != "CONDARC"}
+    env.update({"CONDARC": str(condarc), "HOME": str(root)})
+    return root, env, conda.exe
+
+
+def _conda_lock(
+    forge, env_file: Path, lockfile: Path, *args: str
+) -> subprocess.CompletedProcess[str]:
+    """Run conda-lock; a fresh ``lockfile`` (an existing one may be taken as up to date)."""
+    root, env, conda = forge
+    assert not lockfile.exists()
+    return subprocess.run(
+        [sys.executable, "-m", "conda_lock", "lock", "-f", str(env_file), *args]
+        + ["--conda", conda, "--lockfile", str(lockfile)],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=root,
+        timeout=600,
+    )
+
+
+def test_a_cuda_file_locks_as_its_header_says(tmp_path: Path, capsys, forge):
+    from ruamel.yaml import YAML
+
+    from .test_cli_generate import machine_args
+
+    out = tmp_path / "env.yml"
+    assert main(["generate", *machine_args(tmp_path, "h100-driver580"), "-o", str(out)]) == 0
+    capsys.readouterr()
+    _subdir, lock = _header(out)
+    assert lock.startswith(VIRTUAL_BLOCKED) and "(__cuda>=13.0;" in lock
+    command = shlex.split(lock.split("lock a copy without that line: ", 1)[1])
+    assert command[:4] == ["conda-lock", "lock", "-f", "COPY"]
+    assert command[4:] == ["-p", "linux-64", "--with-cuda", "13.0"]
+
+    # As it is: the listed virtual package makes conda-lock fail after the solve. Should a
+    # conda-lock release learn to skip it, this fails: drop the blocker and its header text.
+    done = _conda_lock(forge, out, tmp_path / "as-is.lock.yml", *command[4:])
+    assert done.returncode != 0
+    assert "KeyError: '--cuda'" in done.stderr
+
+    # A copy without that line locks, with the builds the file pins.
+    text = out.read_text(encoding="utf-8")
+    copy = tmp_path / "copy.yml"
+    copy.write_text(
+        "".join(ln for ln in text.splitlines(True) if not ln.lstrip().startswith("- __cuda")),
+        encoding="utf-8",
+    )
+    assert copy.read_text(encoding="utf-8") != text
+    done = _conda_lock(forge, copy, tmp_path / "copy.lock.yml", *command[4:])
+    assert done.returncode == 0, done.stderr[-3000:]
+    locked = YAML(typ="safe").load((tmp_path / "copy.lock.yml").read_text(encoding="utf-8"))
+    builds = {p["name"]: p["url"].rsplit("/", 1)[1] for p in locked["package"]}
+    assert builds["pytorch"] == "pytorch-2.13.0-cuda130_0.tar.bz2"
+    assert builds["torchvision"] == "torchvision-0.28.0-cuda130_0.tar.bz2"
+    assert builds["cuda-version"] == "cuda-version-13.0-0.tar.bz2"
+
+
+def test_a_cpu_file_locks_as_it_is(tmp_path: Path, capsys, forge):
+    from .test_cli_generate import machine_args
+
+    out = tmp_path / "env.yml"
+    assert (
+        main(
+            ["generate", *machine_args(tmp_path, "cpu-linux"), "--python", "3.13"]
+            + ["--torch", "2.13", "-o", str(out)]
+        )
+        == 0
+    )
+    capsys.readouterr()
+    _subdir, lock = _header(out)
+    command = shlex.split(lock)
+    assert command[:4] == ["conda-lock", "lock", "-f", "THIS_FILE"]
+    done = _conda_lock(forge, out, tmp_path / "cpu.lock.yml", *command[4:])
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "pytorch-2.13.0-cpu_0.tar.bz2" in (tmp_path / "cpu.lock.yml").read_text()
+
+
+def test_the_listed_cuda_line_is_the_driver_check_conda_enforces(tmp_path: Path, capsys, forge):
+    """Why CUDA files keep ``__cuda>=X.Y`` although conda-lock fails on it (DESIGN.md)."""
+    from .test_cli_generate import machine_args
+
+    root, env, conda = forge
+    out = tmp_path / "env.yml"
+    assert main(["generate", *machine_args(tmp_path, "h100-driver580"), "-o", str(out)]) == 0
+    capsys.readouterr()
+    copy = tmp_path / "copy.yml"
+    copy.write_text(
+        "".join(
+            ln
+            for ln in out.read_text(encoding="utf-8").splitlines(True)
+            if not ln.lstrip().startswith("- __cuda")
+        ),
+        encoding="utf-8",
+    )
+
+    def solves(path: Path, driver_cuda: str) -> bool:
+        done = subprocess.run(
+            [conda, "env", "create", "-f", str(path), "-p", str(tmp_path / "never")]
+            + ["--dry-run", "--json"],
+            capture_output=True,
+            text=True,
+            env={
+                **env,
+                "CONDA_OVERRIDE_CUDA": driver_cuda,
+                # the stand-in channel has no pip for python to depend on
+                "CONDA_ADD_PIP_AS_PYTHON_DEPENDENCY": "false",
+            },
+            timeout=600,
+        )
+        assert not (tmp_path / "never").exists()
+        if done.returncode:
+            assert "__cuda[version='>=13.0']" in done.stdout + done.stderr
+        return done.returncode == 0
+
+    assert solves(out, "13.0")
+    assert not solves(out, "12.4")  # a driver too old for the build: refused
+    # Without the line, cuda-version's own ``__cuda >=13`` constraint was not enforced by this
+    # conda (26.7.1, classic solver). Should it be, this fails and the line may go.
+    assert solves(copy, "12.4")

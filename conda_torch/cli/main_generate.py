@@ -180,17 +180,20 @@ def execute(args: argparse.Namespace) -> int:
                     )
                 doc = envfile.load(args.file)
                 text = envfile.specialize(doc, plan, matrix=matrix, name=args.name)
-                pip_lines = tuple(doc.pip or ())
             else:
                 text = planning.render(plan)
-                pip_lines = ()
         except CondaTorchError as exc:
             if args.all_platforms and generic:
                 skipped.append(f"{planning.target_filename(subdir, variant)}: {exc.line}")
                 continue
             raise
         filename = planning.target_filename(subdir, variant if generic else _own_variant(plan))
-        results.append({"plan": plan, "text": text, "filename": filename, "pip": pip_lines})
+        lock_blocker = planning.conda_lock_blocker(
+            envfile.loads(text).dependencies, plan.conda_lock_args()
+        )
+        results.append(
+            {"plan": plan, "text": text, "filename": filename, "lock_blocker": lock_blocker}
+        )
     if not results:
         raise CondaTorchValueError(
             "no environment file could be made for any target", hints=[s for s in skipped[:3]]
@@ -267,18 +270,17 @@ def execute(args: argparse.Namespace) -> int:
         print(f"Skipped {s}", file=sys.stderr)
     if not multi:
         print(f"Create it with: conda env create -f {written[0]}")
-        lock = results[0]["plan"].conda_lock_command(written[0], results[0]["pip"])
-        if lock:
-            print(f"Lock it with:   {lock}")
+        if results[0]["lock_blocker"] is None:
+            print(f"Lock it with:   {results[0]['plan'].conda_lock_command(written[0])}")
     return 0
 
 
 def _json(item: dict[str, Any]) -> dict[str, Any]:
-    lock = item["plan"].conda_lock_args(item["pip"])
     return {
         "plan": item["plan"].to_json(),
         "filename": item["filename"],
-        "conda_lock_args": None if lock is None else list(lock),
+        "conda_lock_args": list(item["plan"].conda_lock_args()),
+        "conda_lock_blocker": item["lock_blocker"],
     }
 
 
