@@ -2,7 +2,9 @@
 
 Runs the real conda-lock (a test dependency, no network needed): its environment.yml parser,
 its own MatchSpec, its default virtual packages and its ``lock`` command's option parser.
-Every committed ``environments/`` file, every golden file and one file per source are checked.
+Every committed ``environments/`` file, every golden file, one file per source and a team's
+file with its own pip lines are checked. Where a conda is found (``CONDA_EXE`` / ``PATH``),
+conda-lock also locks for real through it, over a local channel.
 """
 
 from __future__ import annotations
