@@ -1,4 +1,5 @@
-"""conda's entry point: ``conda torch``, ``conda doctor`` checks and ``.condarc`` settings.
+"""conda's entry point: ``conda torch``, ``conda doctor`` checks, ``.condarc`` settings and the
+``--format conda-torch`` environment specifier.
 
 conda imports this module on *every* ``conda`` command, so it imports only ``hookimpl`` at
 the top; everything else is imported inside the hook bodies (a test guards this).
@@ -13,7 +14,12 @@ from conda.plugins import hookimpl
 if TYPE_CHECKING:
     from collections.abc import Iterable
 
-    from conda.plugins.types import CondaHealthCheck, CondaSetting, CondaSubcommand
+    from conda.plugins.types import (
+        CondaEnvironmentSpecifier,
+        CondaHealthCheck,
+        CondaSetting,
+        CondaSubcommand,
+    )
 
 
 @hookimpl
@@ -54,3 +60,20 @@ def conda_health_checks() -> Iterable[CondaHealthCheck]:
         yield CondaHealthCheck(name=NAME, action=check, fixer=fix, summary=SUMMARY, fix=FIX)
     except TypeError:  # older conda: the check alone
         yield CondaHealthCheck(name=NAME, action=check)
+
+
+@hookimpl
+def conda_environment_specifiers() -> Iterable[CondaEnvironmentSpecifier]:
+    """``conda env create -f team.yml --format conda-torch`` (conda 25.5+; never auto-detected).
+
+    conda calls this while building most parsers: it loads only :mod:`conda_torch.envspec`.
+    """
+    try:
+        from conda.plugins.types import CondaEnvironmentSpecifier
+    except ImportError:  # conda before 25.5
+        return
+    from .envspec import DESCRIPTION, NAME, TorchEnvironmentSpec
+
+    yield CondaEnvironmentSpecifier(
+        name=NAME, environment_spec=TorchEnvironmentSpec, description=DESCRIPTION
+    )

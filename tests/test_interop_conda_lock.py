@@ -9,7 +9,6 @@ conda-lock also locks for real through it, over a local channel.
 
 from __future__ import annotations
 
-import os
 import re
 import shlex
 import subprocess
@@ -190,38 +189,13 @@ def test_a_teams_file_keeps_its_pip_lines_and_the_header_follows(
 
 @pytest.fixture(scope="module")
 def forge(tmp_path_factory) -> tuple[Path, dict[str, str], str]:
-    """A local ``conda-forge`` whose packages declare what conda-forge's CUDA builds declare.
-
-    The packages are empty stand-ins: what is under test is the solve (which conda-lock hands
-    to a real conda) and conda-lock's own handling of the file. Their metadata follows
-    ``../shared/reference/pytorch`` (torch_releases.yaml ``cuda_constraints``): a CUDA
-    ``pytorch`` build has the run dependency ``__cuda`` and ``cuda-version >=X.Y,<X+1``;
-    ``cuda-version`` constrains ``__cuda >=<major>``.
-    """
+    """The stand-in conda-forge (``envtools.stand_in_forge``) and a real conda."""
     from .condatools import require_conda
-    from .envtools import Channel
+    from .envtools import stand_in_forge
 
     conda = require_conda()
     root = tmp_path_factory.mktemp("forge")
-    chan = Channel(root=root / "channels" / "conda-forge", pkgs=root / "pkgs")
-    chan.add("python", "3.13.1", "0", subdir="linux-64")
-    chan.add("cuda-version", "13.0", "0", constrains=("__cuda >=13",))
-    for build, depends in (
-        ("cuda130_0", ("python 3.13.*", "__cuda", "cuda-version >=13.0,<14")),
-        ("cpu_0", ("python 3.13.*",)),
-    ):
-        chan.add("pytorch", "2.13.0", build, subdir="linux-64", depends=depends)
-        chan.add("torchvision", "0.28.0", build, subdir="linux-64", depends=("pytorch 2.13.*",))
-    chan.add("torchaudio", "2.11.0", "0", depends=("pytorch",))
-    chan.index()
-    condarc = root / "condarc.yml"
-    condarc.write_text(
-        "solver: classic\noffline: true\nchannels: [conda-forge]\n"
-        f"channel_alias: {(root / 'channels').as_uri()}\npkgs_dirs: [{chan.pkgs}]\n"
-        "notify_outdated_conda: false\n"
-    )
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CONDA_") and k != "CONDARC"}
-    env.update({"CONDARC": str(condarc), "HOME": str(root)})
+    env, _condarc = stand_in_forge(root)
     return root, env, conda.exe
 
 
@@ -323,12 +297,7 @@ def test_the_listed_cuda_line_is_the_driver_check_conda_enforces(tmp_path: Path,
             + ["--dry-run", "--json"],
             capture_output=True,
             text=True,
-            env={
-                **env,
-                "CONDA_OVERRIDE_CUDA": driver_cuda,
-                # the stand-in channel has no pip for python to depend on
-                "CONDA_ADD_PIP_AS_PYTHON_DEPENDENCY": "false",
-            },
+            env={**env, "CONDA_OVERRIDE_CUDA": driver_cuda},
             timeout=600,
         )
         assert not (tmp_path / "never").exists()

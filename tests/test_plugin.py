@@ -131,3 +131,35 @@ def test_conda_torch_help_lists_subcommands_with_real_conda(tmp_path):
 
     for name, _ in SUBCOMMANDS:
         assert name in proc.stdout
+
+
+SPECIFIER_GUARD = """
+    import json, sys
+    import conda.plugins
+    try:  # conda's own specifiers load its plugin types before any plugin's hook runs
+        import conda.plugins.types
+    except ImportError:  # the stand-in
+        pass
+    from conda_torch import plugin
+    before = set(sys.modules)
+    specs = list(plugin.conda_environment_specifiers())
+    added = sorted(set(sys.modules) - before)
+    print(json.dumps({"added": added, "names": [s.name for s in specs],
+                      "detect": [s.environment_spec.detection_supported for s in specs]}))
+"""
+
+
+def test_environment_specifier_hook_is_light_without_conda(stand_in_conda):
+    """A conda without the specifier API (older than 25.5): the hook yields nothing."""
+    out = _run(sys.executable, SPECIFIER_GUARD, path=stand_in_conda)
+    assert out["names"] == [] and out["added"] == []
+
+
+def test_environment_specifier_hook_is_light_with_real_conda():
+    """conda calls this hook while building most parsers (``--format`` choices, help)."""
+    conda = require_conda()
+    out = _run(conda.python, SPECIFIER_GUARD, path=[str(ROOT_DIR)])
+    assert out["names"] == ["conda-torch"]
+    assert out["detect"] == [False]  # only with --format conda-torch
+    assert _heavy(out["added"]) == []
+    assert {m for m in out["added"] if m.startswith("conda_torch")} == {"conda_torch.envspec"}
