@@ -473,14 +473,14 @@ def condabox(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRe
     return _BOXES[str(base)]
 
 
-def stand_in_forge(root: Path) -> tuple[dict[str, str], Path]:
+def stand_in_forge(root: Path) -> dict[str, str]:
     """A local ``conda-forge`` whose packages declare what conda-forge's torch builds declare.
 
     The packages are empty stand-ins: what is under test is a real solve. Their metadata follows
     ``../shared/reference/pytorch`` (torch_releases.yaml ``cuda_constraints``): a CUDA
     ``pytorch`` build has the run dependency ``__cuda`` and ``cuda-version >=X.Y,<X+1``;
     ``cuda-version`` constrains ``__cuda >=<major>``. Returns the environment to run conda
-    with (its own condarc, offline, no ``CONDA_*`` of the caller) and the condarc.
+    with: its own condarc, offline, none of the caller's ``CONDA_*`` variables.
     """
     chan = Channel(root=root / "channels" / "conda-forge", pkgs=root / "pkgs")
     chan.add("python", "3.13.1", "0", subdir="linux-64")
@@ -508,4 +508,4 @@ def stand_in_forge(root: Path) -> tuple[dict[str, str], Path]:
             "CONDA_ADD_PIP_AS_PYTHON_DEPENDENCY": "false",
         }
     )
-    return env, condarc
+    return env

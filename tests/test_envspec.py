@@ -35,7 +35,7 @@ dependencies:
 @pytest.fixture(scope="module")
 def forge(tmp_path_factory) -> tuple[str, dict[str, str]]:
     conda = require_conda()
-    env, _condarc = stand_in_forge(tmp_path_factory.mktemp("forge"))
+    env = stand_in_forge(tmp_path_factory.mktemp("forge"))
     return conda.exe, env
 
 

@@ -195,7 +195,7 @@ def forge(tmp_path_factory) -> tuple[Path, dict[str, str], str]:
 
     conda = require_conda()
     root = tmp_path_factory.mktemp("forge")
-    env, _condarc = stand_in_forge(root)
+    env = stand_in_forge(root)
     return root, env, conda.exe
 
 
