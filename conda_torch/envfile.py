@@ -744,7 +744,10 @@ def specialize(doc: EnvDocument, plan: Plan, *, matrix: Any = None, name: str | 
 
     body = _strip_header(doc.dump())
     header = header_lines(
-        plan, specialized_from=os.path.basename(doc.path), dependencies=doc.dependencies
+        plan,
+        specialized_from=os.path.basename(doc.path),
+        dependencies=doc.dependencies,
+        pip=doc.pip or (),
     )
     return header_text(header) + body
 

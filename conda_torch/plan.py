@@ -815,10 +815,13 @@ def target_filename(subdir: str, variant: str | None) -> str:
 # -- plan -> environment file ------------------------------------------------------------------
 
 
-def conda_lock_blocker(dependencies: Sequence[Any], args: Sequence[str] = ()) -> str | None:
-    """Why conda-lock cannot lock an environment file with these ``dependencies``, or None.
+def conda_lock_blocker(
+    dependencies: Sequence[Any], pip: Sequence[Any] = (), args: Sequence[str] = ()
+) -> str | None:
+    """Why conda-lock cannot lock an environment file, or None.
 
-    ``args``: the ``conda-lock lock`` options for the file, quoted in the advice.
+    ``dependencies``: the file's conda lines; ``pip``: its ``pip:`` subsection; ``args``: the
+    ``conda-lock lock`` options for the file, quoted in the advice.
 
     Found with conda-lock 4.0.3: it parses every pip line but ``-e ...`` as a requirement, so
     an option line (``--index-url URL``) fails (``src_parser/environment_yaml.py``;
@@ -826,8 +829,7 @@ def conda_lock_blocker(dependencies: Sequence[Any], args: Sequence[str] = ()) ->
     solves but then fails with ``KeyError: '--cuda'`` (``lockfile/__init__.py``,
     ``apply_categories`` skips virtual packages only among dependencies of dependencies).
     """
-    pip = next((i["pip"] for i in dependencies if isinstance(i, dict) and "pip" in i), None)
-    for line in pip or ():
+    for line in pip:
         text = line.lstrip() if isinstance(line, str) else ""
         if text.startswith("-") and not re.match(r"-e\s", text):
             return (
@@ -845,9 +847,13 @@ def conda_lock_blocker(dependencies: Sequence[Any], args: Sequence[str] = ()) ->
 
 
 def header_lines(
-    plan: Plan, *, specialized_from: str | None = None, dependencies: Sequence[Any] = ()
+    plan: Plan,
+    *,
+    specialized_from: str | None = None,
+    dependencies: Sequence[Any] = (),
+    pip: Sequence[Any] = (),
 ) -> list[str]:
-    """The header's lines; ``dependencies``: the file's whole list (for the ``Lock:`` line)."""
+    """The header's lines; the file's ``dependencies`` and ``pip`` lines decide ``Lock:``."""
     from . import __version__
 
     c = plan.candidate
@@ -885,7 +891,7 @@ def header_lines(
             f"Needs: an NVIDIA driver for CUDA {c.backend.cuda_version} "
             f"(nvidia-smi shows 'CUDA Version: {c.backend.cuda_version}' or newer)"
         )
-    blocker = conda_lock_blocker(dependencies, plan.conda_lock_args())
+    blocker = conda_lock_blocker(dependencies, pip, plan.conda_lock_args())
     lock = f"not as it is: {blocker}" if blocker else plan.conda_lock_command("THIS_FILE")
     lines.extend(_wrap([lock], "Lock: "))
     lines.append("Why:")
@@ -963,9 +969,7 @@ def plan_to_envspec(plan: Plan) -> EnvSpec:
         dependencies=tuple(deps),
         pip=tuple(pip_lines),
         variables=VARIABLES,
-        header=tuple(
-            header_lines(plan, dependencies=[*deps, *([{"pip": pip_lines}] if pip_lines else [])])
-        ),
+        header=tuple(header_lines(plan, dependencies=deps, pip=pip_lines)),
         comments=tuple(comments.items()),
     )
 

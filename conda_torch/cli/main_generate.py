@@ -180,17 +180,18 @@ def execute(args: argparse.Namespace) -> int:
                     )
                 doc = envfile.load(args.file)
                 text = envfile.specialize(doc, plan, matrix=matrix, name=args.name)
+                listed, pip = doc.dependencies, doc.pip or ()
             else:
-                text = planning.render(plan)
+                spec = planning.plan_to_envspec(plan)
+                text = envfile.dump(spec)
+                listed, pip = spec.dependencies, spec.pip
         except CondaTorchError as exc:
             if args.all_platforms and generic:
                 skipped.append(f"{planning.target_filename(subdir, variant)}: {exc.line}")
                 continue
             raise
         filename = planning.target_filename(subdir, variant if generic else _own_variant(plan))
-        lock_blocker = planning.conda_lock_blocker(
-            envfile.loads(text).dependencies, plan.conda_lock_args()
-        )
+        lock_blocker = planning.conda_lock_blocker(listed, pip, plan.conda_lock_args())
         results.append(
             {"plan": plan, "text": text, "filename": filename, "lock_blocker": lock_blocker}
         )
