@@ -1,4 +1,5 @@
-"""Options several subcommands share, declared once (generate, create, recreate, matrix, doctor)."""
+"""Options several subcommands share, declared once (generate, create, recreate, matrix, doctor,
+shell, run)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     import argparse
 
+    from ..conda import Conda
     from ..machine import Machine
 
 
@@ -91,3 +93,29 @@ def add_target_options(
     else:
         target.add_argument("-p", "--prefix", metavar="PATH", help=f"Path of the {what}.")
     return target
+
+
+def environment_from_args(
+    args: argparse.Namespace, *, conda_needed: bool = False
+) -> tuple[Conda | None, str, str | None]:
+    """The environment ``-n``/``-p`` names: (the conda of ``--frontend``, prefix, name).
+
+    A name needs conda to look it up; a path does not, so where no conda is found (and the
+    caller does not need one) a ``-p`` environment comes with conda None.
+    """
+    from .. import conda as cd
+    from ..exceptions import CondaTorchError, CondaTorchValueError
+
+    if not args.name and not args.prefix:
+        raise CondaTorchValueError(
+            "which environment? none given", hints=["Pass -n NAME or -p PREFIX."]
+        )
+    conda: Conda | None
+    try:
+        conda = cd.find_conda(args.frontend)
+    except CondaTorchError:
+        if args.name or conda_needed:
+            raise
+        conda = None
+    prefix, name = cd.resolve_env(conda, name=args.name, prefix=args.prefix)
+    return conda, prefix, name

@@ -60,25 +60,15 @@ def command_of(argv: Sequence[str]) -> list[str]:
 
 def execute(args: argparse.Namespace) -> int:
     from .. import conda as cd
-    from ..exceptions import CondaTorchError, CondaTorchValueError
+    from ..exceptions import CondaTorchValueError
+    from ._options import environment_from_args
 
     command = command_of(args.command)
     if not command:
         raise CondaTorchValueError(
             "no command given", hints=["conda torch run -n NAME -- CMD ARGS"]
         )
-    if not args.name and not args.prefix:
-        raise CondaTorchValueError(
-            "which environment? none given", hints=["Pass -n NAME or -p PREFIX."]
-        )
-    conda: cd.Conda | None
-    try:
-        conda = cd.find_conda(args.frontend)
-    except CondaTorchError:
-        if args.name or args.conda_run:
-            raise
-        conda = None
-    prefix, name = cd.resolve_env(conda, name=args.name, prefix=args.prefix)
+    conda, prefix, name = environment_from_args(args, conda_needed=args.conda_run)
     launch = cd.run_launch(prefix, command, name=name, conda=conda, use_conda_run=args.conda_run)
     rc = cd.start(launch)
     return 128 - rc if rc < 0 else rc

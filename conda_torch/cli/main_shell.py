@@ -49,20 +49,9 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
 
 def execute(args: argparse.Namespace) -> int:
     from .. import conda as cd
-    from ..exceptions import CondaTorchError, CondaTorchValueError
+    from ._options import environment_from_args
 
-    if not args.name and not args.prefix:
-        raise CondaTorchValueError(
-            "which environment? none given", hints=["Pass -n NAME or -p PREFIX."]
-        )
-    conda: cd.Conda | None
-    try:
-        conda = cd.find_conda(args.frontend)
-    except CondaTorchError:
-        if args.name:
-            raise
-        conda = None
-    prefix, name = cd.resolve_env(conda, name=args.name, prefix=args.prefix)
+    conda, prefix, name = environment_from_args(args)
     # mamba/micromamba activators differ from conda's; the direct activation covers them
     activator = conda if conda is not None and conda.frontend == "conda" else None
     launch = cd.shell_launch(
