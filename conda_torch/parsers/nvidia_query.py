@@ -68,6 +68,16 @@ def _finish_gpus(
         )
 
 
+def _note_gpus_left_out(obs: Observation, tool: str, attached: str | None, shown: int) -> None:
+    """A capture cut short: the report counts more attached GPUs than it shows sections for."""
+    if attached and attached.isdigit() and int(attached) > shown:
+        add_note(
+            obs,
+            f"{tool} reports {attached} attached GPUs; the capture shows {shown} "
+            "of them; run `nvidia-smi -L` to list them all",
+        )
+
+
 def _number_sections(gpus: list[dict[str, Any]], capture: Capture, whole: bool) -> None:
     """Give ``-q`` sections their device index when the output shows it unambiguously.
 
@@ -397,12 +407,7 @@ def parse_q(capture: Capture) -> Observation:
         if count and g.get("mig_mode") == "Enabled":
             g["mig_devices"] = count
     attached = value(top.get("Attached GPUs"))
-    if attached and attached.isdigit() and int(attached) > len(gpus):
-        add_note(
-            obs,
-            f"nvidia-smi -q reports {attached} attached GPUs; the capture shows {len(gpus)} "
-            "of them; run `nvidia-smi -L` to list them all",
-        )
+    _note_gpus_left_out(obs, "nvidia-smi -q", attached, len(gpus))
     _number_sections(gpus, capture, whole="Attached GPUs" in top)
     _finish_gpus(obs, gpus, capture, persistence)
     return obs
@@ -525,12 +530,7 @@ def parse_xml(capture: Capture) -> Observation:
             persistence.append(fields["persistence_mode"])
         gpus.append(gpu)
     attached = value(top.get("attached_gpus"))
-    if attached and attached.isdigit() and int(attached) > len(gpus):
-        add_note(
-            obs,
-            f"nvidia-smi -q -x reports {attached} attached GPUs; the capture shows {len(gpus)} "
-            "of them; run `nvidia-smi -L` to list them all",
-        )
+    _note_gpus_left_out(obs, "nvidia-smi -q -x", attached, len(gpus))
     _number_sections(gpus, capture, whole=attached is not None)
     _finish_gpus(obs, gpus, capture, persistence)
     return obs
