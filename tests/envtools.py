@@ -72,6 +72,19 @@ def run(
     return proc
 
 
+def conda_torch_cli(
+    *args: str, env: dict[str, str] | None = None, check: bool = False, timeout: float = 600
+) -> subprocess.CompletedProcess[str]:
+    """``python -m conda_torch ARGS`` with this checkout, as a user would run it."""
+    return run(
+        [sys.executable, "-m", "conda_torch", *args],
+        env=env,
+        check=check,
+        timeout=timeout,
+        cwd=ROOT_DIR,
+    )
+
+
 def pip(python: Path, *args: str) -> subprocess.CompletedProcess[str]:
     return run([str(python), "-m", "pip", "install", "-q", *args], env={**os.environ, **_PIP_ENV})
 
@@ -324,14 +337,8 @@ class CondaBox:
         env: dict[str, str] | None = None,
         timeout: float = 600,
     ) -> subprocess.CompletedProcess[str]:
-        """``python -m conda_torch ARGS`` with this checkout, as a user would run it."""
-        return run(
-            [sys.executable, "-m", "conda_torch", *args],
-            env=env or self.environ(),
-            check=check,
-            timeout=timeout,
-            cwd=ROOT_DIR,
-        )
+        """:func:`conda_torch_cli` with this box's environment unless ``env`` is given."""
+        return conda_torch_cli(*args, env=env or self.environ(), check=check, timeout=timeout)
 
 
 def make_condabox(base: Path, venv: Path) -> CondaBox:

@@ -12,7 +12,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-import subprocess
 import sys
 from pathlib import Path
 
@@ -34,6 +33,7 @@ from .envtools import (
     run,
     site_packages,
 )
+from .envtools import conda_torch_cli as cli
 
 #: fixtures shared through envtools (a torch venv; a real conda with a local channel)
 condabox = envtools.condabox
@@ -44,19 +44,6 @@ PY = f"{sys.version_info[0]}.{sys.version_info[1]}"
 
 def ids(d: doctor.Diagnosis) -> set[str]:
     return {f.id for f in d.findings}
-
-
-def cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    from .condatools import ROOT_DIR
-
-    return subprocess.run(
-        [sys.executable, "-m", "conda_torch", *args],
-        capture_output=True,
-        text=True,
-        cwd=ROOT_DIR,
-        env=env,
-        timeout=600,
-    )
 
 
 def clean_env(**extra: str) -> dict[str, str]:

@@ -38,6 +38,7 @@ from .envtools import (
     run,
     site_packages,
 )
+from .envtools import conda_torch_cli as cli
 from .test_doctor import FORGE, MAIN, clean_env, conda_torch_prefix, dist_info, record
 
 if TYPE_CHECKING:
@@ -265,7 +266,7 @@ def test_regenerate_replans_the_provenance_file_and_keeps_the_rest(tmp_path: Pat
     torch = next(c for c in new.changes if c.package == "torch")
     assert torch.changed and torch.after is not None and torch.after.startswith("2.12")
     # the JSON a user (or a script) sees for --dry-run
-    proc = _cli("recreate", "-p", str(prefix), "--regenerate", "--torch", "2.12", "--dry-run",
+    proc = cli("recreate", "-p", str(prefix), "--regenerate", "--torch", "2.12", "--dry-run",
                 "--json", env=clean_env(CONDA_OVERRIDE_CUDA=""))  # fmt: skip
     assert proc.returncode == 0, proc.stderr
     doc = json.loads(proc.stdout)
@@ -281,12 +282,12 @@ def test_regenerate_replans_the_provenance_file_and_keeps_the_rest(tmp_path: Pat
 def test_bad_targets_are_refused_before_anything_changes(tmp_path: Path) -> None:
     env = clean_env()
     missing = tmp_path / "missing"
-    assert str(missing) in one_line_error(_cli("recreate", "-p", str(missing), "-y", env=env))
+    assert str(missing) in one_line_error(cli("recreate", "-p", str(missing), "-y", env=env))
     venv = tmp_path / "venv"
     venv.mkdir()
     (venv / "pyvenv.cfg").write_text("home = /usr/bin\n")
     assert "not a conda environment" in one_line_error(
-        _cli("recreate", "-p", str(venv), "-y", env=env)
+        cli("recreate", "-p", str(venv), "-y", env=env)
     )
     assert (venv / "pyvenv.cfg").read_text() == "home = /usr/bin\n"
     with pytest.raises(EnvironmentNotFoundError):
@@ -298,7 +299,7 @@ def test_read_only_prefix_is_refused(tmp_path: Path) -> None:
     before = snapshot(prefix)
     prefix.chmod(0o555)
     try:
-        line = one_line_error(_cli("recreate", "-p", str(prefix), "--dry-run", env=clean_env()))
+        line = one_line_error(cli("recreate", "-p", str(prefix), "--dry-run", env=clean_env()))
         assert "read-only" in line
     finally:
         prefix.chmod(0o755)
@@ -319,7 +320,7 @@ def test_backup_name_clash_is_refused(tmp_path: Path, which: str) -> None:
     args = ["recreate", "-p", str(prefix), "--dry-run"] + (
         ["--keep-backup"] if which == "keep-backup" else []
     )
-    line = one_line_error(_cli(*args, env=clean_env()))
+    line = one_line_error(cli(*args, env=clean_env()))
     assert str(clash) in line
     assert (clash / "mine.txt").read_text() == "do not touch\n" and snapshot(prefix) == before
 
@@ -334,21 +335,10 @@ def test_unsupported_conda_version_is_refused(tmp_path: Path) -> None:
     fake.chmod(fake.stat().st_mode | stat.S_IXUSR)
     before = snapshot(prefix)
     line = one_line_error(
-        _cli("recreate", "-p", str(prefix), "-y", env=clean_env(CONDA_EXE=str(fake)))
+        cli("recreate", "-p", str(prefix), "-y", env=clean_env(CONDA_EXE=str(fake)))
     )
     assert "conda 4.8.3 is not supported" in line
     assert snapshot(prefix) == before and not siblings(prefix)
-
-
-def _cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "conda_torch", *args],
-        capture_output=True,
-        text=True,
-        cwd=ROOT_DIR,
-        env=env,
-        timeout=600,
-    )
 
 
 # ---------------------------------------------------------------------------------------------
