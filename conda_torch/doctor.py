@@ -43,6 +43,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from . import compat
+
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping, Sequence
     from typing import Any, Final
@@ -850,14 +852,29 @@ def _vtuple(text: str | None) -> tuple[int, ...]:
 
 
 def _check_driver(ctx: _Ctx, build: Build | None) -> list[Finding]:
+    """The build's CUDA against the driver (:func:`compat.driver_support`): minor-version
+    compatibility runs it, unless a GPU needs PTX JIT."""
     if build is None or build.kind != "cuda" or not build.cuda:
         return []
     machine = ctx.machine()
     if machine is None or machine.nvidia is None or not machine.nvidia.cuda_version:
         return []
-    have, need = _vtuple(machine.nvidia.cuda_version)[:2], _vtuple(build.cuda)[:2]
-    if not have or not need or have >= need:
+    archs = _arch_list(ctx, build, machine) or ()
+    needs_jit = bool(archs) and any(
+        compat.arch_coverage(g.compute_capability, archs).how == "ptx"
+        for g in machine.visible_nvidia_gpus
+        if g.compute_capability
+    )
+    support = compat.driver_support(
+        build.cuda,
+        driver=machine.nvidia.driver_version,
+        driver_cuda=machine.nvidia.cuda_version,
+        needs_jit=needs_jit,
+        label=build.describe(),
+    )
+    if support.runs is not False:
         return []
+    have = _vtuple(machine.nvidia.cuda_version)[:2]
     driver = machine.nvidia.driver_version or "?"
     fix = (
         ctx.recreate("--regenerate")
@@ -868,24 +885,12 @@ def _check_driver(ctx: _Ctx, build: Build | None) -> list[Finding]:
             f"--index-url https://download.pytorch.org/whl/cu{have[0]}{have[1]}",
         )
     )
-    if have[0] < need[0]:
-        return [
-            _finding(
-                "driver-too-old",
-                f"NVIDIA driver {driver} supports CUDA {machine.nvidia.cuda_version} at most; "
-                f"{build.describe()} needs CUDA {build.cuda}: torch will not see the GPU. "
-                "Update the driver, or rebuild for an older CUDA",
-                fix,
-            )
-        ]
     return [
         _finding(
             "driver-too-old",
-            f"NVIDIA driver {driver} supports CUDA {machine.nvidia.cuda_version}, older than the "
-            f"build's CUDA {build.cuda}: it runs through minor-version compatibility only (no PTX "
-            "JIT of newer code)",
+            f"NVIDIA driver {driver}: {support.reason}: torch will not see the GPU. "
+            "Update the driver, or rebuild for an older CUDA",
             fix,
-            severity="warning",
         )
     ]
 
@@ -931,18 +936,17 @@ def _check_arch(ctx: _Ctx, build: Build | None) -> list[Finding]:
     archs = _arch_list(ctx, build, machine)
     if not archs:
         return []
-    from .validate import arch_verdict
-
     missing = []
     for g in gpus:
         cap = _vtuple(g.compute_capability)
         if len(cap) < 2:
             continue
-        status, text = arch_verdict((cap[0], cap[1]), archs)
-        if status == "fail":
+        cov = compat.arch_coverage((cap[0], cap[1]), archs)
+        if cov.how is None:
             missing.append(
                 f"GPU {g.index if g.index is not None else '?'} {g.name or ''} "
-                f"(compute capability {g.compute_capability}): {text}"
+                f"(compute capability {g.compute_capability}): {cov.describe()} "
+                f"({compat.arch_span(archs)})"
             )
     if not missing:
         return []

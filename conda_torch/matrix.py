@@ -29,6 +29,7 @@ import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from . import compat
 from .constants import CONDA_OVERRIDE_CUDA, SUBDIRS
 from .exceptions import CondaTorchValueError, IncompatibleError, UnknownVersionError
 from .models import Backend, Source, Subdir, version_tuple
@@ -74,8 +75,10 @@ class Candidate:
 
     ``min_driver`` is the NVIDIA driver floor of this build's CUDA toolkit on this subdir's OS
     (NVIDIA Table 3); ``min_driver_compat`` the lower floor that CUDA minor-version
-    compatibility allows (no PTX JIT of newer PTX). ``requires_cuda`` is the matching
-    virtual-package spec (``"__cuda>=12.9"``).
+    compatibility allows (no PTX JIT of newer PTX). ``requires_cuda`` is the virtual-package
+    spec the build needs where minor-version compatibility carries it (``"__cuda>=12"``);
+    :attr:`Verdict.requires_cuda` says what it needs on one machine (the full ``X.Y`` where a
+    GPU needs PTX JIT).
 
     ``unverified`` holds ``"field: reason"`` strings for data the sources could not confirm;
     ``sources`` are citation keys of :attr:`Matrix.sources`.
@@ -156,11 +159,33 @@ class Verdict:
     candidate: Candidate
     accepted: bool
     reasons: tuple[str, ...] = ()
+    #: What an accepted verdict rests on that is no warning (CUDA minor-version compatibility).
+    notes: tuple[str, ...] = ()
+    #: Some GPU runs the build only through PTX JIT (the driver must support its own CUDA).
+    needs_jit: bool = False
+
+    @property
+    def requires_cuda(self) -> str | None:
+        """The ``__cuda`` spec this build needs on the judged machine (see
+        :func:`compat.cuda_requirement`), or None for a build without CUDA."""
+        cuda = self.candidate.backend.cuda_version
+        return compat.cuda_requirement(cuda, needs_jit=self.needs_jit) if cuda else None
+
+    @property
+    def min_driver(self) -> str | None:
+        """The driver floor that goes with :attr:`requires_cuda`: the major's minor-version
+        compatibility floor, or the toolkit's own where PTX JIT is needed."""
+        c = self.candidate
+        if self.needs_jit:
+            return c.min_driver
+        return c.min_driver_compat or c.min_driver
 
     def to_json(self) -> dict[str, Any]:
         return {
             "accepted": self.accepted,
             "reasons": list(self.reasons),
+            "notes": list(self.notes),
+            "requires_cuda": self.requires_cuda,
             "candidate": self.candidate.to_json(),
         }
 
@@ -474,7 +499,7 @@ class Matrix:
                 min_driver, min_compat = drv[os_key], drv[f"{os_key}_compat"]
                 unverified += drv["unverified"][os_key]
                 sources += drv["sources"]
-            requires = f"__cuda>={cuda}"
+            requires = compat.cuda_requirement(cuda)
         label = _label(row, backend)
         specs: tuple[str, ...] = ()
         pip_specs: tuple[str, ...] = ()
@@ -677,7 +702,9 @@ class Matrix:
         """(verdict, coverage): coverage 2 = native code, 1 = PTX JIT, 0 = unchecked."""
         ok = True
         reasons: list[str] = []
+        notes: list[str] = []
         coverage = 2
+        needs_jit = False
         kind = c.backend.kind
         if kind == "cuda":
             cuda = c.backend.cuda_version or ""
@@ -690,7 +717,7 @@ class Matrix:
                 for err in f.errors:
                     reasons.append(f"NVIDIA probe reported {err}")
             else:
-                ok, coverage = self._judge_cuda(c, f, reasons)
+                ok, coverage, needs_jit = self._judge_cuda(c, f, reasons, notes)
             if f.no_cuda and c.source is Source.CONDA_FORGE:
                 ok = False
                 reasons.append(
@@ -709,53 +736,40 @@ class Matrix:
             ok = self._judge_mps(c, f, reasons)
         elif f.accelerator and f.accelerator != "mps":
             reasons.append(f"CPU only: this machine's {f.accelerator_name} would not be used")
-        return Verdict(candidate=c, accepted=ok, reasons=tuple(dict.fromkeys(reasons))), coverage
+        verdict = Verdict(
+            candidate=c,
+            accepted=ok,
+            reasons=tuple(dict.fromkeys(reasons)),
+            notes=tuple(dict.fromkeys(notes)),
+            needs_jit=needs_jit,
+        )
+        return verdict, coverage
 
-    def _judge_cuda(self, c: Candidate, f: _Facts, reasons: list[str]) -> tuple[bool, int]:
+    def _judge_cuda(
+        self, c: Candidate, f: _Facts, reasons: list[str], notes: list[str]
+    ) -> tuple[bool, int, bool]:
+        """(accepted, coverage, needs_jit) of a CUDA build on ``f``'s driver and GPUs.
+
+        The GPUs first (:func:`compat.arch_coverage`): a GPU the build has no code for rejects
+        it; one it runs only through PTX JIT needs the driver for the build's own CUDA. Then
+        the driver (:func:`compat.driver_support`): minor-version compatibility is a full
+        acceptance, said in ``notes``, not a warning.
+        """
         ok = True
         cuda = c.backend.cuda_version or ""
-        drv = self.drivers.get(cuda) or {}
-        floor = drv.get(f.driver_os)
-        compat = drv.get(f"{f.driver_os}_compat")
-        if f.driver is not None:
-            if floor and _vt(f.driver) < _vt(floor):
-                ok = False
-                text = f"{c.label} needs driver >= {floor}, this machine has {f.driver}"
-                if compat and _vt(f.driver) >= _vt(compat):
-                    text += (
-                        f" (CUDA minor-version compatibility from {compat} may run it, "
-                        "without PTX JIT)"
-                    )
-                reasons.append(text)
-            elif not floor and f.cuda is None:
-                reasons.append(
-                    f"no published {f.os_name} driver minimum for CUDA {cuda}; check that "
-                    f"nvidia-smi shows CUDA >= {cuda}"
-                )
-        if f.cuda is not None and _vt(f.cuda) < _vt(cuda) and ok:
-            ok = False
-            reasons.append(
-                f"{c.label} needs a driver that supports CUDA {cuda}, this machine's "
-                f"supports CUDA {f.cuda}{f.cuda_from}"
-            )
-        if f.driver is None and f.cuda is None:
-            reasons.append(
-                f"the NVIDIA driver version is unknown; cannot check {c.label}'s floor (>= {floor})"
-                if floor
-                else "the NVIDIA driver version is unknown"
-            )
+        needs_jit = False
+        coverage = 2
         if f.jetson:
             reasons.append(
                 "Jetson (Tegra): these aarch64 CUDA builds target server GPUs; JetPack systems "
                 "usually need NVIDIA's Jetson builds of torch, which this dataset does not cover"
             )
         if not f.gpus:
+            coverage = 0
             if f.nvidia:
                 reasons.append("no NVIDIA GPU was listed; cannot check compute capability")
             else:
                 reasons.append(f"no GPU was detected; CUDA {f.cuda}{f.cuda_from} is assumed")
-            return ok, 0
-        coverage = 2
         for gpu in f.gpus:
             name = gpu.name or f"GPU {gpu.index if gpu.index is not None else '?'}"
             cc = gpu.compute_capability
@@ -773,20 +787,50 @@ class Matrix:
                 )
                 coverage = 0
                 continue
-            how = _coverage(cc, c.gpu_archs, c.ptx)
-            if how is None:
+            cov = compat.arch_coverage(cc, c.gpu_archs, c.ptx)
+            if cov.how is None:
                 ok = False
                 reasons.append(
                     f"{c.label} in {c.minor} has no sm_{_sm(cc)} code for {name} "
-                    f"(compiled: {_arch_span(c.gpu_archs, c.ptx)})"
+                    f"(compiled: {compat.arch_span(c.gpu_archs, c.ptx)})"
                 )
-            elif how == "ptx":
+            elif cov.how == "ptx":
                 coverage = min(coverage, 1)
+                needs_jit = True
                 reasons.append(
                     f"{name} (sm_{_sm(cc)}) runs {c.label} only through PTX JIT from "
-                    f"compute_{_sm(c.ptx or '')} (slow first start)"
+                    f"{cov.via} (slow first start)"
                 )
-        return ok, coverage
+        drv = self.drivers.get(cuda) or {}
+        support = compat.driver_support(
+            cuda,
+            driver=f.driver,
+            driver_cuda=f.cuda,
+            floor=drv.get(f.driver_os),
+            compat_floor=drv.get(f"{f.driver_os}_compat"),
+            needs_jit=needs_jit,
+            label=c.label,
+        )
+        if support.runs is False:
+            ok = False
+            reasons.append(support.reason + (f"{f.cuda_from}" if f.cuda and f.cuda_from else ""))
+        elif support.runs is None:
+            if not drv.get(f.driver_os) and not drv.get(f"{f.driver_os}_compat") and f.driver:
+                reasons.append(
+                    f"no published {f.os_name} driver minimum for CUDA {cuda}; check that "
+                    f"nvidia-smi shows CUDA >= {cuda.split('.')[0]}.0"
+                )
+            elif f.driver is None and f.cuda is None:
+                floor = drv.get(f"{f.driver_os}_compat") or drv.get(f.driver_os)
+                reasons.append(
+                    f"the NVIDIA driver version is unknown; cannot check {c.label}'s floor "
+                    f"(>= {floor})"
+                    if floor
+                    else "the NVIDIA driver version is unknown"
+                )
+        elif support.minor_compat:
+            notes.append(support.reason)
+        return ok, coverage, needs_jit
 
     def _judge_mps(self, c: Candidate, f: _Facts, reasons: list[str]) -> bool:
         ok = True
@@ -844,6 +888,11 @@ class _Facts:
     macos: str | None
     jetson: bool
     accelerator: str | None = field(default=None)
+
+    @property
+    def unknown_capability(self) -> bool:
+        """Some visible NVIDIA GPU's compute capability is unknown."""
+        return any(not g.compute_capability for g in self.gpus)
 
     @property
     def os_name(self) -> str:
@@ -939,27 +988,6 @@ def _sm(cc: str) -> str:
     return cc.replace(".", "")
 
 
-def _coverage(cc: str, archs: tuple[str, ...], ptx: str | None) -> str | None:
-    """'sass' when a compiled arch of the same major at or below ``cc`` exists, 'ptx' when PTX
-    at or below ``cc`` can be JIT-compiled, else ``None``."""
-    want = _vt(cc)
-    if any(_vt(a)[0] == want[0] and _vt(a) <= want for a in archs):
-        return "sass"
-    if ptx and _vt(ptx) <= want:
-        return "ptx"
-    return None
-
-
-def _arch_span(archs: tuple[str, ...], ptx: str | None) -> str:
-    ordered = sorted(archs, key=_vt)
-    text = (
-        f"sm_{_sm(ordered[0])}-sm_{_sm(ordered[-1])}"
-        if len(ordered) > 1
-        else f"sm_{_sm(ordered[0])}"
-    )
-    return text + (f" + compute_{_sm(ptx)} PTX" if ptx else "")
-
-
 def _span(pys: list[str]) -> str:
     if not pys:
         return "no Python"
@@ -1001,15 +1029,24 @@ def _rank(judged: tuple[Verdict, int], f: _Facts, prefer_gpu: bool) -> tuple[Any
     torch = tuple(-x for x in _vt(c.torch))
     cuda = tuple(-x for x in _vt(c.backend.cuda_version or "0"))
     first = (-uses, torch) if prefer_gpu else (torch, -uses)
+    # A GPU of unknown compute capability: the build that covers the most architectures.
+    breadth = -_breadth(c) if f.unknown_capability and c.backend.kind == "cuda" else 0
     return (
         0 if verdict.accepted else 1,
         *first,
+        breadth,
         -coverage,
         cuda,
         SOURCE_ORDER.index(c.source),
         len(c.unverified),
         str(c.backend),
     )
+
+
+def _breadth(c: Candidate) -> int:
+    """How many GPU architectures a build has code for (SASS, plus one for PTX)."""
+    sass = {a.capability for e in c.gpu_archs for a in compat.parse_arch(e) if a.kind == "sm"}
+    return len(sass) + (1 if c.ptx else 0)
 
 
 def _read_data() -> str:

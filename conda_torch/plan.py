@@ -176,6 +176,12 @@ class Plan:
     #: Put the conda-torch version in the header (off for the committed environments/ files).
     stamp_version: bool = True
     notes: tuple[str, ...] = field(default=())
+    #: The ``__cuda`` line the file lists: ``__cuda>=12`` where CUDA minor-version
+    #: compatibility carries the build on the target machines, ``__cuda>=12.9`` where a GPU
+    #: needs PTX JIT (:func:`conda_torch.compat.cuda_requirement`); None without CUDA.
+    requires_cuda: str | None = None
+    #: The NVIDIA driver floor that goes with :attr:`requires_cuda`.
+    min_driver: str | None = None
 
     @property
     def source(self) -> str:
@@ -239,8 +245,9 @@ class Plan:
             "conda_specs": list(c.specs),
             "pip_index": c.pip_index,
             "pip_specs": list(c.pip_specs),
-            "requires_cuda": c.requires_cuda,
-            "min_driver": c.min_driver,
+            "requires_cuda": self.requires_cuda,
+            "min_driver": self.min_driver,
+            "min_driver_toolkit": c.min_driver,
             "min_driver_compat": c.min_driver_compat,
             "gpu_archs": list(c.gpu_archs or ()),
             "unverified": list(c.unverified),
@@ -489,7 +496,8 @@ def make_plan(
         range(len(accepted)),
         key=lambda i: (_rank_key(accepted[i].candidate, preference, accepted[i].reasons), i),
     )
-    chosen = accepted[order[0]].candidate
+    chosen_verdict = accepted[order[0]]
+    chosen = chosen_verdict.candidate
     py, py_reason = _pick_python(chosen, python, asked_by.get("python"))
 
     why: list[str] = []
@@ -587,7 +595,9 @@ def make_plan(
     if unchecked:
         text = "Not confirmed by the matrix's sources: " + "; ".join(unchecked)
         why.append(text if text.endswith("…") else text + ".")
-    for warning in dict.fromkeys(accepted[order[0]].reasons):
+    for note in chosen_verdict.notes:
+        why.append(f"{note[0].upper()}{note[1:]}.")
+    for warning in dict.fromkeys(chosen_verdict.reasons):
         why.append(f"Warning: {warning}.")
     # A newer torch that the policy passed over (another source, or one with warnings).
     newer = [
@@ -631,6 +641,8 @@ def make_plan(
         matrix_date=str(matrix.date) if getattr(matrix, "date", None) else None,
         request=request,
         stamp_version=stamp_version,
+        requires_cuda=chosen_verdict.requires_cuda,
+        min_driver=chosen_verdict.min_driver if kind == "cuda" else None,
     )
 
 
@@ -879,18 +891,7 @@ def header_lines(
     )
     lines.append(f"Chose: {stack}")
     lines.append(f"       {c.label or c.backend} from {plan.source}, Python {plan.python}")
-    if c.backend.kind == "cuda" and c.min_driver:
-        compat = (
-            f" (>= {c.min_driver_compat} with CUDA minor-version compatibility)"
-            if c.min_driver_compat
-            else ""
-        )
-        lines.append(f"Needs: NVIDIA driver >= {c.min_driver}{compat}")
-    elif c.backend.kind == "cuda" and c.backend.cuda_version:
-        lines.append(
-            f"Needs: an NVIDIA driver for CUDA {c.backend.cuda_version} "
-            f"(nvidia-smi shows 'CUDA Version: {c.backend.cuda_version}' or newer)"
-        )
+    lines.extend(_wrap([needs] if (needs := needs_line(plan)) else [], "Needs: "))
     blocker = conda_lock_blocker(dependencies, pip, plan.conda_lock_args())
     lock = f"not as it is: {blocker}" if blocker else plan.conda_lock_command("THIS_FILE")
     lines.extend(_wrap([lock], "Lock: "))
@@ -900,6 +901,34 @@ def header_lines(
         lines.append("Rejected:")
         lines.extend(_wrap([r.describe() for r in plan.rejected], "  - "))
     return lines
+
+
+def needs_line(plan: Plan) -> str | None:
+    """What the file's ``__cuda`` line means for a driver, in words (the header's ``Needs:``).
+
+    It says the same as the dependency line: ``__cuda>=12`` is any driver for CUDA 12.x (CUDA
+    minor-version compatibility, from the major's floor); ``__cuda>=12.9`` the toolkit's own
+    floor, where a GPU needs PTX JIT.
+    """
+    c = plan.candidate
+    cuda = c.backend.cuda_version
+    if c.backend.kind != "cuda" or not cuda or not plan.requires_cuda:
+        return None
+    major = cuda.split(".")[0]
+    full = plan.requires_cuda != f"__cuda>={major}"
+    if full:
+        floor = f"NVIDIA driver >= {c.min_driver}" if c.min_driver else "an NVIDIA driver"
+        return (
+            f"{floor} for CUDA {cuda} itself ({plan.requires_cuda}): a GPU here runs this "
+            "build only through PTX JIT, which minor-version compatibility does not cover"
+        )
+    floor = plan.min_driver
+    own = f"; CUDA {cuda}'s own floor is {c.min_driver}" if c.min_driver else ""
+    head = f"NVIDIA driver >= {floor}" if floor else f"an NVIDIA driver for CUDA {major}.x"
+    return (
+        f"{head}, any driver for CUDA {major}.x ({plan.requires_cuda}: CUDA minor-version "
+        f"compatibility{own})"
+    )
 
 
 def _wrap(items: Sequence[str], bullet: str, width: int = 94) -> list[str]:
@@ -932,8 +961,8 @@ def plan_to_envspec(plan: Plan) -> EnvSpec:
     pip_lines: list[str] = []
     if src == "pip":
         deps.append("pip")
-        if c.requires_cuda:
-            deps.append(c.requires_cuda)
+        if plan.requires_cuda:
+            deps.append(plan.requires_cuda)
         if c.pip_index:
             pip_lines.append(f"--index-url {c.pip_index}")
             comments[f"--index-url {c.pip_index}"] = f"{c.backend} wheels"
@@ -947,15 +976,17 @@ def plan_to_envspec(plan: Plan) -> EnvSpec:
         if c.torchaudio and "torchaudio" not in names:
             specs.append(f"torchaudio={c.torchaudio}")
         deps.extend(specs)
-        if c.requires_cuda and not any(conda_name(s) == "__cuda" for s in specs):
-            deps.append(c.requires_cuda)
+        if plan.requires_cuda and not any(conda_name(s) == "__cuda" for s in specs):
+            deps.append(plan.requires_cuda)
     for d in deps:
         n = conda_name(d)
         if n == "cuda-version":
             comments[d] = f"CUDA {d.split('=')[-1]} runtime from {src}"
         elif n == "__cuda":
+            need = d.split(">=", 1)[-1]
+            what, override = (f"CUDA {need}", need) if "." in need else (f"CUDA {need}.x", f"{need}.0")
             comments[d] = (
-                "needs an NVIDIA driver for this CUDA (set CONDA_OVERRIDE_CUDA to solve elsewhere)"
+                f"an NVIDIA driver for {what} (CONDA_OVERRIDE_CUDA={override} solves without one)"
             )
         elif n == "pytorch-cuda":
             comments[d] = "CUDA runtime from the nvidia channel"

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from . import compat
 from .exceptions import CondaTorchError, ProbeError
 
 if TYPE_CHECKING:
@@ -804,39 +805,27 @@ def _device_checks(ctx: _Context) -> list[Check]:
     return out
 
 
-def _parse_arch(entry: str) -> tuple[str, int, int, str] | None:
-    m = re.match(r"^(sm|compute)_(\d+)([a-z]?)$", entry)
-    if not m:
-        return None
-    digits = m.group(2)
-    return m.group(1), int(digits[:-1]), int(digits[-1]), m.group(3)
-
-
 def arch_verdict(capability: tuple[int, int], arch_list: Sequence[str]) -> tuple[str, str]:
-    """Whether a GPU of ``capability`` runs a build compiled for ``arch_list``.
+    """``("pass" | "warn" | "fail", words)``: :func:`conda_torch.compat.arch_coverage` for a
+    check (PTX JIT works, slowly: a warning)."""
+    cov = compat.arch_coverage(capability, arch_list)
+    status = {"sass": "pass", "ptx": "warn"}.get(cov.how or "", "fail")
+    text = cov.describe()
+    if cov.how is None:
+        text += f" ({' '.join(arch_list) or 'none'})"
+    return status, text
 
-    A cubin runs on its own architecture and on later minor versions of the same major
-    (binary compatibility); arch-specific ``sm_XYa`` cubins only on exactly X.Y; PTX
-    (``compute_XY``) is compiled by the driver at first use on any X.Y or later. Source: the
-    CUDA C Programming Guide, "Binary Compatibility" and "PTX Compatibility"
-    (https://docs.nvidia.com/cuda/cuda-c-programming-guide/#binary-compatibility).
-    """
-    major, minor = capability
-    parsed = [p for p in (_parse_arch(a) for a in arch_list) if p]
-    name = f"sm_{major}{minor}"
-    for kind, ma, mi, suffix in parsed:
-        if kind == "sm" and (ma, mi) == (major, minor):
-            return "pass", f"{name} is in the build"
-    for kind, ma, mi, suffix in sorted(parsed, key=lambda p: (p[1], p[2]), reverse=True):
-        if kind == "sm" and ma == major and mi < minor and suffix != "a":
-            return "pass", f"{name} runs the build's sm_{ma}{mi}{suffix} code (binary compatible)"
-    for kind, ma, mi, suffix in sorted(parsed, key=lambda p: (p[1], p[2]), reverse=True):
-        if kind == "compute" and (ma, mi) <= (major, minor) and suffix != "a":
-            return "warn", (
-                f"{name} is not compiled in; the driver JIT-compiles compute_{ma}{mi} "
-                "PTX at first use (slow start)"
-            )
-    return "fail", f"{name} is not in the build's architectures ({' '.join(arch_list) or 'none'})"
+
+def _needs_jit(ctx: _Context) -> bool:
+    """Some visible GPU runs this torch only through PTX JIT."""
+    arch_list = list(ctx.pkg("torch").get("arch_list") or ())
+    devices = (ctx.facts.get("devices") or {}).get("cuda_devices") or ()
+    return bool(arch_list) and any(
+        compat.arch_coverage((int(d["capability"][0]), int(d["capability"][1])), arch_list).how
+        == "ptx"
+        for d in devices
+        if d.get("capability")
+    )
 
 
 def _gpu_arch_checks(ctx: _Context) -> list[Check]:
@@ -931,23 +920,9 @@ def _check_driver(ctx: _Context) -> Check:
             f"the NVIDIA driver did not report its CUDA version "
             f"({driver.get('error') or 'cuDriverGetVersion rc ' + str(driver.get('version_rc'))})",
         )
-    try:
-        hv = tuple(int(x) for x in str(have).split(".")[:2])
-        bv = tuple(int(x) for x in build.split(".")[:2])
-    except ValueError:
+    support = compat.driver_support(build, driver_cuda=str(have), needs_jit=_needs_jit(ctx))
+    if support.runs is None:
         return Check("driver", "warn", f"cannot compare driver CUDA {have} with build CUDA {build}")
-    if hv >= bv:
-        return Check("driver", "pass", f"the driver supports CUDA {have} (build: CUDA {build})")
-    if hv[0] == bv[0]:
-        return Check(
-            "driver",
-            "warn",
-            f"the driver supports CUDA {have}, older than the build's {build}: it runs "
-            "through minor-version compatibility (no PTX JIT of newer code)",
-        )
-    return Check(
-        "driver",
-        "fail",
-        f"the driver supports CUDA {have} only; this build needs CUDA {build}",
-        ctx.recreate(),
-    )
+    if support.runs:
+        return Check("driver", "pass", f"{support.reason} (build: CUDA {build})")
+    return Check("driver", "fail", support.reason, ctx.recreate())

@@ -415,7 +415,10 @@ def test_cpu_build_on_a_gpu_machine(tmp_path: Path) -> None:
     ("build", "capture", "severity"),
     [
         ("cuda130_generic_py311_h1_200", "nvidia-smi/rtx4070-550.40.07-cuda12.4.txt", "error"),
-        ("cuda129_generic_py311_h1_200", "nvidia-smi/rtx4070-550.40.07-cuda12.4.txt", "warning"),
+        # CUDA minor-version compatibility: a 12.9 build runs on a 12.4 driver (same major,
+        # >= 525.60.13) when the GPU's native code is in it -- no finding at all
+        # (https://docs.nvidia.com/deploy/cuda-compatibility/#minor-version-compatibility)
+        ("cuda129_generic_py311_h1_200", "nvidia-smi/rtx4070-550.40.07-cuda12.4.txt", None),
         (
             "cuda129_generic_py311_h1_200",
             "nvidia-smi/exporter-linux-h100-80gb-hbm3-590.48.01.txt",
