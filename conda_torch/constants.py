@@ -39,3 +39,6 @@ CONDA_OVERRIDE_CUDA: Final = "CONDA_OVERRIDE_CUDA"
 
 #: Programs ``create --frontend`` can drive (conda first: the default).
 FRONTENDS: Final = ("conda", "mamba", "micromamba")
+
+#: The packages that go with torch in the default stack; ``--without`` leaves one out.
+COMPANIONS: Final = ("torchvision", "torchaudio")

@@ -6,9 +6,14 @@ candidate and its verdict on the machine, then applies conda-torch's policy:
 1. a build that uses the machine's accelerator beats a CPU build (CPU only when no accelerator
    can be served, and the plan says why);
 2. a verified matrix entry beats an unverified one;
-3. conda-forge beats pip, and pip beats the frozen ``pytorch`` channel (pip only when
+3. a source that serves the whole stack asked for (torch, torchvision, torchaudio, minus
+   ``--without``) together beats one that does not;
+4. conda-forge beats pip, and pip beats the frozen ``pytorch`` channel (pip only when
    conda-forge cannot serve the request, and the plan says so);
-4. the newest torch, then the newest CUDA (or ROCm) that the GPUs and the driver support.
+5. the newest torch, then the newest CUDA (or ROCm) that the GPUs and the driver support.
+
+A newer release passed over (it lacks a companion, or comes from another source) is named in
+the plan with the flag that gets it.
 
 :func:`plan_to_envspec` turns the plan into an :class:`conda_torch.envfile.EnvSpec`.
 :func:`generic_machine` describes a platform other than this machine, for ``--platform``.
@@ -18,9 +23,10 @@ from __future__ import annotations
 
 import re
 import shlex
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
+from .constants import COMPANIONS
 from .exceptions import CondaTorchValueError, IncompatibleError
 
 if TYPE_CHECKING:
@@ -182,6 +188,9 @@ class Plan:
     requires_cuda: str | None = None
     #: The NVIDIA driver floor that goes with :attr:`requires_cuda`.
     min_driver: str | None = None
+    #: What the user must see on the terminal, not only in the file: assumptions about the
+    #: platform and the chosen build's warnings (an unknown compute capability, PTX JIT).
+    warnings: tuple[str, ...] = ()
 
     @property
     def source(self) -> str:
@@ -255,6 +264,8 @@ class Plan:
             "request": {k: v for k, v in self.request},
             "machine": _to_json(self.machine),
             "why": list(self.why),
+            "notes": list(self.notes),
+            "warnings": list(self.warnings),
             "fallbacks": list(self.fallbacks),
             "rejected": [
                 {"alternative": r.label, "reasons": list(r.reasons)} for r in self.rejected
@@ -331,23 +342,54 @@ def serious_unverified(c: Candidate) -> tuple[str, ...]:
     return tuple(u for u in c.unverified if u.split(":", 1)[0].strip() in SERIOUS_UNVERIFIED)
 
 
+def missing_companions(c: Candidate, wanted: Sequence[str] = COMPANIONS) -> tuple[str, ...]:
+    """The ``wanted`` companions the candidate's source does not serve beside its torch."""
+    return tuple(p for p in wanted if getattr(c, p) is None)
+
+
 def _rank_key(
-    c: Candidate, preference: Sequence[str], warnings: Sequence[str] = ()
+    c: Candidate,
+    preference: Sequence[str],
+    warnings: Sequence[str] = (),
+    wanted: Sequence[str] = COMPANIONS,
 ) -> tuple[Any, ...]:
-    """Sort key, smaller = better: accelerator, verified, no warnings, newest torch, source.
+    """Sort key, smaller = better: accelerator, verified, the whole stack, no warnings, source,
+    newest torch.
 
     ``warnings`` are the reasons of an accepted verdict (PTX JIT only, an unverified macOS
     floor for MPS, ...): a build the machine runs without them is what it "fully supports".
-    The newest such release comes from the first source in ``preference`` that serves it.
-    Ties keep the matrix's order (native GPU code before PTX JIT, then the newest CUDA).
+    ``wanted`` are the companions asked for (the stack minus ``--without``): a source serves a
+    release only with all of them. The source comes before the release: conda-forge's newest
+    whole stack beats a newer pip one (one solve for the whole environment), and the plan names
+    the newer one and the flag that gets it. Ties keep the matrix's order (native GPU code
+    before PTX JIT, then the newest CUDA).
     """
     src = _source_name(c.source)
     return (
         c.backend.kind == "cpu",
         bool(serious_unverified(c)),
+        bool(missing_companions(c, wanted)),
         bool(warnings),
-        tuple(-x for x in _version(c.torch).release),
         preference.index(src) if src in preference else len(preference),
+        tuple(-x for x in _version(c.torch).release),
+    )
+
+
+def without_companions(c: Candidate, without: Sequence[str]) -> Candidate:
+    """``c`` with the ``without`` companions taken out of its versions and install lines."""
+    from dataclasses import replace as _replace
+
+    from .envfile import conda_name, pip_name
+
+    drop = {p for p in without if getattr(c, p) is not None}
+    if not drop:
+        return c
+    return _replace(
+        c,
+        torchvision=None if "torchvision" in drop else c.torchvision,
+        torchaudio=None if "torchaudio" in drop else c.torchaudio,
+        specs=tuple(s for s in c.specs if conda_name(s) not in drop),
+        pip_specs=tuple(s for s in c.pip_specs if pip_name(s) not in drop),
     )
 
 
@@ -436,13 +478,15 @@ def make_plan(
     description: str | None = None,
     stamp_version: bool = True,
     asked_by: dict[str, str] | None = None,
+    without: Sequence[str] = (),
 ) -> Plan:
     """Resolve a request against ``machine`` and the matrix (see the module docstring).
 
     ``description`` marks a generic machine (``--platform`` other than this one) and says what
     it stands for. ``asked_by`` says where a ``torch``/``python`` request came from when not
-    from the flags (``{"torch": "team.yml's 'pytorch=2.5'"}``). Raises
-    :class:`IncompatibleError` when nothing fits, with the best reasons.
+    from the flags (``{"torch": "team.yml's 'pytorch=2.5'"}``). ``without`` names
+    companions to leave out of the stack (``--without``, or a team file that does not list
+    them). Raises :class:`IncompatibleError` when nothing fits, with the best reasons.
     """
     asked_by = dict(asked_by or {})
     from .models import Backend, Subdir
@@ -451,7 +495,13 @@ def make_plan(
         from .matrix import load
 
         matrix = load()
-    target = subdir or machine.platform.subdir or implied_subdir(machine)
+    notes: list[str] = []
+    if subdir:
+        target = subdir
+    else:
+        target, assumed = target_platform(machine)
+        if assumed:
+            notes.append(assumed)
     if not target:
         raise CondaTorchValueError(
             "cannot tell this machine's platform",
@@ -459,6 +509,19 @@ def make_plan(
         )
     target = str(Subdir.parse(target))
     backend_obj = None if backend in (None, "", "auto") else Backend.parse(backend)
+    if (
+        backend_obj is not None
+        and backend_obj.kind == "cuda"
+        and description is None
+        and not _has_cuda_driver(machine)
+        and not target.startswith("osx-")
+    ):
+        # a login node or CI: the platform's generic CUDA file, not an error
+        machine, description = generic_machine(target, "cuda")
+        notes.append(
+            f"no NVIDIA GPU or driver was found here: this is the generic {target} CUDA file "
+            f"({description}); validate it where it will run"
+        )
     if source is not None and source not in SOURCE_PREFERENCE:
         from .exceptions import suggest
 
@@ -485,6 +548,16 @@ def make_plan(
             strict=True,
         )
     )
+    unknown = [w for w in without if w not in COMPANIONS]
+    if unknown:
+        raise CondaTorchValueError(
+            f"--without {unknown[0]}: only {' or '.join(COMPANIONS)} can be left out"
+        )
+    wanted = tuple(p for p in COMPANIONS if p not in without)
+    if without:
+        verdicts = [
+            replace(v, candidate=without_companions(v.candidate, without)) for v in verdicts
+        ]
     accepted = [v for v in verdicts if v.accepted]
     preference = SOURCE_PREFERENCE if source is None else (source,)
     if not accepted:
@@ -494,7 +567,10 @@ def make_plan(
 
     order = sorted(
         range(len(accepted)),
-        key=lambda i: (_rank_key(accepted[i].candidate, preference, accepted[i].reasons), i),
+        key=lambda i: (
+            _rank_key(accepted[i].candidate, preference, accepted[i].reasons, wanted),
+            i,
+        ),
     )
     chosen_verdict = accepted[order[0]]
     chosen = chosen_verdict.candidate
@@ -525,11 +601,14 @@ def make_plan(
         why.append(
             f"{' and '.join(named)} {verb} with torch {chosen.torch} (matrix of {matrix.date})."
         )
-    for package, have in (("torchvision", chosen.torchvision), ("torchaudio", chosen.torchaudio)):
-        if not have:
-            why.append(
-                f"{src} has no {package} for torch {chosen.torch} on {target}; it is left out."
-            )
+    for package in missing_companions(chosen, wanted):
+        why.append(
+            f"{src} has no {package} for torch {chosen.torch} on {target}, and no source "
+            f"serves one with a torch that fits here; it is left out (--without {package} "
+            "says so outright)."
+        )
+    for package in without:
+        why.append(f"{package} left out, as asked.")
 
     # -- the backend --
     if kind == "cuda":
@@ -599,25 +678,13 @@ def make_plan(
         why.append(f"{note[0].upper()}{note[1:]}.")
     for warning in dict.fromkeys(chosen_verdict.reasons):
         why.append(f"Warning: {warning}.")
-    # A newer torch that the policy passed over (another source, or one with warnings).
-    newer = [
-        v for v in accepted
-        if _version(v.candidate.torch) > _version(chosen.torch)
-        and not serious_unverified(v.candidate)
-        and (v.candidate.backend.kind == "cpu") == (kind == "cpu")
-    ]  # fmt: skip
-    if newer and not torch:
-        best = max(newer, key=lambda v: _version(v.candidate.torch))
-        bc = best.candidate
-        if best.reasons:
-            why.append(
-                f"Newer: {candidate_label(bc)} also installs, but "
-                f"{'; '.join(dict.fromkeys(best.reasons))}; ask for it with --torch {bc.torch}."
-            )
-        elif not source:
-            why.append(
-                f"Newer: {candidate_label(bc)}; ask for it with --source {_source_name(bc.source)}."
-            )
+    # Newer torch releases the policy passed over: one without a companion (same source),
+    # one from another source, one with warnings. Each with the flag that gets it.
+    if not torch:
+        why.extend(
+            _newer(accepted, chosen, wanted=wanted, source=source, subdir=target)
+        )
+    newest_note = next((w for w in why if w.startswith("Newer:")), None)
     why.append(py_reason)
 
     rejected = _rejected(verdicts, chosen, preference)
@@ -643,14 +710,132 @@ def make_plan(
         stamp_version=stamp_version,
         requires_cuda=chosen_verdict.requires_cuda,
         min_driver=chosen_verdict.min_driver if kind == "cuda" else None,
+        notes=tuple(notes),
+        warnings=tuple(notes)
+        + tuple(dict.fromkeys(chosen_verdict.reasons))
+        + ((newest_note,) if newest_note else ()),
     )
 
 
+#: GPUs that exist only beside an Arm CPU: Grace Hopper / Grace Blackwell superchips, DGX
+#: Spark's GB10, Jetson modules (their nvidia-smi reports "Orin (nvgpu)").
+AARCH64_GPUS: Final = re.compile(r"\b(GH200|GB200|GB300|GB10|Jetson|Orin|Xavier|Thor|Tegra)\b", re.I)
+
+
+def target_platform(machine: Machine) -> tuple[str | None, str | None]:
+    """The subdir to plan for, and a note when it is not what the inputs show outright.
+
+    The native subdir wins (an x86_64 Python under Rosetta on Apple silicon gets osx-arm64,
+    with a note); then the subdir the inputs show; then what they imply: Windows is win-64;
+    Linux on x86_64 (``/proc/driver/nvidia/version``) linux-64, on aarch64 linux-aarch64; a
+    paste showing no CPU architecture (an ``nvidia-smi`` table, ``rocm-smi``) is assumed to
+    come from linux-64, said in the note, unless a GPU exists only beside an Arm CPU (Grace
+    Hopper, Jetson, DGX Spark). ``(None, None)`` when nothing shows the platform.
+    """
+    p = machine.platform
+    if p.native_subdir and p.subdir and p.native_subdir != p.subdir:
+        return p.native_subdir, (
+            f"the inputs show a {p.subdir} Python on {p.native_subdir} hardware "
+            f"(Rosetta 2 on Apple silicon): this file is for {p.native_subdir}; create it "
+            f"with a native {p.native_subdir} conda"
+        )
+    if p.subdir or p.native_subdir:
+        return p.subdir or p.native_subdir, None
+    arch = (p.machine or "").lower()
+    if p.os == "windows":
+        return "win-64", None
+    if p.os == "macos":
+        if arch in ("arm64", "aarch64") or (machine.apple and machine.apple.apple_silicon):
+            return "osx-arm64", None
+        if arch == "x86_64" or (machine.apple and machine.apple.apple_silicon is False):
+            return "osx-64", None
+        return None, None
+    if arch in ("x86_64", "amd64"):
+        return "linux-64", None
+    if arch in ("aarch64", "arm64"):
+        return "linux-aarch64", None
+    gpus = [g.name or "" for g in machine.visible_nvidia_gpus]
+    arm = next((n for n in gpus if AARCH64_GPUS.search(n)), None)
+    if arm:
+        return "linux-aarch64", (
+            f"the inputs do not show the CPU architecture; {arm} exists only beside an Arm "
+            "CPU, so this file is for linux-aarch64 (pass --platform to choose another)"
+        )
+    if gpus or machine.nvidia or machine.rocm or p.os == "linux":
+        what = "an NVIDIA GPU" if (gpus or machine.nvidia) else (
+            "an AMD GPU" if machine.rocm else "Linux"
+        )
+        return "linux-64", (
+            f"the inputs show {what} but not the CPU architecture: assumed linux-64 "
+            "(x86_64); pass --platform linux-aarch64 for an Arm machine"
+        )
+    return None, None
+
+
+def _newer(
+    accepted: Sequence[Verdict],
+    chosen: Candidate,
+    *,
+    wanted: Sequence[str],
+    source: str | None,
+    subdir: str,
+) -> list[str]:
+    """``Newer: ...`` sentences: the newest release past ``chosen`` that this machine runs
+    (same CPU/GPU kind, verified), per reason it was passed over, with the flag that gets it."""
+    def newest(pred: Any) -> Verdict | None:
+        found = [
+            v for v in accepted
+            if _version(v.candidate.torch) > _version(chosen.torch)
+            and not serious_unverified(v.candidate)
+            and (v.candidate.backend.kind == "cpu") == (chosen.backend.kind == "cpu")
+            and pred(v)
+        ]  # fmt: skip
+        return max(found, key=lambda v: _version(v.candidate.torch)) if found else None
+
+    out: list[str] = []
+    same = newest(
+        lambda v: v.candidate.source == chosen.source and missing_companions(v.candidate, wanted)
+    )
+    if same is not None:
+        lacks = missing_companions(same.candidate, wanted)
+        flags = " ".join(f"--without {p}" for p in lacks)
+        out.append(
+            f"Newer: {candidate_label(same.candidate)} exists, but {_source_name(chosen.source)} "
+            f"has no {' or '.join(lacks)} for it on {subdir}: {flags} gets it."
+        )
+    other = newest(
+        lambda v: v.candidate.source != chosen.source
+        and not missing_companions(v.candidate, wanted)
+        and not v.reasons
+    )
+    if other is not None and not source:
+        out.append(
+            f"Newer: {candidate_label(other.candidate)} with the whole stack; ask for it with "
+            f"--source {_source_name(other.candidate.source)}."
+        )
+    warned = newest(lambda v: bool(v.reasons) and not missing_companions(v.candidate, wanted))
+    if warned is not None and (other is None or _version(warned.candidate.torch) > _version(
+        other.candidate.torch
+    )):
+        out.append(
+            f"Newer: {candidate_label(warned.candidate)} also installs, but "
+            f"{'; '.join(dict.fromkeys(warned.reasons))}; ask for it with "
+            f"--torch {warned.candidate.torch}."
+        )
+    return out
+
+
 def implied_subdir(machine: Machine) -> str | None:
-    """The platform the inputs imply without naming it: Windows means win-64, the only one."""
-    if machine.platform.os == "windows":
-        return "win-64"
-    return None
+    """The subdir :func:`target_platform` chooses (without its note)."""
+    return target_platform(machine)[0]
+
+
+def _has_cuda_driver(machine: Machine) -> bool:
+    """Whether the machine shows an NVIDIA driver or GPU, or conda's ``__cuda`` override."""
+    from .constants import CONDA_OVERRIDE_CUDA
+
+    override = (machine.overrides or {}).get(CONDA_OVERRIDE_CUDA)
+    return bool(machine.visible_nvidia_gpus or machine.nvidia or override)
 
 
 def _more_attractive(c: Candidate, chosen: Candidate, preference: Sequence[str]) -> bool:
@@ -889,6 +1074,7 @@ def header_lines(
         )
         if v
     )
+    lines.extend(_wrap(plan.notes, "Note: "))
     lines.append(f"Chose: {stack}")
     lines.append(f"       {c.label or c.backend} from {plan.source}, Python {plan.python}")
     lines.extend(_wrap([needs] if (needs := needs_line(plan)) else [], "Needs: "))

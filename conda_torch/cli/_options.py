@@ -14,7 +14,7 @@ if TYPE_CHECKING:
 
 def add_plan_options(group: argparse._ActionsContainer) -> None:
     """``--torch``, ``--python``, ``--backend``, ``--source``: what to plan for."""
-    from ..constants import SOURCES
+    from ..constants import COMPANIONS, SOURCES
 
     group.add_argument(
         "--torch",
@@ -31,6 +31,14 @@ def add_plan_options(group: argparse._ActionsContainer) -> None:
         metavar="BACKEND",
         help="auto, cpu, cuda, cuda=X.Y (or cu126), rocm, mps or xpu "
         "(default: plugins.torch_backend, else auto).",
+    )
+    group.add_argument(
+        "--without",
+        action="append",
+        choices=COMPANIONS,
+        metavar="PACKAGE",
+        help="Leave torchvision or torchaudio out of the stack (repeatable); a newer torch "
+        "may then fit.",
     )
     group.add_argument(
         "--source",

@@ -101,7 +101,7 @@ def execute(args: argparse.Namespace) -> int:
     matrix = load_matrix()
 
     # -- targets: (subdir, variant or None, generic machine or None) --
-    own = machine.platform.subdir or planning.implied_subdir(machine)
+    own = planning.implied_subdir(machine)
     if own is None and len(subdirs) == 1 and not args.all_platforms:
         own = subdirs[0]  # the captures did not show the platform: --platform names it
     multi = args.all_platforms or len(subdirs) > 1
@@ -267,6 +267,8 @@ def execute(args: argparse.Namespace) -> int:
         )
         for f in p.fallbacks:
             print(f"  note: {f}")
+        for w in p.warnings:
+            print(f"warning: {w}", file=sys.stderr)
     for s in skipped:
         print(f"Skipped {s}", file=sys.stderr)
     if not multi:
