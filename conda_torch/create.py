@@ -196,6 +196,7 @@ def prepare(
     python: str | None = None,
     backend: str | None = "auto",
     source: str | None = None,
+    without: Sequence[str] = (),
 ) -> Prepared:
     """The environment file to create, from a plan for ``machine`` or from ``file``.
 
@@ -222,7 +223,16 @@ def prepare(
         request = envfile.team_request(doc)
         torch = torch or request.torch
         python = python or request.python
-    plan = make_plan(machine, torch=torch, python=python, backend=backend, source=source, name=name)
+        without = (*without, *request.without)
+    plan = make_plan(
+        machine,
+        torch=torch,
+        python=python,
+        backend=backend,
+        source=source,
+        name=name,
+        without=tuple(dict.fromkeys(without)),
+    )
     if doc is not None:
         from .matrix import load as load_matrix
 

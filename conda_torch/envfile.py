@@ -518,17 +518,35 @@ class TeamRequest:
     python_line: str | None = None
     #: Every torch-stack pin in the file: (package, version spec, line, "conda" or "pip").
     pins: tuple[tuple[str, str, str, str], ...] = ()
+    #: The stack packages the file lists at all, pinned or not (``torch``, ``torchvision``,
+    #: ``torchaudio``): the file gets exactly these.
+    listed: frozenset[str] = frozenset()
+
+    @property
+    def without(self) -> tuple[str, ...]:
+        """The companions the file does not list (none when it lists no torch package at all:
+        then the default stack is planned)."""
+        from .constants import COMPANIONS
+
+        if not self.listed:
+            return ()
+        return tuple(p for p in COMPANIONS if p not in self.listed)
 
 
 def team_request(doc: EnvDocument) -> TeamRequest:
     """Read the torch and Python pins of a team's file."""
     torch = torch_line = python = python_line = None
     pins: list[tuple[str, str, str, str]] = []
+    listed: set[str] = set()
     for item in doc.dependencies:
         if not isinstance(item, str):
             continue
         name = conda_name(item)
         vspec = conda_version_spec(item)
+        if name in ("pytorch", "torch", "pytorch-gpu", "pytorch-cpu"):
+            listed.add("torch")
+        elif name in ("torchvision", "torchaudio"):
+            listed.add(name)
         if name == "python" and vspec:
             python_line = item
             pv = pinned_version(vspec)
@@ -547,6 +565,7 @@ def team_request(doc: EnvDocument) -> TeamRequest:
             continue
         name = pip_name(line)
         if name in TORCH_PIP_PACKAGES:
+            listed.add(name)
             spec = line.split("#")[0].strip()[len(name) :].split(";")[0].strip()
             if spec:
                 pins.append((name, spec, line, "pip"))
@@ -554,7 +573,12 @@ def team_request(doc: EnvDocument) -> TeamRequest:
         if canonical == "torch" and torch is None:
             torch, torch_line = _request_from_spec(vspec), line
     return TeamRequest(
-        torch=torch, torch_line=torch_line, python=python, python_line=python_line, pins=tuple(pins)
+        torch=torch,
+        torch_line=torch_line,
+        python=python,
+        python_line=python_line,
+        pins=tuple(pins),
+        listed=frozenset(listed),
     )
 
 

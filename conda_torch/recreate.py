@@ -528,6 +528,7 @@ def plan_recreate(
     backend: str | None = "auto",
     source: str | None = None,
     keep_backup: bool = False,
+    without: Sequence[str] = (),
 ) -> RecreatePlan:
     """Decide what the environment at ``prefix`` becomes (see the module docstring).
 
@@ -570,7 +571,9 @@ def plan_recreate(
         origin = "provenance"
         extras = user_extras(prefix, inv, prepared.channels)
     elif prov is not None:
-        prepared = _regenerate_from_provenance(prov, machine, name=name, **options)
+        prepared = _regenerate_from_provenance(
+            prov, machine, name=name, without=without, **options
+        )
         origin = "regenerate"
         extras = user_extras(prefix, inv, prepared.channels)
     else:
@@ -580,7 +583,13 @@ def plan_recreate(
         if python is None:
             python = inv.python_version
         prepared = prepare(
-            machine, torch=torch, python=python, backend=backend, source=source, name=name
+            machine,
+            torch=torch,
+            python=python,
+            backend=backend,
+            source=source,
+            name=name,
+            without=without,
         )
         origin = "regenerate" if regenerate else "history"
         extras = user_extras(prefix, inv, prepared.channels)
@@ -680,6 +689,7 @@ def _regenerate_from_provenance(
     python: str | None,
     backend: str | None,
     source: str | None,
+    without: Sequence[str] = (),
 ) -> Prepared:
     """The provenance's file with its torch stack planned anew for this machine."""
     from .create import Prepared
@@ -700,6 +710,7 @@ def _regenerate_from_provenance(
         backend=backend,
         source=source,
         name=name,
+        without=tuple(dict.fromkeys((*without, *request.without))),
     )
     if torch is None and request.torch:
         # The old file pinned the old stack: re-plan freely unless --torch says otherwise.

@@ -122,6 +122,7 @@ def execute(args: argparse.Namespace) -> int:
         python=args.python,
         backend=args.backend,
         source=args.source,
+        without=tuple(args.without or ()),
     )
     if not args.json:
         _print_plan(prepared, dry_run=args.dry_run)

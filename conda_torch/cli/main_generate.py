@@ -140,6 +140,7 @@ def execute(args: argparse.Namespace) -> int:
     # -- what a team's file asks for --
     torch = args.torch or (request.torch if request else None)
     python = args.python or (request.python if request else None)
+    without = tuple(dict.fromkeys([*(args.without or ()), *(request.without if request else ())]))
     asked_by: dict[str, str] = {}
     if request is not None:
         base = os.path.basename(args.file)
@@ -168,6 +169,7 @@ def execute(args: argparse.Namespace) -> int:
                 matrix=matrix,
                 description=description,
                 asked_by=asked_by,
+                without=without,
             )
             if args.file:
                 if request is not None and request.torch_line and args.torch:
