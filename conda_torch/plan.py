@@ -375,6 +375,22 @@ def _rank_key(
     )
 
 
+def rank(
+    verdicts: Sequence[Verdict], *, source: str | None = None, without: Sequence[str] = ()
+) -> list[Verdict]:
+    """The verdicts in the plan's order: accepted ones by the policy (:func:`_rank_key`), best
+    first, then the rejected ones in the matrix's order. ``matrix --explain`` shows this order,
+    so its "Best" is the build ``generate`` writes for the same request."""
+    preference = SOURCE_PREFERENCE if source is None else (source,)
+    wanted = tuple(p for p in COMPANIONS if p not in without)
+    indexed = list(enumerate(verdicts))
+    accepted = sorted(
+        (iv for iv in indexed if iv[1].accepted),
+        key=lambda iv: (_rank_key(iv[1].candidate, preference, iv[1].reasons, wanted), iv[0]),
+    )
+    return [v for _, v in accepted] + [v for v in verdicts if not v.accepted]
+
+
 def without_companions(c: Candidate, without: Sequence[str]) -> Candidate:
     """``c`` with the ``without`` companions taken out of its versions and install lines."""
     from dataclasses import replace as _replace
@@ -558,21 +574,14 @@ def make_plan(
         verdicts = [
             replace(v, candidate=without_companions(v.candidate, without)) for v in verdicts
         ]
-    accepted = [v for v in verdicts if v.accepted]
     preference = SOURCE_PREFERENCE if source is None else (source,)
+    ranked = rank(verdicts, source=source, without=without)
+    accepted = [v for v in ranked if v.accepted]
     if not accepted:
         raise _nothing_fits(
             verdicts, target, torch=torch, python=python, backend=backend_obj, source=source
         )
-
-    order = sorted(
-        range(len(accepted)),
-        key=lambda i: (
-            _rank_key(accepted[i].candidate, preference, accepted[i].reasons, wanted),
-            i,
-        ),
-    )
-    chosen_verdict = accepted[order[0]]
+    chosen_verdict = accepted[0]
     chosen = chosen_verdict.candidate
     py, py_reason = _pick_python(chosen, python, asked_by.get("python"))
 

@@ -104,7 +104,12 @@ def execute(args: argparse.Namespace) -> int:
     if explain:
         machine = _machine(args)
         subdir = matrix.machine_subdir(machine, args.platform)
-        verdicts = matrix.evaluate(machine, subdir=subdir, strict=True, **filters)
+        from ..plan import rank
+
+        verdicts = rank(
+            matrix.evaluate(machine, subdir=subdir, strict=True, **filters),
+            source=args.source,
+        )
         if args.json:
             _print_json(matrix, subdir, filters, verdicts=verdicts, machine=machine)
         else:
