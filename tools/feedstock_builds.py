@@ -442,6 +442,8 @@ def namespace(variant: dict[str, Any], python: str | None, rattler: bool) -> dic
         if k in ("zip_keys", "pin_run_as_build"):
             continue
         v = _scalar(v)
+        if isinstance(v, str) and v.lower() in ("true", "false"):
+            v = v.lower() == "true"  # conda-build reads variant 'False' as a boolean
         ns[k] = str(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else v
     ns.update(_platform_ns(subdir))
     ns["cuda_compiler_version"] = str(ns.get("cuda_compiler_version", "None"))
