@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib.util
 import re
+import sys
 from pathlib import Path
 
 import pytest
@@ -47,6 +48,7 @@ def tool():
     spec = importlib.util.spec_from_file_location("feedstock_builds",
                                                   ROOT / "tools" / "feedstock_builds.py")
     mod = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = mod  # dataclasses look their module up there
     spec.loader.exec_module(mod)
     return mod
 

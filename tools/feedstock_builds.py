@@ -436,7 +436,7 @@ def python_version(entry: str) -> str:
 
 def namespace(variant: dict[str, Any], python: str | None, rattler: bool) -> dict[str, Any]:
     """What a recipe sees for one variant (conda-build selectors+Jinja, or rattler-build)."""
-    subdir = variant["target_platform"]
+    subdir = str(_scalar(variant["target_platform"]))
     ns: dict[str, Any] = {}
     for k, v in variant.items():
         if k in ("zip_keys", "pin_run_as_build"):
@@ -446,6 +446,7 @@ def namespace(variant: dict[str, Any], python: str | None, rattler: bool) -> dic
             v = v.lower() == "true"  # conda-build reads variant 'False' as a boolean
         ns[k] = str(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else v
     ns.update(_platform_ns(subdir))
+    ns["target_platform"] = subdir
     ns["cuda_compiler_version"] = str(ns.get("cuda_compiler_version", "None"))
     ns.setdefault("blas_impl", "generic" if rattler else UNDEFINED)
     if python is not None:
