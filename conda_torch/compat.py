@@ -208,6 +208,12 @@ class DriverSupport:
         return self.mode == "minor"
 
 
+#: CUDA minor-version compatibility exists from CUDA 11 on (NVIDIA's CUDA Compatibility guide:
+#: "Starting with CUDA 11, applications built with any CUDA minor version ... run on a driver
+#: of the same major"): a 10.2 build needs a 10.2 driver.
+MINOR_COMPAT_FROM_MAJOR = 11
+
+
 def driver_support(
     build: str,
     *,
@@ -229,6 +235,8 @@ def driver_support(
     """
     what = label or f"CUDA {build}"
     bv = _vt(build)[:2]
+    if bv and bv[0] < MINOR_COMPAT_FROM_MAJOR:
+        compat_floor = None
     if driver_cuda and _vt(driver_cuda):
         hv = _vt(driver_cuda)[:2]
         if hv >= bv:
@@ -236,6 +244,17 @@ def driver_support(
                 build, True, "full", f"the driver supports CUDA {driver_cuda}", floor, compat_floor
             )
         below_floor = bool(driver and compat_floor and _vt(driver) < _vt(compat_floor))
+        minor_ok = bool(bv) and bv[0] >= MINOR_COMPAT_FROM_MAJOR
+        if hv[:1] == bv[:1] and not minor_ok:
+            return DriverSupport(
+                build,
+                False,
+                None,
+                f"{what} needs a driver for CUDA {build} (no minor-version compatibility "
+                f"before CUDA {MINOR_COMPAT_FROM_MAJOR}); the driver supports CUDA {driver_cuda}",
+                floor,
+                compat_floor,
+            )
         if hv[:1] == bv[:1] and not needs_jit and not below_floor:
             return DriverSupport(
                 build,

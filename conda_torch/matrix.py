@@ -35,6 +35,7 @@ from .exceptions import CondaTorchValueError, IncompatibleError, UnknownVersionE
 from .models import Backend, Source, Subdir, version_tuple
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
     from typing import Any
 
     from .machine import GPU, Machine
@@ -105,6 +106,24 @@ class Candidate:
     #: How the build is named in sentences: "cu128", "cuda 12.9 build", "pytorch-cuda 12.4".
     label: str = ""
     notes: tuple[str, ...] = ()
+    #: Pythons a companion covers where it covers fewer than torch: ``(("torchaudio", (...)),)``.
+    companion_pythons: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    #: GPU architectures of a companion's own CUDA build (conda-forge's torchvision compiles its
+    #: own list): ``(("torchvision", archs, ptx),)``; a GPU needs code in each.
+    companion_archs: tuple[tuple[str, tuple[str, ...], str | None], ...] = ()
+    #: The OS floors of the builds (conda-forge's ``__glibc >=X`` / ``__osx >=X`` run exports).
+    glibc: str | None = None
+    macos: str | None = None
+    #: Where each build of the row was read (``repo@commit:path``), for conda-forge rows.
+    feedstock: tuple[str, ...] = ()
+
+    def pythons_for(self, wanted: Sequence[str] = ("torchvision", "torchaudio")) -> tuple[str, ...]:
+        """The Pythons torch and every ``wanted`` companion it carries all cover."""
+        covered = set(self.pythons)
+        for name, pys in self.companion_pythons:
+            if name in wanted and getattr(self, name) is not None:
+                covered &= set(pys)
+        return tuple(p for p in self.pythons if p in covered)
 
     @property
     def key(self) -> tuple[str, str, str, str]:
@@ -145,6 +164,9 @@ class Candidate:
             "unverified": list(self.unverified),
             "notes": list(self.notes),
             "sources": list(self.sources),
+            "glibc": self.glibc,
+            "macos": self.macos,
+            "feedstock": list(self.feedstock),
         }
 
 
@@ -201,10 +223,6 @@ def _public(version: str) -> str:
     return str(version).strip().split("+", 1)[0]
 
 
-def _series(version: str | None) -> str | None:
-    return None if version is None else ".".join(version.split(".")[:2]) + ".*"
-
-
 def _add_months(day: _dt.date, months: int) -> _dt.date:
     month = day.month - 1 + months
     year, month = day.year + month // 12, month % 12 + 1
@@ -229,6 +247,10 @@ class Matrix:
         #: What the dataset deliberately does not offer, and why.
         self.left_out: list[dict[str, str]] = data["left_out"]
         self.drivers: dict[str, dict[str, Any]] = data["drivers"]
+        #: conda-forge companion versions -> the pytorch minors their builds were made against.
+        self.conda_forge_pairs: dict[str, dict[str, list[str]]] = data.get(
+            "conda_forge_pairs", {}
+        )
         self.macos: dict[str, Any] = data["macos"]
         self._releases: dict[str, dict[str, Any]] = {r["version"]: r for r in data["releases"]}
         self._versions: list[str] = sorted(self._releases, key=_vt)
@@ -373,10 +395,12 @@ class Matrix:
     ) -> list[str]:
         """Why ``torch``/``torchvision``/``torchaudio`` do not pair (empty list: they do).
 
-        Local tags (``+cu130``) are ignored. Any torchaudio 2.11.x pairs with torch >= 2.11.
-        torch 2.0.0 also accepts the ``pytorch`` channel's 0.15.0/2.0.0. With
-        ``source="conda-forge"`` torchvision/torchaudio are compared on their series (conda-forge
-        rebuilds patch releases against each pytorch). ``None`` skips that package.
+        Local tags (``+cu130``) are ignored. On pip any torchaudio 2.11.x pairs with torch >=
+        2.11 (stable ABI). torch 2.0.0 also accepts the ``pytorch`` channel's 0.15.0/2.0.0. With
+        ``source="conda-forge"`` a companion pairs with the pytorch minors its conda-forge builds
+        were made against (conda-forge's per-build data: pytorch's ``run_exports`` pins each
+        build to one minor, so its torchaudio 2.11.0 needs pytorch 2.10). ``None`` skips that
+        package.
         """
         src = Source.parse(source) if source is not None else None
         version = _public(torch)
@@ -384,10 +408,21 @@ class Matrix:
             return [f"torch {version} is not in the dataset (known up to {self._versions[-1]})"]
         rel = self._releases[version]
         reasons: list[str] = []
+        minor = ".".join(version.split(".")[:2])
         for name, got in (("torchvision", torchvision), ("torchaudio", torchaudio)):
             if got is None:
                 continue
             got = _public(got)
+            if src is Source.CONDA_FORGE:
+                built_for = self.conda_forge_pairs.get(name, {}).get(got)
+                if built_for is None:
+                    reasons.append(f"conda-forge has no {name} {got} build")
+                elif minor not in built_for:
+                    reasons.append(
+                        f"conda-forge's {name} {got} was built for pytorch "
+                        f"{' or '.join(built_for)}, not {minor}"
+                    )
+                continue
             want = rel[name]
             allowed = {want} if want else set()
             for alt in (rel.get("alt") or {}).values():
@@ -401,10 +436,7 @@ class Matrix:
             if not allowed:
                 reasons.append(f"no {name} release is known to pair with torch {version}")
                 continue
-            if src is Source.CONDA_FORGE:
-                if any(_vt(got)[:2] == _vt(a)[:2] for a in allowed):
-                    continue
-            elif got in allowed:
+            if got in allowed:
                 continue
             want_text = " or ".join(sorted(allowed, key=_vt))
             reasons.append(f"torch {version} pairs with {name} {want_text}, not {got}")
@@ -462,12 +494,16 @@ class Matrix:
             for version in row["torch"]:
                 if versions is not None and version not in versions:
                     continue
-                out.append(self._candidate(i, row, version))
+                out.append(self._candidate(i, row, version, py))
         out.sort(key=_listing_order)
         return out
 
-    def _candidate(self, i: int, row: dict[str, Any], version: str) -> Candidate:
-        cache_key = (i, version)
+    def _candidate(
+        self, i: int, row: dict[str, Any], version: str, python: str | None = None
+    ) -> Candidate:
+        """The candidate of row ``i`` for one torch ``version``; with ``python``, a companion
+        whose builds do not cover that Python is left out (as the solve would find)."""
+        cache_key = (i, version, python)
         hit = self._cache.get(cache_key)
         if hit is not None:
             return hit
@@ -483,11 +519,13 @@ class Matrix:
         if row.get("no_torchaudio"):
             ta = None
         unverified = [u for u in rel["unverified"] if not u.startswith("date:")]
-        if tv is None:
+        if tv is None or source is Source.CONDA_FORGE:
+            # conda-forge's companions come from its own per-build data, not pip's pairing
             unverified = [u for u in unverified if not u.startswith("torchvision:")]
         unverified += row["unverified"]
         sources = list(rel["sources"]) + list(row["sources"])
-        notes = list(rel.get("notes") or []) + list(row.get("notes") or [])
+        notes = [] if source is Source.CONDA_FORGE else list(rel.get("notes") or [])
+        notes += list(row.get("notes") or [])
         cuda = backend.cuda_version
         os_key = "win" if subdir.os == "win" else "linux"
         min_driver = min_compat = requires = None
@@ -505,23 +543,40 @@ class Matrix:
         pip_specs: tuple[str, ...] = ()
         pip_index = None
         channels: tuple[str, ...] = tuple(row.get("channels") or ())
+        companion_pythons: list[tuple[str, tuple[str, ...]]] = []
+        companion_archs: list[tuple[str, tuple[str, ...], str | None]] = []
         if source is Source.CONDA_FORGE:
-            tv, ta = _series(tv), _series(ta)
+            # conda-forge's own per-build data: the companions built against this pytorch
+            # minor (tools/build_matrix.py conda_forge_rows), exact versions and build kinds
+            tv, ta = row.get("torchvision"), row.get("torchaudio")
+            for name in ("torchvision", "torchaudio"):
+                pys = tuple(row.get(f"{name}_python") or ())
+                if row.get(name) and pys:
+                    if python is not None and python not in pys:
+                        tv, ta = (None, ta) if name == "torchvision" else (tv, None)
+                        continue
+                    if set(pys) != set(row["python"]):
+                        companion_pythons.append((name, pys))
+                if row.get(name) and row.get(f"{name}_archs"):
+                    companion_archs.append(
+                        (name, tuple(row[f"{name}_archs"]), row.get(f"{name}_ptx"))
+                    )
             build = row.get("build")
-            flavour = None if build is None else ("cuda" if cuda else "cpu")
             specs = (f"pytorch={version}" + (f"={build}*" if build else ""),)
-            if tv:
-                specs += (f"torchvision={tv}" + (f"={flavour}*" if flavour else ""),)
-            if ta:
-                specs += (f"torchaudio={ta}",)
-            if cuda:
-                specs += (f"cuda-version={cuda}",)
+            for name, value in (("torchvision", tv), ("torchaudio", ta)):
+                if value:
+                    pick = row.get(f"{name}_build") if build else None
+                    specs += (f"{name}={value}" + (f"={pick}" if pick else ""),)
+            pin = row.get("cuda_version") or cuda
+            if pin:
+                specs += (f"cuda-version={pin}",)
         elif source is Source.PYTORCH:
             specs = (f"pytorch={version}",)
             specs += tuple(f"{n}={v}" for n, v in (("torchvision", tv), ("torchaudio", ta)) if v)
             mechanism, value = row.get("mechanism"), row.get("mechanism_value")
             if mechanism:
                 specs += (f"{mechanism}={value}" if value else mechanism,)
+            specs += tuple(row.get("pins") or ())
         else:
             pip_index = row.get("index")
             local = f"+{row['local']}" if row.get("local") else ""
@@ -551,6 +606,11 @@ class Matrix:
             sources=tuple(dict.fromkeys(sources)),
             label=label,
             notes=tuple(dict.fromkeys(notes)),
+            companion_pythons=tuple(companion_pythons),
+            companion_archs=tuple(companion_archs),
+            glibc=row.get("glibc"),
+            macos=row.get("macos"),
+            feedstock=tuple(row.get("feedstock") or ()),
         )
         self._cache[cache_key] = cand
         return cand
@@ -736,6 +796,13 @@ class Matrix:
             ok = self._judge_mps(c, f, reasons)
         elif f.accelerator and f.accelerator != "mps":
             reasons.append(f"CPU only: this machine's {f.accelerator_name} would not be used")
+        for floor, have, what in ((c.glibc, f.glibc, "glibc"), (c.macos, f.macos, "macOS")):
+            if floor and have and _vt(have) < _vt(floor):
+                ok = False
+                reasons.append(
+                    f"{c.source}'s builds of torch {c.torch} need {what} >= {floor}, this "
+                    f"machine has {have}"
+                )
         verdict = Verdict(
             candidate=c,
             accepted=ok,
@@ -787,20 +854,26 @@ class Matrix:
                 )
                 coverage = 0
                 continue
-            cov = compat.arch_coverage(cc, c.gpu_archs, c.ptx)
-            if cov.how is None:
-                ok = False
-                reasons.append(
-                    f"{c.label} in {c.minor} has no sm_{_sm(cc)} code for {name} "
-                    f"(compiled: {compat.arch_span(c.gpu_archs, c.ptx)})"
-                )
-            elif cov.how == "ptx":
-                coverage = min(coverage, 1)
-                needs_jit = True
-                reasons.append(
-                    f"{name} (sm_{_sm(cc)}) runs {c.label} only through PTX JIT from "
-                    f"{cov.via} (slow first start)"
-                )
+            builds = [(f"{c.label} in {c.minor}", c.gpu_archs, c.ptx)]
+            builds += [
+                (f"{package} {getattr(c, package)}'s {c.label}", archs, ptx)
+                for package, archs, ptx in c.companion_archs
+            ]
+            for what, archs, ptx in builds:
+                cov = compat.arch_coverage(cc, archs, ptx)
+                if cov.how is None:
+                    ok = False
+                    reasons.append(
+                        f"{what} has no sm_{_sm(cc)} code for {name} "
+                        f"(compiled: {compat.arch_span(archs, ptx)})"
+                    )
+                elif cov.how == "ptx":
+                    coverage = min(coverage, 1)
+                    needs_jit = True
+                    reasons.append(
+                        f"{name} (sm_{_sm(cc)}) runs {what} only through PTX JIT from "
+                        f"{cov.via} (slow first start)"
+                    )
         drv = self.drivers.get(cuda) or {}
         support = compat.driver_support(
             cuda,
@@ -887,6 +960,7 @@ class _Facts:
     apple_silicon: bool | None
     macos: str | None
     jetson: bool
+    glibc: str | None = None
     accelerator: str | None = field(default=None)
 
     @property
@@ -968,6 +1042,7 @@ class _Facts:
             macos=macos,
             jetson=bool(plat.jetson),
             accelerator=accelerator,
+            glibc=plat.glibc,
         )
 
 

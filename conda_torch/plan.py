@@ -409,8 +409,15 @@ def without_companions(c: Candidate, without: Sequence[str]) -> Candidate:
     )
 
 
-def _pick_python(c: Candidate, asked: str | None, asked_by: str | None = None) -> tuple[str, str]:
-    pythons = sorted({str(p) for p in c.pythons or ()}, key=_version)
+def _pick_python(
+    c: Candidate,
+    asked: str | None,
+    asked_by: str | None = None,
+    wanted: Sequence[str] = COMPANIONS,
+) -> tuple[str, str]:
+    """The Python: as asked, else the newest up to the ceiling that torch and every companion
+    in the stack cover."""
+    pythons = sorted({str(p) for p in c.pythons_for(wanted) or ()}, key=_version)
     if asked:
         return asked, f"Python {asked}, as {asked_by or '--python'} asks."
     if not pythons:
@@ -583,7 +590,7 @@ def make_plan(
         )
     chosen_verdict = accepted[0]
     chosen = chosen_verdict.candidate
-    py, py_reason = _pick_python(chosen, python, asked_by.get("python"))
+    py, py_reason = _pick_python(chosen, python, asked_by.get("python"), wanted)
 
     why: list[str] = []
     fallbacks: list[str] = []

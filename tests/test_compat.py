@@ -79,6 +79,9 @@ FLOORS_129 = {"floor": "575.51.03", "compat_floor": "525.60.13"}
             None,
         ),
         ("12.9", {}, None, None),  # nothing known
+        # no minor-version compatibility before CUDA 11: a 10.2 build on a 10.0 driver (K80)
+        ("10.2", {"driver_cuda": "10.0", "driver": "410.104"}, False, None),
+        ("10.2", {"driver": "430.50", "floor": "440.33"}, False, None),
         ("13.0", {"driver": "581.15"}, None, None),  # Windows 13.x: no published floor
     ],
 )

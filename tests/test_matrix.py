@@ -189,24 +189,50 @@ def test_osx_64_pip_wheels_end_at_2_2_2_but_conda_forge_keeps_building():
     ids=lambda c: "-".join(c.key),
 )
 def test_conda_forge_cuda_builds_pin_cuda_version_and_need_cuda(c):
+    """The cuda-version pin is the newest CUDA compiler among the three builds (nvcc's strong
+    run_export: each needs ``cuda-version >=X.Y,<X+1``), so one cuda-version satisfies them all;
+    the virtual package is the major alone (conda-forge's ``cuda-version`` constrains only
+    ``__cuda >=<major>``: data/conda-forge/builds.yaml facts ``nvcc_strong_run_export``,
+    ``cuda_version_run_constrained``)."""
     cuda = c.backend.cuda_version
-    assert f"cuda-version={cuda}" in c.specs
+    pin = next(s.split("=", 1)[1] for s in c.specs if s.startswith("cuda-version="))
+    assert vt(pin) >= vt(cuda) and vt(pin)[0] == vt(cuda)[0]
     assert c.specs[0] == f"pytorch={c.torch}=cuda{cuda.replace('.', '')}*"
-    assert c.requires_cuda == f"__cuda>={cuda}"
+    assert c.requires_cuda == f"__cuda>={cuda.split('.')[0]}"
     assert c.channels == ("conda-forge",)
     if vt(c.torch) >= (2, 8):
         allowed = {"win-64": {"12.8", "13.0"}}.get(c.subdir.value, {"12.9", "13.0"})
         assert cuda in allowed, "conda-forge: win-64 uses 12.8/13.0, linux 12.9/13.0 from 2.8"
 
 
-def test_conda_forge_torchaudio_absent_on_windows_and_before_2_4_1():
+def test_conda_forge_torchaudio_is_pinned_to_one_pytorch_minor():
+    """conda-forge's torchaudio builds are each made against one pytorch minor (pytorch's
+    run_exports ``pin_subpackage(max_pin='x.x')``), its 2.11.0 against pytorch 2.10
+    (conda-forge/torchaudio-feedstock cc9368e9 ``.ci_support/*``: ``pytorch: '2.10'``), and there
+    is none for win-64 (the recipe skips win). So no conda-forge pytorch 2.11+ has a torchaudio
+    beside it, pytorch 2.10 gets 2.11.0, and nothing before 2.4.1 has one."""
     for c in all_candidates():
         if c.source is not Source.CONDA_FORGE:
             continue
-        if c.subdir.value == "win-64" or vt(c.torch) < (2, 4, 1):
+        if c.subdir.value == "win-64" or vt(c.torch) < (2, 4) or vt(c.torch) >= (2, 11):
             assert c.torchaudio is None and not any(s.startswith("torchaudio") for s in c.specs)
-        else:
-            assert c.torchaudio is not None
+        if vt(c.torch)[:2] == (2, 10) and c.subdir.value != "win-64":
+            assert c.torchaudio == "2.11.0"
+            assert any(s.startswith("torchaudio=2.11.0") for s in c.specs)
+    assert M.pairing_ok("2.13.0", torchaudio="2.11.0", source="conda-forge")
+    assert not M.pairing_ok("2.10.0", torchaudio="2.11.0", source="conda-forge")
+    # pip's torchaudio 2.11 is stable-ABI: every torch >= 2.11 (pytorch/audio docs 2.11)
+    assert not M.pairing_ok("2.13.0", torchaudio="2.11.0")
+
+
+def test_conda_forge_windows_cuda_version_follows_torchvision_compiler():
+    """win-64 pytorch 2.8-2.12 CUDA builds used nvcc 12.8, their torchvision builds 12.9
+    (conda-forge/torchvision-feedstock .ci_support/win_64_cuda_compiler_version12.9*): a solve
+    needs cuda-version >= 12.9 for both, so the pin is 12.9 (a 12.8 pin does not solve)."""
+    c = one(subdir="win-64", source="conda-forge", torch="2.12.1", backend="cu128")
+    assert "cuda-version=12.9" in c.specs and "torchvision=0.28.0=cuda129*" in c.specs
+    c = one(subdir="win-64", source="conda-forge", torch="2.13.0", backend="cu128")
+    assert "cuda-version=12.8" in c.specs and "torchvision=0.28.0=cuda128*" in c.specs
 
 
 def test_torch_2_12_and_later_pair_with_torchaudio_2_11():
@@ -384,14 +410,18 @@ def one(**kw) -> Candidate:
 @pytest.mark.parametrize("subdir", ["linux-64", "win-64"], ids=["linux", "windows"])
 def test_published_2_5_1_pytorch_cuda_12_4(subdir):
     c = one(subdir=subdir, source="pytorch", torch="2.5.1", backend="cu124")
+    # mkl<2024.1: the recipe's "mkl >=2018" is open-ended and MKL 2024.1 breaks import torch
+    # (data/pytorch-channel/pins.yaml; pytorch/pytorch#123097); mkl is x86 Linux/macOS only
+    pins = ("mkl<2024.1",) if subdir == "linux-64" else ()
     assert c.specs == (
         "pytorch=2.5.1",
         "torchvision=0.20.1",
         "torchaudio=2.5.1",
         "pytorch-cuda=12.4",
+        *pins,
     )
     assert c.channels == ("pytorch", "nvidia")
-    assert c.requires_cuda == "__cuda>=12.4"
+    assert c.requires_cuda == "__cuda>=12"
 
 
 def test_published_1_12_1_cudatoolkit():
@@ -401,10 +431,11 @@ def test_published_1_12_1_cudatoolkit():
         "torchvision=0.13.1",
         "torchaudio=0.12.1",
         "cudatoolkit=11.6",
+        "mkl<2024.1",
     )
     assert c.channels == ("pytorch", "conda-forge")
     c = one(subdir="linux-64", source="pytorch", torch="1.12.1", backend="cu113")
-    assert c.specs[-1] == "cudatoolkit=11.3" and c.channels == ("pytorch",)
+    assert c.specs[-2:] == ("cudatoolkit=11.3", "mkl<2024.1") and c.channels == ("pytorch",)
     cpu = one(subdir="win-64", source="pytorch", torch="1.12.1", backend="cpu")
     assert cpu.specs[-1] == "cpuonly"
 
@@ -451,10 +482,12 @@ def test_conda_forge_2_9_1():
     linux = M.candidates(subdir="linux-64", source="conda-forge", torch="2.9.1")
     assert {str(c.backend) for c in linux} == {"cu129", "cpu"}
     cuda = next(c for c in linux if c.backend.kind == "cuda")
+    # conda-forge's torchvision 0.25.0 build 0 was made against pytorch 2.9
+    # (conda-forge/torchvision-feedstock .ci_support pytorch key), torchaudio 2.9.1 build 0 too
     assert cuda.specs == (
         "pytorch=2.9.1=cuda129*",
-        "torchvision=0.24.*=cuda*",
-        "torchaudio=2.9.*",
+        "torchvision=0.25.0=cuda129*",
+        "torchaudio=2.9.1=cuda129*",
         "cuda-version=12.9",
     )
     cpu = next(c for c in linux if c.backend.kind == "cpu")
@@ -565,7 +598,10 @@ def test_bad_filters_raise_named_errors():
         (("2.11.0+cu130", "0.26.0+cu130", "2.11.0+cu130"), {}, None),
         (("2.9.1", "0.24.0", None), {}, "torchvision 0.24.1"),
         (("2.9.1", "0.24.0", None), {"source": "conda-forge"}, None),
-        (("2.9.1", "0.25.0", None), {"source": "conda-forge"}, "torchvision"),
+        # conda-forge's own builds: torchvision 0.25.0 build 0 was made against pytorch 2.9
+        # (conda-forge/torchvision-feedstock .ci_support pytorch key); 0.26.0 never was
+        (("2.9.1", "0.25.0", None), {"source": "conda-forge"}, None),
+        (("2.9.1", "0.26.0", None), {"source": "conda-forge"}, "built for pytorch 2.10 or 2.11"),
         (("9.9.9", None, None), {}, "not in the dataset"),
     ],
     ids=[
@@ -578,8 +614,8 @@ def test_bad_filters_raise_named_errors():
         "audio-2.10",
         "h100-capture",
         "cf-strict",
-        "cf-series",
-        "cf-wrong-minor",
+        "cf-built-for-2.9",
+        "cf-built-for-2.10",
         "unknown-torch",
     ],
 )
@@ -631,27 +667,22 @@ def verdict(verdicts, **kw):
 
 
 def test_quadro_rtx4000_driver_535():
+    """Driver 535 supports CUDA 12.2: CUDA 12.x builds with sm_75 run through minor-version
+    compatibility (>= 525.60.13; NVIDIA CUDA Compatibility guide), CUDA 13 builds do not."""
     m = machine_from(QUADRO, cc={"Quadro RTX 4000": "7.5"})
     vs = M.evaluate(m, subdir="linux-64", torch="2.9.1")
     cu130 = verdict(vs, source="pip", backend="cu130")
     assert not cu130.accepted
-    assert "cu130 needs driver >= 580.65.06, this machine has 535.129.03" in cu130.reasons
-    assert not verdict(vs, source="conda-forge", backend="cu129").accepted
+    assert cu130.reasons == ("cu130 needs a driver for CUDA 13.x; the driver supports CUDA 12.2",)
+    cf = verdict(vs, source="conda-forge", backend="cu129")
+    assert cf.accepted and not cf.reasons and cf.requires_cuda == "__cuda>=12"
+    assert any("minor-version compatibility" in n for n in cf.notes)
     assert verdict(vs, source="pip", backend="cpu").accepted
-    # across all releases the best build is a CUDA one whose toolkit floor the driver meets
+    # across all releases the best build is a CUDA 12 one, whose compat floor the driver meets
     best = M.evaluate(m, subdir="linux-64")[0]
     assert best.accepted and best.candidate.backend.kind == "cuda"
-    floor = best.candidate.min_driver
-    assert vt(floor) <= vt("535.129.03")
-    newer = [
-        c
-        for c in M.candidates(subdir="linux-64", backend="cuda")
-        if vt(c.torch) > vt(best.candidate.torch)
-        and c.min_driver
-        and vt(c.min_driver) <= vt("535.129.03")
-        and not c.unverified
-    ]
-    assert not newer, [c.key for c in newer]
+    assert best.candidate.backend.cuda_version.startswith("12.")
+    assert vt(best.min_driver) <= vt("535.129.03")
 
 
 def test_unknown_compute_capability_is_accepted_with_a_warning():
@@ -674,11 +705,12 @@ def test_gtx_1080_ti_has_no_sm_61_code_in_cu128_of_2_8():
         r.startswith("cu128 in 2.8 has no sm_61 code for NVIDIA GeForce GTX 1080 Ti")
         for r in cu128.reasons
     )
-    # Windows floor (570.65) is used on win-64
-    assert any("needs driver >= 570.65" in r for r in cu128.reasons)
-    # cu126 keeps sm_60, which a 6.1 GPU runs; only the driver fails it
+    # the driver is no reason: 531.14 runs CUDA 12.8 through minor-version compatibility
+    # (Windows floor 527.41)
+    assert len(cu128.reasons) == 1
+    # cu126 keeps sm_60, which a 6.1 GPU runs
     cu126 = verdict(vs, source="pip", backend="cu126")
-    assert not any("sm_61" in r for r in cu126.reasons)
+    assert cu126.accepted and not any("sm_61" in r for r in cu126.reasons)
 
 
 def test_v100_is_not_covered_by_cu130():
@@ -702,11 +734,12 @@ def test_h100_best_is_the_newest_torch_with_cuda_13():
     vs = M.evaluate(m)
     best = vs[0]
     assert best.accepted and best.candidate.torch == M.resolve_torch(None)
-    assert best.candidate.backend.cuda_version == "13.0"
+    assert best.candidate.backend.cuda_version.startswith("13.")
     v = verdict(M.evaluate(m, torch="2.11.0"), source="pip", backend="cu130")
     assert v.accepted and not v.reasons
+    # driver 580 (CUDA 13.0) runs a 13.2 build with sm_90 through minor-version compatibility
     cu132 = verdict(M.evaluate(m, torch="2.12.1"), source="pip", backend="cu132")
-    assert not cu132.accepted and "needs driver >= 595.45.04" in cu132.reasons[0]
+    assert cu132.accepted and not cu132.reasons and cu132.requires_cuda == "__cuda>=13"
 
 
 def test_mixed_blackwell_and_ampere_needs_both_archs():
@@ -738,8 +771,12 @@ def test_conda_cuda_virtual_package_limits_cuda():
     m = machine_from("conda-info/json-flag-ignored-conda23.7.0-linux-cuda12.0.txt")
     vs = M.evaluate(m, torch="2.5.1")
     assert verdict(vs, source="conda-forge", backend="cu120").accepted
+    # conda's __cuda 12.0 runs a 12.6 build through minor-version compatibility (conda-forge
+    # itself asks only __cuda >=12); the compute capability is unknown, so it is a warning
     cu126 = verdict(vs, source="conda-forge", backend="cu126")
-    assert not cu126.accepted and "supports CUDA 12.0" in cu126.reasons[0]
+    assert cu126.accepted and "supports CUDA 12.0" in cu126.notes[0]
+    cu118 = verdict(vs, source="conda-forge", backend="cu118")
+    assert cu118.accepted
 
 
 def test_wsl_uses_the_windows_driver_floor():
@@ -750,10 +787,13 @@ def test_wsl_uses_the_windows_driver_floor():
     )
     assert m.platform.wsl
     cu126 = verdict(M.evaluate(m, torch="2.6.0"), source="pip", backend="cu126")
-    assert (
-        not cu126.accepted and "needs driver >= 560.76, this machine has 555.99" in cu126.reasons[0]
-    )
+    # the Windows host driver 555.99 reports CUDA 12.5: a 12.6 build runs through minor-version
+    # compatibility (Windows floor 527.41)
+    assert cu126.accepted and "supports CUDA 12.5" in cu126.notes[0]
     assert verdict(M.evaluate(m, torch="2.6.0"), source="pip", backend="cu124").accepted
+    # a CUDA 13 build does not: another major
+    cu130 = verdict(M.evaluate(m, torch="2.9.1"), source="pip", backend="cu130")
+    assert not cu130.accepted
 
 
 def test_k80_runs_nothing_with_cuda_on_its_old_driver():

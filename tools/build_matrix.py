@@ -38,6 +38,9 @@ if TYPE_CHECKING:
 
 ROOT = Path(__file__).resolve().parents[1]
 REFERENCE = ROOT.parent / "shared" / "reference" / "pytorch"
+#: conda-forge's and the ``pytorch`` channel's own per-build data (tools/feedstock_builds.py).
+CF_BUILDS = ROOT / "data" / "conda-forge" / "builds.yaml"
+PYTORCH_CHANNEL_PINS = ROOT / "data" / "pytorch-channel" / "pins.yaml"
 OUTPUT = ROOT / "conda_torch" / "data" / "matrix.json"
 SCHEMA = "conda-torch.matrix/1"
 INDEX = "https://download.pytorch.org/whl/"
@@ -46,6 +49,26 @@ SUBDIRS = ("linux-64", "linux-aarch64", "linux-ppc64le", "osx-64", "osx-arm64", 
 
 #: Sources read while building the dataset that the reference files do not cite.
 EXTRA_SOURCES: dict[str, dict[str, str]] = {
+    "CF_BUILDS": {
+        "what": (
+            "conda-forge's own per-build metadata: every pytorch/torchvision/torchaudio build "
+            "(version, build number, subdir, CUDA compiler, Pythons, the pytorch minor a "
+            "companion was built against, build string, architectures), read by "
+            "tools/feedstock_builds.py from the feedstocks' recipes and .ci_support history "
+            "(data/conda-forge/builds.yaml; each matrix row's 'feedstock' names the rows' "
+            "repository, commit and path)"
+        ),
+        "path": "data/conda-forge/builds.yaml",
+    },
+    "PYTORCH_CHANNEL_PINS": {
+        "what": (
+            "pins that keep a pytorch-channel environment importable today (mkl <2024.1: "
+            "pytorch/builder's recipe asks for 'mkl >=2018' with no upper bound, and MKL 2024.1 "
+            "removed iJIT_NotifyEvent, so 'import torch' fails; pytorch/pytorch#123097)"
+        ),
+        "path": "data/pytorch-channel/pins.yaml",
+        "url": "https://github.com/pytorch/pytorch/issues/123097",
+    },
     "PIP_METADATA": {
         "what": (
             "PyPI wheel metadata read on 2026-11-26 with `pip "
@@ -412,7 +435,10 @@ def build_releases(rel_yaml: dict[str, Any]) -> list[dict[str, Any]]:
     return out
 
 
-def build_rows(rel_yaml: dict[str, Any], cuda_yaml: dict[str, Any]) -> list[dict[str, Any]]:
+def build_rows(
+    rel_yaml: dict[str, Any], cuda_yaml: dict[str, Any], pins: dict[str, Any]
+) -> list[dict[str, Any]]:
+    """Every build row from the reference, except conda-forge's (:func:`conda_forge_rows`)."""
     rows: list[dict[str, Any]] = []
     archs_pip = pip_arch_table(cuda_yaml)
 
@@ -713,6 +739,10 @@ def build_rows(rel_yaml: dict[str, Any], cuda_yaml: dict[str, Any]) -> list[dict
                         ch_src + list(py.get("sources") or []) + ["PREV_VERSIONS_CMDS"]
                     ),
                 }
+                channel_pins = pytorch_channel_pins(pins, minor, subdir)
+                if channel_pins:
+                    row["pins"] = channel_pins
+                    row["sources"] = dedup(row["sources"] + ["PYTORCH_CHANNEL_PINS"])
                 if archs is not None:
                     row["archs"], row["ptx"] = archs
                     row["sources"] = dedup(row["sources"] + ["BUILDER_CONDA_ARCH"])
@@ -768,112 +798,153 @@ def build_rows(rel_yaml: dict[str, Any], cuda_yaml: dict[str, Any]) -> list[dict
                 else:
                     raise SystemExit(f"unknown pytorch channel platform {subdir}")
 
-        # ---- conda-forge ------------------------------------------------------------
-        cf = mb.get("conda_forge") or {}
-        if cf.get("published") is None or cf.get("published") is False:
-            if vkey(minor) >= (2, 14) or cf.get("unverified"):
-                left_out(f"conda-forge: torch {minor}", cf.get("note") or "publication unknown")
-            continue
-        cf_versions = [str(v) for v in cf.get("versions_found_in_feedstock") or []]
-        for v in patches:
-            if v not in cf_versions:
+    return rows
+
+
+def _build_prefix(string: str) -> str | None:
+    """``cuda129_py*_h*_0`` -> ``cuda129*``; ``cpu_generic_py*`` -> ``cpu*``: the build-string
+    selection that picks a build of this kind (``None`` where the string has neither)."""
+    m = re.match(r"(cuda\d*|cpu)", string or "")
+    return f"{m.group(1)}*" if m else None
+
+
+def _feedstock_ref(b: dict[str, Any]) -> str:
+    return f"{b['repo']}@{b['commit'][:12]}:{b['path']}"
+
+
+def _unverified_list(b: dict[str, Any]) -> list[str]:
+    value = b.get("unverified")
+    if not value:
+        return []
+    return [value] if isinstance(value, str) else [str(v) for v in value]
+
+
+def conda_forge_rows(
+    cf: dict[str, Any], versions: set[str], cuda_yaml: dict[str, Any]
+) -> list[dict[str, Any]]:
+    """conda-forge's build rows from its own per-build data (``data/conda-forge/builds.yaml``).
+
+    One row per pytorch version, subdir and CUDA compiler (or CPU), with the torchvision and
+    torchaudio a solve installs beside it: builds made against that pytorch minor (pytorch's
+    ``run_exports`` pin them to it), of the same kind (``pytorch * cuda*`` / ``cpu*``) and, for
+    CUDA, the same CUDA major (nvcc's run_export ``cuda-version >=X.Y,<X+1``), the newest such
+    version. ``cuda_version`` is the newest compiler among the three: the ``cuda-version`` every
+    one of them accepts. Pythons are per package (a companion may cover fewer).
+    """
+    builds = cf["builds"]
+    torch_groups: dict[tuple[str, str, str | None], list[dict[str, Any]]] = {}
+    companions: dict[tuple[str, str, str], list[dict[str, Any]]] = {}
+    for b in builds:
+        if b["package"] == "pytorch":
+            if b.get("arm_variant") == "tegra":
                 left_out(
-                    f"conda-forge: pytorch {v}", "not found in the feedstock's main or vX.x history"
+                    f"conda-forge: pytorch {b['version']} {b['subdir']} cuda {b['cuda']} tegra",
+                    "Jetson-only variant (arm_variant_type tegra); not modelled",
                 )
-        cf_py = sorted((str(v) for v in cf.get("python_versions") or []), key=vkey)
-        cf_src = list(cf.get("sources") or [])
-        mech_unverified = (
-            ["specs: the cuda-version pin of cudatoolkit-era builds was not re-checked"]
-            if vkey(minor) < (2, 1)
-            else []
-        )
-        for subdir, entries in (cf.get("platforms_and_cuda_compiler_versions") or {}).items():
-            for entry in entries:
-                entry = str(entry)
-                if "tegra" in entry:
-                    left_out(
-                        f"conda-forge: torch {minor} {subdir} {entry}",
-                        "Jetson-only variant; not modelled",
-                    )
-                    continue
-                m = re.match(r"(cpu|cuda (\d+\.\d+))\s*(?:\((.*)\))?$", entry)
-                if not m:
-                    raise SystemExit(f"cannot read conda-forge entry {entry!r}")
-                qual = m.group(3) or ""
-                versions = list(cf_versions)
-                if qual:
-                    only = re.match(r"(\d+\.\d+\.\d+) (only|rebuilds)", qual)
-                    if not only:
-                        raise SystemExit(f"cannot read qualifier {qual!r}")
-                    versions = [only.group(1)]
-                row: dict[str, Any] = {
-                    "minor": minor,
-                    "torch": versions,
-                    "source": "conda-forge",
-                    "subdir": subdir,
-                    "python": cf_py,
-                    "channels": ["conda-forge"],
-                    "unverified": [],
-                    "sources": list(cf_src),
-                }
-                if m.group(1) == "cpu":
-                    row["backend"] = "mps" if subdir == "osx-arm64" else "cpu"
-                    row["build"] = "cpu" if subdir.startswith(("linux", "win")) else None
-                    if subdir == "osx-arm64":
-                        row["sources"] += ["APPLE_MPS"]
-                else:
-                    cuda = m.group(2)
-                    row["backend"] = variant_of_cuda(cuda)
-                    row["build"] = variant_of_cuda(cuda).replace("cu", "cuda")
-                    a = conda_forge_arch(cuda_yaml, minor, cuda)
-                    row["archs"], row["ptx"] = a["archs"], a["ptx"]
-                    row["unverified"] += a["unverified"] + mech_unverified
-                    row["sources"] += a["sources"] + ["CF_CUDA_VERSION"]
-                if (
-                    cf.get("cuda_runtime_mechanism_unverified")
-                    and "build" in row
-                    and row["backend"] != "cpu"
-                ):
-                    row["unverified"].append(f"specs: {cf.get('cuda_runtime_mechanism')}")
-                if (
-                    vkey(minor) < (2, 4)
-                    or (minor == "2.4" and "2.4.1" not in versions)
-                    or subdir == "win-64"
-                ):
-                    row["no_torchaudio"] = True
-                if subdir == "win-64" and vkey(minor) < (2, 8):
-                    row["unverified"].append(
-                        "torchvision: conda-forge win-64 torchvision builds "
-                        "for this release were not checked"
-                    )
-                if vkey(minor) >= (2, 12) and not row.get("no_torchaudio"):
-                    row["unverified"].append(
-                        "torchaudio: whether conda-forge's torchaudio 2.11 installs beside pytorch "
-                        f"{minor} was not checked"
-                    )
-                row["unverified"] = dedup(row["unverified"])
-                row["sources"] = dedup(row["sources"])
-                rows.append(row)
-    return split_conda_forge_audio(rows)
-
-
-def split_conda_forge_audio(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """conda-forge torchaudio starts at 2.4.1: give 2.4.1 its own rows with torchaudio."""
-    out = []
-    for row in rows:
-        if (
-            row["source"] == "conda-forge"
-            and row["minor"] == "2.4"
-            and row["subdir"] != "win-64"
-            and "2.4.1" in row["torch"]
-            and len(row["torch"]) > 1
-        ):
-            first = dict(row, torch=[v for v in row["torch"] if v != "2.4.1"], no_torchaudio=True)
-            second = dict(row, torch=["2.4.1"])
-            second.pop("no_torchaudio", None)
-            out += [first, second]
+                continue
+            torch_groups.setdefault((b["version"], b["subdir"], b["cuda"]), []).append(b)
         else:
-            out.append(row)
+            companions.setdefault((b["package"], b["subdir"], str(b["pytorch"])), []).append(b)
+
+    def cmajor(cuda: str | None) -> int | None:
+        return None if cuda is None else vkey(cuda)[0]
+
+    rows: list[dict[str, Any]] = []
+    for (version, subdir, cuda), group in sorted(
+        torch_groups.items(), key=lambda kv: (vkey(kv[0][0]), kv[0][1], vkey(kv[0][2] or "0"))
+    ):
+        if version not in versions:
+            left_out(f"conda-forge: pytorch {version}", "not a torch release in the dataset")
+            continue
+        minor = minor_of(version)
+        top = max(group, key=lambda b: b["number"])
+        py = sorted({p for b in group for p in b["python"]}, key=vkey)
+        row: dict[str, Any] = {
+            "minor": minor,
+            "torch": [version],
+            "source": "conda-forge",
+            "subdir": subdir,
+            "python": py,
+            "channels": ["conda-forge"],
+            "unverified": [],
+            "sources": ["CF_BUILDS"],
+            "feedstock": [_feedstock_ref(top)],
+        }
+        if cuda is None:
+            row["backend"] = "mps" if subdir == "osx-arm64" else "cpu"
+            row["build"] = "cpu" if subdir.startswith(("linux", "win")) else None
+            if subdir == "osx-arm64":
+                row["sources"].append("APPLE_MPS")
+        else:
+            row["backend"] = variant_of_cuda(cuda)
+            row["build"] = variant_of_cuda(cuda).replace("cu", "cuda")
+            archs, ptx, unv = parse_archs([str(a) for a in top.get("archs") or []])
+            if not archs:
+                row["unverified"].append(
+                    f"gpu_archs: the build script of pytorch {version} ({subdir}, CUDA {cuda}) "
+                    "sets no architecture list"
+                )
+            row["archs"], row["ptx"] = archs, ptx
+            row["unverified"] += unv
+            row["sources"] += ["CF_CUDA_VERSION"]
+        for floor in ("glibc", "macos"):
+            if top.get(floor):
+                row[floor] = str(top[floor])
+        cudas = [cuda] if cuda else []
+        for package in ("torchvision", "torchaudio"):
+            found = [
+                b
+                for b in companions.get((package, subdir, minor), ())
+                if cmajor(b["cuda"]) == cmajor(cuda)
+            ]
+            if not found:
+                row[f"no_{package}"] = True
+                continue
+            newest = max(vkey(b["version"]) for b in found)
+            chosen = [b for b in found if vkey(b["version"]) == newest]
+            best = max(chosen, key=lambda b: b["number"])
+            row[package] = best["version"]
+            row[f"{package}_build"] = _build_prefix(best["string"])
+            row[f"{package}_python"] = sorted({p for b in chosen for p in b["python"]}, key=vkey)
+            if best["cuda"]:
+                cudas.append(best["cuda"])
+                tarchs, tptx, _ = parse_archs([str(a) for a in best.get("archs") or []])
+                if tarchs:
+                    row[f"{package}_archs"] = tarchs
+                    row[f"{package}_ptx"] = tptx
+            for floor in ("glibc", "macos"):
+                if best.get(floor) and vkey(str(best[floor])) > vkey(str(row.get(floor) or "0")):
+                    row[floor] = str(best[floor])
+            row["unverified"] += [f"{package}: {u}" for u in _unverified_list(best)]
+            row["feedstock"].append(_feedstock_ref(best))
+        if cudas:
+            row["cuda_version"] = max(cudas, key=vkey)
+        row["unverified"] = dedup(row["unverified"])
+        rows.append(row)
+    return rows
+
+
+def conda_forge_pairs(cf: dict[str, Any]) -> dict[str, dict[str, list[str]]]:
+    """``{"torchvision": {"0.25.0": ["2.9", "2.10"]}, ...}``: the pytorch minors each
+    conda-forge companion version was built against (any subdir, any build)."""
+    out: dict[str, dict[str, set[str]]] = {}
+    for b in cf["builds"]:
+        if b["package"] == "pytorch":
+            continue
+        out.setdefault(b["package"], {}).setdefault(b["version"], set()).add(str(b["pytorch"]))
+    return {
+        pkg: {v: sorted(m, key=vkey) for v, m in sorted(d.items(), key=lambda kv: vkey(kv[0]))}
+        for pkg, d in sorted(out.items())
+    }
+
+
+def pytorch_channel_pins(pins: dict[str, Any], minor: str, subdir: str) -> list[str]:
+    """The pins (``mkl<2024.1``) that keep a ``pytorch``-channel environment importable."""
+    out = []
+    for pin in pins.get("pins") or ():
+        applies = pin.get("applies_to") or {}
+        if minor in (applies.get("releases") or ()) and subdir in (applies.get("subdirs") or ()):
+            out.append(f"{pin['package']}{pin['spec']}")
     return out
 
 
@@ -971,7 +1042,10 @@ def build() -> dict[str, Any]:
     apple = load_yaml(REFERENCE / "apple_rocm_xpu.yaml")
     date = str(rel["meta"]["generated"])
     releases = build_releases(rel)
-    rows = build_rows(rel, cuda)
+    cf = load_yaml(CF_BUILDS)
+    pins = load_yaml(PYTORCH_CHANNEL_PINS)
+    rows = build_rows(rel, cuda, pins)
+    rows += conda_forge_rows(cf, {r["version"] for r in releases}, cuda)
     left_out("win-arm64", "nightly-only builds; not a conda subdir conda-torch supports")
     data = {
         "schema": SCHEMA,
@@ -982,10 +1056,13 @@ def build() -> dict[str, Any]:
             "shared/reference/pytorch/cuda.yaml",
             "shared/reference/pytorch/apple_rocm_xpu.yaml",
             "shared/reference/pytorch/NOTES.md",
+            "data/conda-forge/builds.yaml",
+            "data/pytorch-channel/pins.yaml",
         ],
         "subdirs": list(SUBDIRS),
         "releases": releases,
         "builds": rows,
+        "conda_forge_pairs": conda_forge_pairs(cf),
         "drivers": build_drivers(cuda),
         "macos": build_macos(apple),
         "sources": merge_sources(rel, cuda, apple),
@@ -1067,9 +1144,23 @@ def compact(data: dict[str, Any]) -> dict[str, Any]:
 
 
 def dump(data: dict[str, Any]) -> str:
-    return (
-        json.dumps(compact(data), separators=(",", ":"), ensure_ascii=False, sort_keys=False) + "\n"
-    )
+    """The JSON text, one build row, release, text and source per line (reviewable diffs)."""
+    doc = compact(data)
+
+    def one(value: Any) -> str:
+        return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+
+    parts = []
+    for key, value in doc.items():
+        if isinstance(value, list) and value:
+            body = ",\n".join(one(v) for v in value)
+            parts.append(f"{one(key)}:[\n{body}\n]")
+        elif isinstance(value, dict) and value and key in ("sources", "drivers", "conda_forge_pairs"):
+            body = ",\n".join(f"{one(k)}:{one(v)}" for k, v in value.items())
+            parts.append(f"{one(key)}:{{\n{body}\n}}")
+        else:
+            parts.append(f"{one(key)}:{one(value)}")
+    return "{\n" + ",\n".join(parts) + "\n}\n"
 
 
 def main(argv: list[str] | None = None) -> int:
