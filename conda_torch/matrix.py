@@ -837,6 +837,7 @@ class Matrix:
                 reasons.append("no NVIDIA GPU was listed; cannot check compute capability")
             else:
                 reasons.append(f"no GPU was detected; CUDA {f.cuda}{f.cuda_from} is assumed")
+        unrecorded: list[str] = []
         for gpu in f.gpus:
             name = gpu.name or f"GPU {gpu.index if gpu.index is not None else '?'}"
             cc = gpu.compute_capability
@@ -848,10 +849,7 @@ class Matrix:
                 coverage = 0
                 continue
             if not c.gpu_archs:
-                reasons.append(
-                    f"the architectures compiled into {c.label} in {c.minor} are not recorded; "
-                    f"cannot check {name} (sm_{_sm(cc)})"
-                )
+                unrecorded.append(f"{name} (sm_{_sm(cc)})")
                 coverage = 0
                 continue
             builds = [(f"{c.label} in {c.minor}", c.gpu_archs, c.ptx)]
@@ -874,6 +872,11 @@ class Matrix:
                         f"{name} (sm_{_sm(cc)}) runs {what} only through PTX JIT from "
                         f"{cov.via} (slow first start)"
                     )
+        if unrecorded:
+            reasons.append(
+                f"the architectures compiled into {c.label} in {c.minor} are not recorded; "
+                f"cannot check {', '.join(dict.fromkeys(unrecorded))}"
+            )
         drv = self.drivers.get(cuda) or {}
         support = compat.driver_support(
             cuda,

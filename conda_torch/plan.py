@@ -675,7 +675,7 @@ def make_plan(
             "environment."
         )
     else:
-        msg = f"From {src}: " + _why_not_conda_forge(verdicts, chosen, target) + "."
+        msg = f"From {src}: " + _why_not_conda_forge(verdicts, chosen, target, wanted) + "."
         why.append(msg)
         fallbacks.append(msg)
     guesses = serious_unverified(chosen)
@@ -810,7 +810,9 @@ def _newer(
 
     out: list[str] = []
     same = newest(
-        lambda v: v.candidate.source == chosen.source and missing_companions(v.candidate, wanted)
+        lambda v: v.candidate.source == chosen.source
+        and missing_companions(v.candidate, wanted)
+        and not v.reasons
     )
     if same is not None:
         lacks = missing_companions(same.candidate, wanted)
@@ -923,7 +925,12 @@ def default_name(c: Candidate) -> str:
     return f"torch{minor}-{c.backend}"
 
 
-def _why_not_conda_forge(verdicts: Sequence[Verdict], chosen: Candidate, subdir: str) -> str:
+def _why_not_conda_forge(
+    verdicts: Sequence[Verdict],
+    chosen: Candidate,
+    subdir: str,
+    wanted: Sequence[str] = COMPANIONS,
+) -> str:
     """Why conda-forge does not serve ``chosen``'s release here (a clause)."""
 
     def is_cf(c: Candidate) -> bool:
@@ -931,8 +938,17 @@ def _why_not_conda_forge(verdicts: Sequence[Verdict], chosen: Candidate, subdir:
             chosen.backend.kind == "cpu"
         )
 
-    same = [v for v in verdicts if is_cf(v.candidate) and v.candidate.torch == chosen.torch]
-    if same:
+    cf = [v for v in verdicts if is_cf(v.candidate)]
+    # a companion conda-forge never builds for this platform (torchaudio on win-64)
+    never = [p for p in wanted if cf and all(getattr(v.candidate, p) is None for v in cf)]
+    same = [v for v in cf if v.candidate.torch == chosen.torch]
+    fits = [v for v in same if v.accepted and not v.reasons]
+    if never:
+        text = f"conda-forge has no {' or '.join(never)} for {subdir}"
+    elif fits and missing_companions(fits[0].candidate, wanted):
+        lacks = missing_companions(fits[0].candidate, wanted)
+        text = f"conda-forge has no {' or '.join(lacks)} for torch {chosen.torch} on {subdir}"
+    elif same:
         parts: list[str] = []
         seen: set[str] = set()
         for v in same:
@@ -946,12 +962,21 @@ def _why_not_conda_forge(verdicts: Sequence[Verdict], chosen: Candidate, subdir:
         text = f"conda-forge's torch {chosen.torch} builds do not fit ({'; '.join(parts)})"
     else:
         text = f"conda-forge has no torch {chosen.torch} build for {subdir}"
-    older = [v for v in verdicts if v.accepted and is_cf(v.candidate) and not v.reasons]
-    if older:
-        best = max(older, key=lambda v: _version(v.candidate.torch))
+    whole = [
+        v for v in cf if v.accepted and not v.reasons and not missing_companions(v.candidate, wanted)
+    ]
+    partial = [v for v in cf if v.accepted and not v.reasons]
+    if whole:
+        best = max(whole, key=lambda v: _version(v.candidate.torch))
         text += (
             f"; conda-forge's newest that fits is torch {best.candidate.torch} "
             "(--source conda-forge)"
+        )
+    elif partial:
+        best = max(partial, key=lambda v: _version(v.candidate.torch))
+        flags = " ".join(f"--without {p}" for p in missing_companions(best.candidate, wanted))
+        text += (
+            f"; {flags} --source conda-forge takes conda-forge's torch {best.candidate.torch}"
         )
     return text
 
@@ -1126,10 +1151,14 @@ def needs_line(plan: Plan) -> str | None:
         )
     floor = plan.min_driver
     own = f"; CUDA {cuda}'s own floor is {c.min_driver}" if c.min_driver else ""
-    head = f"NVIDIA driver >= {floor}" if floor else f"an NVIDIA driver for CUDA {major}.x"
+    if not floor:
+        return (
+            f"any NVIDIA driver for CUDA {major}.x ({plan.requires_cuda}: CUDA minor-version "
+            f"compatibility; NVIDIA publishes no driver minimum for it on this OS)"
+        )
     return (
-        f"{head}, any driver for CUDA {major}.x ({plan.requires_cuda}: CUDA minor-version "
-        f"compatibility{own})"
+        f"NVIDIA driver >= {floor}, any driver for CUDA {major}.x ({plan.requires_cuda}: CUDA "
+        f"minor-version compatibility{own})"
     )
 
 

@@ -2,24 +2,21 @@
 
 Usage: python tools/regen_environments.py [FOLDER]   (default: environments/ at the repo root)
 
-Every target is a generic machine of its platform (conda_torch.plan.generic_machine), the torch
-release is fixed (``TORCH``) and the header leaves out the conda-torch version, so the files
-change only when the matrix or the generator does. tests/test_plan.py regenerates them into a
+Every target is a generic machine of its platform (conda_torch.plan.generic_machine) planned
+with the defaults a user gets (the newest release whose whole stack the preferred source serves
+for it), and the header leaves out the conda-torch version, so the files change only when the
+matrix or the generator does. tests/test_plan.py regenerates them into a
 temporary folder and fails on any drift: after changing either, run this and commit the result.
 """
 
 from __future__ import annotations
 
 import sys
-from dataclasses import replace
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
-
-#: The release the committed files pin: bump it deliberately, then rerun this script.
-TORCH = "2.9.1"
 
 
 def generate(folder: Path) -> list[Path]:
@@ -35,19 +32,12 @@ def generate(folder: Path) -> list[Path]:
         machine, description = generic_machine(subdir, variant)
         plan = make_plan(
             machine,
-            torch=TORCH,
             backend=variant or "auto",
             subdir=subdir,
             matrix=matrix,
             description=description,
             stamp_version=False,
         )
-        # The first reason names the release; say why it is this one.
-        first = (
-            f"torch {plan.candidate.torch}: the release the committed environments/ files pin "
-            "(tools/regen_environments.py)."
-        )
-        plan = replace(plan, why=(first, *plan.why[1:]))
         path = folder / target_filename(subdir, variant)
         write_atomic(path, render(plan), force=True)
         written.append(path)

@@ -216,6 +216,7 @@ def execute(args: argparse.Namespace) -> int:
                     )
                 )
             else:
+                _print_warnings(item["plan"])
                 sys.stdout.write(item["text"])
             return 0
         path = out or DEFAULT_OUTPUT
@@ -269,8 +270,7 @@ def execute(args: argparse.Namespace) -> int:
         )
         for f in p.fallbacks:
             print(f"  note: {f}")
-        for w in p.warnings:
-            print(f"warning: {w}", file=sys.stderr)
+        _print_warnings(p)
     for s in skipped:
         print(f"Skipped {s}", file=sys.stderr)
     if not multi:
@@ -278,6 +278,13 @@ def execute(args: argparse.Namespace) -> int:
         if results[0]["lock_blocker"] is None:
             print(f"Lock it with:   {results[0]['plan'].conda_lock_command(written[0])}")
     return 0
+
+
+def _print_warnings(plan: Any) -> None:
+    """What the user must see without opening the file: assumptions, the build's warnings,
+    a newer release passed over (on stderr, so ``-o -`` still prints the file alone)."""
+    for w in plan.warnings:
+        print(f"warning: {w}", file=sys.stderr)
 
 
 def _json(item: dict[str, Any]) -> dict[str, Any]:
