@@ -481,33 +481,24 @@ def condabox(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRe
 
 
 def stand_in_forge(root: Path) -> dict[str, str]:
-    """A local ``conda-forge`` whose packages declare what conda-forge's torch builds declare.
+    """A local ``conda-forge`` generated from conda-forge's own per-build data, for solves.
 
-    The packages are empty stand-ins: what is under test is a real solve. Their metadata follows
-    ``../shared/reference/pytorch`` (torch_releases.yaml ``cuda_constraints``): a CUDA
-    ``pytorch`` build has the run dependency ``__cuda`` and ``cuda-version >=X.Y,<X+1``;
-    ``cuda-version`` constrains ``__cuda >=<major>``. Returns the environment to run conda
-    with: its own condarc, offline, none of the caller's ``CONDA_*`` variables.
+    ``tests/standin.py`` writes one repodata record per build and Python of
+    ``data/conda-forge/builds.yaml``, each declaring what the real build declares (its pytorch
+    pin, ``cuda-version`` range, Python, ``__cuda``); the packages have no files, so it serves
+    ``--dry-run`` solves and conda-lock. Returns the environment to run conda with: its own
+    condarc, offline, none of the caller's ``CONDA_*`` variables.
     """
-    chan = Channel(root=root / "channels" / "conda-forge", pkgs=root / "pkgs")
-    chan.add("python", "3.13.1", "0", subdir="linux-64")
-    chan.add("cuda-version", "13.0", "0", constrains=("__cuda >=13",))
-    for build, depends in (
-        ("cuda130_0", ("python 3.13.*", "__cuda", "cuda-version >=13.0,<14")),
-        ("cpu_0", ("python 3.13.*",)),
-    ):
-        chan.add("pytorch", "2.13.0", build, subdir="linux-64", depends=depends)
-        chan.add("torchvision", "0.28.0", build, subdir="linux-64", depends=("pytorch 2.13.*",))
-    chan.add("torchaudio", "2.11.0", "0", depends=("pytorch",))
-    chan.index()
+    from . import standin
+
+    url = standin.conda_forge(root / "channels")
     condarc = root / "condarc.yml"
     condarc.write_text(
-        "solver: classic\noffline: true\nchannels: [conda-forge]\n"
-        f"channel_alias: {(root / 'channels').as_uri()}\npkgs_dirs: [{chan.pkgs}]\n"
+        f"solver: classic\noffline: true\nchannels: [{url}]\n"
+        f"channel_alias: {(root / 'channels').as_uri()}\npkgs_dirs: [{root / 'pkgs'}]\n"
         "notify_outdated_conda: false\n"
     )
     env = {k: v for k, v in os.environ.items() if not k.startswith("CONDA_") and k != "CONDARC"}
-    # the stand-in python has no pip to depend on
     env.update(
         {
             "CONDARC": str(condarc),
