@@ -703,7 +703,17 @@ def make_plan(
     newest_note = next((w for w in why if w.startswith("Newer:")), None)
     why.append(py_reason)
 
-    rejected = _rejected(verdicts, chosen, preference)
+    kinds = {
+        kind
+        for kind, present in (
+            ("cuda", bool(machine.visible_nvidia_gpus or machine.nvidia)),
+            ("rocm", bool(machine.rocm and machine.rocm.gpus)),
+            ("xpu", bool(machine.xpu and machine.xpu.gpus)),
+            ("mps", bool(machine.apple and (machine.apple.mps or machine.apple.apple_silicon))),
+        )
+        if present
+    }
+    rejected = _rejected(verdicts, chosen, preference, kinds=kinds | {chosen.backend.kind})
 
     request = (
         ("torch", torch),
@@ -878,17 +888,25 @@ def _more_attractive(c: Candidate, chosen: Candidate, preference: Sequence[str])
 
 
 def _rejected(
-    verdicts: Sequence[Verdict], chosen: Candidate, preference: Sequence[str], limit: int = 6
+    verdicts: Sequence[Verdict],
+    chosen: Candidate,
+    preference: Sequence[str],
+    limit: int = 6,
+    kinds: set[str] | frozenset[str] = frozenset(),
 ) -> tuple[Rejected, ...]:
     """The alternatives that would have been preferred, and why they were not taken.
 
     One per (source, backend): rejected by the matrix for this machine, or not verified.
+    ``kinds`` are the backend kinds worth naming (the chosen one and the machine's
+    accelerators): a ROCm wheel rejected on an NVIDIA machine says nothing.
     """
     out: list[Rejected] = []
     seen: set[tuple[str, str]] = set()
     for v in verdicts:  # the matrix's order: best first
         c = v.candidate
         if c is chosen or not _more_attractive(c, chosen, preference):
+            continue
+        if kinds and c.backend.kind not in kinds and c.backend.kind != "cpu":
             continue
         guesses = serious_unverified(c)
         if v.accepted and not guesses:

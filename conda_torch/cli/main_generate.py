@@ -164,7 +164,8 @@ def execute(args: argparse.Namespace) -> int:
                 python=python,
                 backend=backend,
                 source=args.source,
-                subdir=subdir,
+                # this machine's own platform, when only inferred: the plan says so
+                subdir=None if (generic is None and subdir == own and not subdirs) else subdir,
                 name=args.name,
                 matrix=matrix,
                 description=description,
