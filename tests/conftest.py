@@ -1,4 +1,5 @@
-"""Shared test helpers: the real fixture corpus in ../shared/fixtures."""
+"""Shared test helpers: the real fixture corpus in tests/data/fixtures (its INDEX.md says where
+each capture comes from) and the PyTorch reference in data/reference."""
 
 from __future__ import annotations
 
@@ -7,7 +8,9 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-FIXTURES = ROOT.parent / "shared" / "fixtures"
+FIXTURES = ROOT / "tests" / "data" / "fixtures"
+#: The PyTorch install reference that tools/build_matrix.py builds the matrix from.
+REFERENCE = ROOT / "data" / "reference" / "pytorch"
 
 
 def fixture_files(folder: str) -> list[Path]:

@@ -484,7 +484,7 @@ def stand_in_forge(root: Path) -> dict[str, str]:
     """A local ``conda-forge`` whose packages declare what conda-forge's torch builds declare.
 
     The packages are empty stand-ins: what is under test is a real solve. Their metadata follows
-    ``../shared/reference/pytorch`` (torch_releases.yaml ``cuda_constraints``): a CUDA
+    ``data/reference/pytorch`` (torch_releases.yaml ``cuda_constraints``): a CUDA
     ``pytorch`` build has the run dependency ``__cuda`` and ``cuda-version >=X.Y,<X+1``;
     ``cuda-version`` constrains ``__cuda >=<major>``. Returns the environment to run conda
     with: its own condarc, offline, none of the caller's ``CONDA_*`` variables.
