@@ -19,6 +19,8 @@ import pytest
 
 #: The repository root (so subprocesses import this checkout).
 ROOT_DIR = Path(__file__).resolve().parents[1]
+#: How every skip for want of a conda begins (conftest counts them in the summary).
+NO_CONDA = "no conda found"
 
 
 @dataclass(frozen=True)
@@ -49,5 +51,5 @@ def find_conda() -> RealConda | None:
 def require_conda() -> RealConda:
     conda = find_conda()
     if conda is None:
-        pytest.skip("no conda installation found (CONDA_EXE / PATH)")
+        pytest.skip(f"{NO_CONDA} (CONDA_EXE, PATH)")
     return conda

@@ -96,12 +96,14 @@ def test_configure_parser_is_light(stand_in_conda):
     assert library <= {"conda_torch._version", "conda_torch.constants"}, library
 
 
+@pytest.mark.conda
 def test_plugin_import_is_light_with_real_conda():
     conda = require_conda()
     added = _run(conda.python, GUARD, path=[str(ROOT_DIR)])["added"]
     assert set(added) == PLUGIN_MODULES
 
 
+@pytest.mark.conda
 def test_hooks_yield_records_with_real_conda():
     conda = require_conda()
     out = _run(
@@ -121,6 +123,7 @@ def test_hooks_yield_records_with_real_conda():
     assert "torch_source" in out["settings"]
 
 
+@pytest.mark.conda
 def test_conda_torch_help_lists_subcommands_with_real_conda(tmp_path):
     conda = require_conda()
     proc = subprocess.run(
@@ -155,6 +158,7 @@ def test_environment_specifier_hook_is_light_without_conda(stand_in_conda):
     assert out["names"] == [] and out["added"] == []
 
 
+@pytest.mark.conda
 def test_environment_specifier_hook_is_light_with_real_conda():
     """conda calls this hook while building most parsers (``--format`` choices, help)."""
     conda = require_conda()

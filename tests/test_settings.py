@@ -63,6 +63,7 @@ def test_invalid_setting_is_one_clear_line(value):
     assert "Traceback" not in proc.stderr
 
 
+@pytest.mark.conda
 def test_condarc_setting_inside_conda(tmp_path):
     conda = require_conda()
     condarc = tmp_path / "condarc.yml"
