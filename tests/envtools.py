@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 from . import torch_venvs
-from .condatools import ROOT_DIR, require_conda
+from .condatools import ROOT_DIR, require_conda, with_plugin
 
 if TYPE_CHECKING:
     from .condatools import RealConda
@@ -315,7 +315,9 @@ class CondaBox:
         env: dict[str, str] | None = None,
         timeout: float = 300,
     ) -> subprocess.CompletedProcess[str]:
-        return run([self.conda.exe, *args], env=env or self.environ(), check=check, timeout=timeout)
+        """conda ARGS, with this checkout as its plugin unless ``env`` is given."""
+        env = env or with_plugin(self.environ())
+        return run([self.conda.exe, *args], env=env, check=check, timeout=timeout)
 
     def create(self, prefix: Path, *specs: str, env: dict[str, str] | None = None) -> Path:
         args = ["create", "-y", "-q", "-p", str(prefix), "--override-channels", "-c", "conda-forge"]
@@ -487,7 +489,8 @@ def stand_in_forge(root: Path) -> dict[str, str]:
     ``data/reference/pytorch`` (torch_releases.yaml ``cuda_constraints``): a CUDA
     ``pytorch`` build has the run dependency ``__cuda`` and ``cuda-version >=X.Y,<X+1``;
     ``cuda-version`` constrains ``__cuda >=<major>``. Returns the environment to run conda
-    with: its own condarc, offline, none of the caller's ``CONDA_*`` variables.
+    with: its own condarc, offline, none of the caller's ``CONDA_*`` variables, this checkout
+    as a plugin (``condatools.with_plugin``).
     """
     chan = Channel(root=root / "channels" / "conda-forge", pkgs=root / "pkgs")
     chan.add("python", "3.13.1", "0", subdir="linux-64")
@@ -515,4 +518,4 @@ def stand_in_forge(root: Path) -> dict[str, str]:
             "CONDA_ADD_PIP_AS_PYTHON_DEPENDENCY": "false",
         }
     )
-    return env
+    return with_plugin(env)

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import textwrap
 
 import pytest
 
-from .condatools import ROOT_DIR, require_conda
+from .condatools import ROOT_DIR, require_conda, with_plugin
 
 #: Modules that must never be loaded by importing the plugin (or configuring its parser).
 HEAVY = (
@@ -31,8 +32,6 @@ PLUGIN_MODULES = {"conda_torch", "conda_torch._version", "conda_torch.plugin"}
 def _run(python: str, code: str, *, path: list[str] | None = None) -> dict:
     env = None
     if path is not None:
-        import os
-
         env = {**os.environ, "PYTHONPATH": os.pathsep.join(path)}
     proc = subprocess.run(
         [python, "-c", textwrap.dedent(code)],
@@ -127,7 +126,11 @@ def test_hooks_yield_records_with_real_conda():
 def test_conda_torch_help_lists_subcommands_with_real_conda(tmp_path):
     conda = require_conda()
     proc = subprocess.run(
-        [conda.exe, "torch", "--help"], capture_output=True, text=True, timeout=120
+        [conda.exe, "torch", "--help"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=with_plugin(os.environ),
     )
     assert proc.returncode == 0, proc.stderr
     from conda_torch.cli import SUBCOMMANDS

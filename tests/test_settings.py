@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from .condatools import ROOT_DIR, require_conda
+from .condatools import ROOT_DIR, require_conda, with_plugin
 
 
 def _generate(
@@ -69,7 +69,7 @@ def test_condarc_setting_inside_conda(tmp_path):
     condarc = tmp_path / "condarc.yml"
     condarc.write_text("solver: classic\nplugins:\n  torch_source: pip\n")
     proc = _generate(
-        {"CONDARC": str(condarc)}, python=conda.python, prefix=("-m", "conda", "torch")
+        with_plugin({"CONDARC": str(condarc)}), python=conda.python, prefix=("-m", "conda", "torch")
     )
     assert proc.returncode == 0, proc.stderr
     assert "--index-url https://download.pytorch.org/whl/cpu" in proc.stdout
