@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 from collections import Counter
 from pathlib import Path
 
@@ -22,6 +23,19 @@ REFERENCE = ROOT / "data" / "reference" / "pytorch"
 #: that call ``require_conda()`` in their own body carry ``@pytest.mark.conda`` themselves.
 CONDA_FIXTURES = frozenset({"real_conda", "condabox", "forge"})
 _CONDA_TESTS = pytest.StashKey[set[str]]()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Ctrl-C tests send SIGINT to real processes: those must not inherit it ignored.
+
+    A process started in the background by a non-interactive shell (``cmd &``, as some CI
+    runners start their jobs) has SIGINT ignored, every process it starts inherits that, and a
+    Python started that way never raises KeyboardInterrupt. A handler (unlike "ignore") is reset
+    to the default in a child, so installing Python's own here lets the tests' children be
+    interrupted as they are from a terminal.
+    """
+    if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
