@@ -19,9 +19,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-FIXTURE = (
-    ROOT.parent / "shared" / "fixtures" / "nvidia-smi" / "h100-80gb-hbm3-580.159.04-cuda13.0-vm.txt"
-)
+FIXTURE = ROOT / "tests/data/fixtures/nvidia-smi/h100-80gb-hbm3-580.159.04-cuda13.0-vm.txt"
 TARGET = 6.0
 
 

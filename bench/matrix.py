@@ -28,7 +28,7 @@ m = mm.load()
 found = m.candidates(subdir="linux-64", torch="2.9", python="3.12")
 t2 = time.perf_counter()
 from conda_torch.machine import GPU, Machine, NvidiaInfo, PlatformInfo
-# facts of shared/fixtures/nvidia-smi/quadro-rtx4000x2-535.129.03-cuda12.2-with-L.txt (INDEX.md)
+# facts of tests/data/fixtures/nvidia-smi/quadro-rtx4000x2-535.129.03-cuda12.2-with-L.txt (INDEX.md)
 machine = Machine(platform=PlatformInfo(subdir="linux-64"), nvidia=NvidiaInfo(
     driver_version="535.129.03", cuda_version="12.2",
     gpus=(GPU("nvidia", 0, "Quadro RTX 4000", "7.5"), GPU("nvidia", 1, "Quadro RTX 4000", "7.5"))))

@@ -3,7 +3,8 @@
 conda-torch drives conda (or mamba/micromamba) as a **subprocess** and never imports conda's
 solver or transaction code: a subprocess isolates conda's global state, passes conda's own
 progress straight to the user's terminal (stdout/stderr inherited) or gives back its ``--json``
-answer (captured), and ends with a plain exit status (conda-api.md §6 "Options for a plugin").
+answer (captured), and ends with a plain exit status (docs/conda-notes.md 2, "Options for a
+plugin").
 
 Finding conda (:func:`find_conda`), first hit wins:
 
@@ -14,12 +15,12 @@ Finding conda (:func:`find_conda`), first hit wins:
 3. ``conda`` on ``PATH``.
 
 A ``conda`` console script made by ``pip install conda`` refuses every command but
-``init``/``info`` (conda-api.md §13); where one is found it is replaced by
+``init``/``info`` (docs/conda-notes.md 6); where one is found it is replaced by
 ``<its python> -m conda``. ``--frontend mamba|micromamba`` uses ``mamba``/``micromamba``
 (``MAMBA_EXE`` first for micromamba) instead.
 
 Channels are pinned exactly: conda 26.7 merges the file's channels with ``.condarc``'s and
-mishandles ``nodefaults`` (conda-api.md §7), so conda >= 26.7, mamba and micromamba get
+mishandles ``nodefaults`` (docs/conda-notes.md 3), so conda >= 26.7, mamba and micromamba get
 ``create --file F --override-channels -c CH ...`` with the file's channels repeated as ``-c``
 (26.7's ``create --file`` is the ``env create`` code path, so ``pip:`` sections and
 ``variables:`` are installed too). Older conda cannot read an environment.yml through
@@ -62,7 +63,7 @@ if TYPE_CHECKING:
 
 
 #: First conda whose ``create --file`` reads an environment.yml (``env create`` became an
-#: alias of ``create``: conda#16210, released in 26.7.0; conda-api.md §6).
+#: alias of ``create``: conda#16210, released in 26.7.0; docs/conda-notes.md 2).
 CREATE_READS_ENV_FILE = (26, 7)
 
 #: Characters conda refuses in an environment name (``PREFIX_NAME_DISALLOWED_CHARS`` in
@@ -126,7 +127,7 @@ def _pip_gated(path: str) -> tuple[str, ...] | None:
     """``(python, "-m", "conda")`` for a ``pip install conda`` console script, else None.
 
     That script calls ``conda.cli.main_pip:main``, which refuses every command but
-    ``init``/``info`` ("Conda has not been initialized", conda-api.md §13).
+    ``init``/``info`` ("Conda has not been initialized", docs/conda-notes.md 6).
     """
     try:
         with open(path, "rb") as fh:
@@ -518,7 +519,7 @@ def _writable_dir(path: str) -> bool:
 def conda_info(conda: Conda, *, environ: Mapping[str, str] | None = None) -> CondaInfo:
     """``conda info --json`` (envs dirs, environments, base) read into :class:`CondaInfo`.
 
-    conda's ``info`` probes the CUDA driver (about 0.5 s, conda-api.md §14); it answers
+    conda's ``info`` probes the CUDA driver (about 0.5 s, docs/conda-notes.md 5); it answers
     nothing conda-torch needs here, so ``CONDA_OVERRIDE_CUDA`` is pinned for this call when the
     user has not set it.
     """

@@ -40,7 +40,7 @@ if TYPE_CHECKING:
 
 #: conda packages that make up the torch stack; ``specialize`` replaces every line naming one.
 #: ``pytorch-mutex`` is the pytorch channel's cpu/cuda selector; ``cuda-version``/``cudatoolkit``/
-#: ``pytorch-cuda``/``cpuonly`` select the CUDA runtime (see shared/reference/pytorch/NOTES.md 2).
+#: ``pytorch-cuda``/``cpuonly`` select the CUDA runtime (see data/reference/pytorch/NOTES.md 2).
 TORCH_CONDA_PACKAGES: Final = frozenset(
     {
         "pytorch", "torch", "pytorch-gpu", "pytorch-cpu", "torchvision", "torchaudio",
@@ -55,7 +55,7 @@ TORCH_PIP_PACKAGES: Final = frozenset({"torch", "torchvision", "torchaudio"})
 TORCH_CHANNELS: Final = frozenset({"pytorch", "nvidia", "pytorch-nightly", "pytorch-test"})
 
 #: Never emitted: ``nodefaults`` is fetched as a real channel by conda 26.7's env create
-#: (shared/reference/conda-api.md 7).
+#: (docs/conda-notes.md 3).
 NODEFAULTS: Final = "nodefaults"
 
 #: The pip index host whose option lines belong to the torch stack.

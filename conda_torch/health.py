@@ -4,7 +4,7 @@ conda's health checks print their own lines (``✅``/``❌``, as conda's ``missi
 does) and return nothing; fixers (conda 26.1+) get ``(prefix, args, confirm)``, call
 ``confirm(message)`` before changing anything (it raises when the user declines or in
 ``--dry-run``) and return an exit code. These two adapters are the only library functions
-that print, because that is the contract conda gives them (style.md 4, import rules).
+that print, because that is the contract conda gives them (docs/conda-notes.md 4).
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """The compatibility matrix: which torch builds exist, what pairs with what, what runs here.
 
 The data is one dated JSON file, ``conda_torch/data/matrix.json``, generated from the sourced
-reference in ``shared/reference/pytorch`` by ``tools/build_matrix.py`` (declared once there;
+reference in ``data/reference/pytorch`` by ``tools/build_matrix.py`` (declared once there;
 every row cites the keys of :attr:`Matrix.sources`). :func:`load` reads it (cached); nothing
 here parses YAML or touches the machine.
 

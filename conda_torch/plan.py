@@ -43,13 +43,13 @@ DEFAULT_PYTHON_CEILING: Final = "3.13"
 
 #: Source preference when none is asked for: conda-forge first for conda users; pip only when
 #: conda-forge cannot serve the request; the ``pytorch`` channel stops at 2.5
-#: (shared/reference/pytorch/NOTES.md 1).
+#: (data/reference/pytorch/NOTES.md 1).
 SOURCE_PREFERENCE: Final = ("conda-forge", "pip", "pytorch")
 
 #: Compute capabilities of the "common GPUs" a generic CUDA file targets: Turing (7.5) to
 #: Blackwell (12.0). CUDA 13 builds start at sm_75, so this keeps the newest CUDA in reach;
 #: Volta (7.0) and older need a 12.x build and a file generated on that machine
-#: (shared/reference/pytorch/NOTES.md 8; cuda.yaml arch lists).
+#: (data/reference/pytorch/NOTES.md 8; cuda.yaml arch lists).
 COMMON_GPU_ARCHS: Final = (
     ("7.5", "Turing, e.g. T4 / RTX 20xx"),
     ("8.0", "Ampere, e.g. A100"),
@@ -78,7 +78,7 @@ ALL_TARGETS: Final = (
     ("win-64", "cpu"),
 )
 
-#: Variables written into every file, with why (conda-api.md 7: applied on activation).
+#: Variables written into every file, with why (docs/conda-notes.md 3: applied on activation).
 VARIABLES: Final = (
     # A torch in ~/.local (pip install --user) shadows the environment's own and breaks it.
     ("PYTHONNOUSERSITE", "1"),
@@ -89,7 +89,7 @@ PIP_BASE_CHANNELS: Final = ("conda-forge",)
 
 #: The base channel behind the ``pytorch`` channel: its builds link against Anaconda's
 #: ``defaults`` (mkl, intel-openmp), and conda >= 25.9 no longer adds ``defaults`` implicitly
-#: (shared/reference/conda-api.md 7), so the file must name it.
+#: (docs/conda-notes.md 3), so the file must name it.
 PYTORCH_BASE_CHANNEL: Final = "defaults"
 
 PLAN_SCHEMA: Final = "conda-torch.plan/1"

@@ -48,7 +48,7 @@ if TYPE_CHECKING:
 SCHEMA: Final = "conda-torch.recreate/1"
 
 #: Oldest conda recreate drives: the first with the plugin system conda-torch is (conda
-#: 22.11.0 added ``conda_subcommands``; conda-api.md section 2). Older ones are refused.
+#: 22.11.0 added ``conda_subcommands``; docs/conda-notes.md 1). Older ones are refused.
 MIN_CONDA: Final = (22, 11)
 
 #: Where ``--keep-backup`` keeps the old environment: ``<parent>/<name>.conda-torch-backup``.

@@ -1,13 +1,69 @@
-"""Shared test helpers: the real fixture corpus in ../shared/fixtures."""
+"""Shared test helpers: the real fixture corpus in tests/data/fixtures (its INDEX.md says where
+each capture comes from) and the PyTorch reference in data/reference."""
 
 from __future__ import annotations
 
+import os
+import shutil
+import signal
+from collections import Counter
 from pathlib import Path
 
 import pytest
 
+from .condatools import NO_CONDA
+
 ROOT = Path(__file__).resolve().parents[1]
-FIXTURES = ROOT.parent / "shared" / "fixtures"
+FIXTURES = ROOT / "tests" / "data" / "fixtures"
+#: The PyTorch install reference that tools/build_matrix.py builds the matrix from.
+REFERENCE = ROOT / "data" / "reference" / "pytorch"
+
+#: Fixtures that need a real conda (``condatools.require_conda`` or ``real_conda`` underneath):
+#: every test that uses one, directly or through another fixture, is marked ``conda``. Tests
+#: that call ``require_conda()`` in their own body carry ``@pytest.mark.conda`` themselves.
+CONDA_FIXTURES = frozenset({"real_conda", "condabox", "forge"})
+_CONDA_TESTS = pytest.StashKey[set[str]]()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Ctrl-C tests send SIGINT to real processes: those must not inherit it ignored.
+
+    A process started in the background by a non-interactive shell (``cmd &``, as some CI
+    runners start their jobs) has SIGINT ignored, every process it starts inherits that, and a
+    Python started that way never raises KeyboardInterrupt. A handler (unlike "ignore") is reset
+    to the default in a child, so installing Python's own here lets the tests' children be
+    interrupted as they are from a terminal.
+    """
+    if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        if CONDA_FIXTURES.intersection(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.conda)
+    config.stash[_CONDA_TESTS] = {i.nodeid for i in items if i.get_closest_marker("conda")}
+
+
+def pytest_terminal_summary(terminalreporter, config: pytest.Config) -> None:
+    """One line saying how many conda-facing tests ran and how many skipped, and why."""
+    marked = config.stash.get(_CONDA_TESTS, set())
+    seen: Counter[str] = Counter()
+    want = 0
+    for outcome in ("passed", "failed", "error", "skipped"):
+        for report in terminalreporter.stats.get(outcome, ()):
+            no_conda = outcome == "skipped" and NO_CONDA in str(getattr(report, "longrepr", ""))
+            want += no_conda
+            if getattr(report, "nodeid", None) in marked:
+                seen[outcome] += 1
+    if not seen and not want:
+        return
+    where = os.environ.get("CONDA_EXE") or shutil.which("conda")
+    terminalreporter.write_line(
+        f"conda-facing tests (marked conda): {seen['passed']} passed, {seen['failed']} failed, "
+        f"{seen['error']} errors, {seen['skipped']} skipped; {want} skipped for want of a conda; "
+        + (f"conda: {where}" if where else "no conda here (set CONDA_EXE to run them)")
+    )
 
 
 def fixture_files(folder: str) -> list[Path]:

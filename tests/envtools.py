@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 from . import torch_venvs
-from .condatools import ROOT_DIR, require_conda
+from .condatools import ROOT_DIR, require_conda, with_plugin
 
 if TYPE_CHECKING:
     from .condatools import RealConda
@@ -315,7 +315,9 @@ class CondaBox:
         env: dict[str, str] | None = None,
         timeout: float = 300,
     ) -> subprocess.CompletedProcess[str]:
-        return run([self.conda.exe, *args], env=env or self.environ(), check=check, timeout=timeout)
+        """conda ARGS, with this checkout as its plugin unless ``env`` is given."""
+        env = env or with_plugin(self.environ())
+        return run([self.conda.exe, *args], env=env, check=check, timeout=timeout)
 
     def create(self, prefix: Path, *specs: str, env: dict[str, str] | None = None) -> Path:
         args = ["create", "-y", "-q", "-p", str(prefix), "--override-channels", "-c", "conda-forge"]
@@ -487,7 +489,8 @@ def stand_in_forge(root: Path) -> dict[str, str]:
     ``data/conda-forge/builds.yaml``, each declaring what the real build declares (its pytorch
     pin, ``cuda-version`` range, Python, ``__cuda``); the packages have no files, so it serves
     ``--dry-run`` solves and conda-lock. Returns the environment to run conda with: its own
-    condarc, offline, none of the caller's ``CONDA_*`` variables.
+    condarc, offline, none of the caller's ``CONDA_*`` variables, this checkout as a plugin
+    (``condatools.with_plugin``).
     """
     from . import standin
 
@@ -506,4 +509,4 @@ def stand_in_forge(root: Path) -> dict[str, str]:
             "CONDA_ADD_PIP_AS_PYTHON_DEPENDENCY": "false",
         }
     )
-    return env
+    return with_plugin(env)

@@ -38,6 +38,8 @@ from conda_torch.exceptions import (
     EnvironmentNotFoundError,
 )
 
+from .condatools import NO_CONDA
+
 ROOT_DIR = Path(__file__).resolve().parents[1]
 
 # ---------------------------------------------------------------------------------------------
@@ -247,7 +249,7 @@ def find_real_conda() -> cd.Conda | None:
 def real_conda() -> cd.Conda:
     conda = find_real_conda()
     if conda is None:
-        pytest.skip("no conda found (CONDA_EXE, python -m conda, PATH)")
+        pytest.skip(f"{NO_CONDA} (CONDA_EXE, python -m conda, PATH)")
     return conda
 
 
@@ -437,7 +439,7 @@ def test_conda_exe_dev_mode_uses_ce_variables(tmp_path: Path) -> None:
 
 
 def test_pip_installed_conda_stub_is_replaced_by_python_m_conda(tmp_path: Path) -> None:
-    """pip's ``conda`` console script refuses most commands (conda-api.md 13)."""
+    """pip's ``conda`` console script refuses most commands (docs/conda-notes.md 6)."""
     stub = tmp_path / "bin" / "conda"
     stub.parent.mkdir()
     stub.write_text(

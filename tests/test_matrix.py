@@ -1,5 +1,5 @@
 """The compatibility matrix: tests generated from the data, published install commands, and
-machine evaluations built from the real captures in ../shared/fixtures."""
+machine evaluations built from the real captures in tests/data/fixtures."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ from conda_torch.matrix import load
 from conda_torch.models import Backend, Source, Subdir, version_tuple
 from conda_torch.parsers import parse_text
 
-from .conftest import FIXTURES, ROOT, read_fixture
+from .conftest import FIXTURES, REFERENCE, ROOT, read_fixture
 
 if TYPE_CHECKING:
     from conda_torch.matrix import Candidate
@@ -49,7 +49,7 @@ def row_id(row: dict) -> str:
 
 
 def test_data_is_what_the_build_tool_makes_from_the_reference():
-    """Regenerating data/matrix.json from ../shared/reference/pytorch gives the committed file."""
+    """Regenerating data/matrix.json from data/reference/pytorch gives the committed file."""
     spec = importlib.util.spec_from_file_location(
         "build_matrix", ROOT / "tools" / "build_matrix.py"
     )
@@ -314,9 +314,7 @@ def test_pip_indexes_and_local_tags():
 def _yaml(name: str):
     from ruamel.yaml import YAML
 
-    return YAML(typ="safe", pure=True).load(
-        (ROOT.parent / "shared" / "reference" / "pytorch" / name).read_text()
-    )
+    return YAML(typ="safe", pure=True).load((REFERENCE / name).read_text())
 
 
 REL_YAML = _yaml("torch_releases.yaml")

@@ -1,4 +1,4 @@
-"""NVIDIA capture parsers on every real NVIDIA fixture (shared/fixtures, see INDEX.md there).
+"""NVIDIA capture parsers on every real NVIDIA fixture (tests/data/fixtures, see INDEX.md there).
 
 ``EXPECT`` is written by hand from INDEX.md's expect lines (and, where INDEX.md is silent, from
 the capture itself). Every fact a fixture's entry does not name is asserted absent: drivers,

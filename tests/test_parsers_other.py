@@ -1,5 +1,5 @@
 """The non-NVIDIA capture parsers (ROCm, Apple, collect_env, conda info, torch runtime) on the
-real captures in ../shared/fixtures.
+real captures in tests/data/fixtures.
 
 ``EXPECT`` is written by hand from ``fixtures/INDEX.md`` (one entry per fixture file). Keys are
 ``section.field`` facts of the merged :class:`~conda_torch.machine.Machine` (``None`` means the

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import textwrap
 
 import pytest
 
-from .condatools import ROOT_DIR, require_conda
+from .condatools import ROOT_DIR, require_conda, with_plugin
 
 #: Modules that must never be loaded by importing the plugin (or configuring its parser).
 HEAVY = (
@@ -31,8 +32,6 @@ PLUGIN_MODULES = {"conda_torch", "conda_torch._version", "conda_torch.plugin"}
 def _run(python: str, code: str, *, path: list[str] | None = None) -> dict:
     env = None
     if path is not None:
-        import os
-
         env = {**os.environ, "PYTHONPATH": os.pathsep.join(path)}
     proc = subprocess.run(
         [python, "-c", textwrap.dedent(code)],
@@ -96,12 +95,14 @@ def test_configure_parser_is_light(stand_in_conda):
     assert library <= {"conda_torch._version", "conda_torch.constants"}, library
 
 
+@pytest.mark.conda
 def test_plugin_import_is_light_with_real_conda():
     conda = require_conda()
     added = _run(conda.python, GUARD, path=[str(ROOT_DIR)])["added"]
     assert set(added) == PLUGIN_MODULES
 
 
+@pytest.mark.conda
 def test_hooks_yield_records_with_real_conda():
     conda = require_conda()
     out = _run(
@@ -121,10 +122,15 @@ def test_hooks_yield_records_with_real_conda():
     assert "torch_source" in out["settings"]
 
 
+@pytest.mark.conda
 def test_conda_torch_help_lists_subcommands_with_real_conda(tmp_path):
     conda = require_conda()
     proc = subprocess.run(
-        [conda.exe, "torch", "--help"], capture_output=True, text=True, timeout=120
+        [conda.exe, "torch", "--help"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=with_plugin(os.environ),
     )
     assert proc.returncode == 0, proc.stderr
     from conda_torch.cli import SUBCOMMANDS
@@ -155,6 +161,7 @@ def test_environment_specifier_hook_is_light_without_conda(stand_in_conda):
     assert out["names"] == [] and out["added"] == []
 
 
+@pytest.mark.conda
 def test_environment_specifier_hook_is_light_with_real_conda():
     """conda calls this hook while building most parsers (``--format`` choices, help)."""
     conda = require_conda()

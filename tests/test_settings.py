@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from .condatools import ROOT_DIR, require_conda
+from .condatools import ROOT_DIR, require_conda, with_plugin
 
 
 def _generate(
@@ -66,12 +66,13 @@ def test_invalid_setting_is_one_clear_line(value):
     assert "Traceback" not in proc.stderr
 
 
+@pytest.mark.conda
 def test_condarc_setting_inside_conda(tmp_path):
     conda = require_conda()
     condarc = tmp_path / "condarc.yml"
     condarc.write_text("solver: classic\nplugins:\n  torch_source: pip\n")
     proc = _generate(
-        {"CONDARC": str(condarc)}, python=conda.python, prefix=("-m", "conda", "torch")
+        with_plugin({"CONDARC": str(condarc)}), python=conda.python, prefix=("-m", "conda", "torch")
     )
     assert proc.returncode == 0, proc.stderr
     assert "--index-url https://download.pytorch.org/whl/cpu" in proc.stdout

@@ -1,10 +1,10 @@
 #!/usr/bin/env python3
 """Build ``conda_torch/data/matrix.json`` from the PyTorch install reference.
 
-Reads ``../shared/reference/pytorch/{torch_releases,cuda,apple_rocm_xpu}.yaml`` (relative to the
-repository root) and writes one compact, dated JSON file that :mod:`conda_torch.matrix` loads at
-run time. YAML is parsed here, at build time only (ruamel.yaml or PyYAML); the package never
-parses YAML.
+Reads ``data/reference/pytorch/{torch_releases,cuda,apple_rocm_xpu}.yaml`` (relative to the
+repository root; see ``data/reference/README.md``) and writes one compact, dated JSON file
+that :mod:`conda_torch.matrix` loads at run time. YAML is parsed here, at build time only
+(ruamel.yaml or PyYAML); the package never parses YAML.
 
 Run it from the repository root::
 
@@ -37,7 +37,9 @@ if TYPE_CHECKING:
     from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
-REFERENCE = ROOT.parent / "shared" / "reference" / "pytorch"
+REFERENCE = ROOT / "data" / "reference" / "pytorch"
+#: The reference files read, as recorded in the output (paths relative to the repository root).
+REFERENCE_FILES = ("torch_releases.yaml", "cuda.yaml", "apple_rocm_xpu.yaml", "NOTES.md")
 #: conda-forge's and the ``pytorch`` channel's own per-build data (tools/feedstock_builds.py).
 CF_BUILDS = ROOT / "data" / "conda-forge" / "builds.yaml"
 PYTORCH_CHANNEL_PINS = ROOT / "data" / "pytorch-channel" / "pins.yaml"
@@ -103,11 +105,12 @@ EXTRA_SOURCES: dict[str, dict[str, str]] = {
     },
     "FIXTURE_H100_TORCH": {
         "what": (
-            "shared/fixtures/torch-runtime/h100-cu130-torch2.11.0.txt: torch 2.11.0+cu130 (pip, "
+            "tests/data/fixtures/torch-runtime/h100-cu130-torch2.11.0.txt: "
+            "torch 2.11.0+cu130 (pip, "
             "linux x86_64) measured on an H100: get_arch_list() = sm_75, sm_80, sm_86, sm_90, "
             "sm_100, sm_120 (no compute_120, i.e. no PTX)"
         ),
-        "path": "shared/fixtures/torch-runtime/h100-cu130-torch2.11.0.txt",
+        "path": "tests/data/fixtures/torch-runtime/h100-cu130-torch2.11.0.txt",
     },
     "PREV_VERSIONS_CMDS": {
         "what": (
@@ -1052,12 +1055,8 @@ def build() -> dict[str, Any]:
         "date": date,
         "built_by": "tools/build_matrix.py",
         "inputs": [
-            "shared/reference/pytorch/torch_releases.yaml",
-            "shared/reference/pytorch/cuda.yaml",
-            "shared/reference/pytorch/apple_rocm_xpu.yaml",
-            "shared/reference/pytorch/NOTES.md",
-            "data/conda-forge/builds.yaml",
-            "data/pytorch-channel/pins.yaml",
+            *((REFERENCE / name).relative_to(ROOT).as_posix() for name in REFERENCE_FILES),
+            *(p.relative_to(ROOT).as_posix() for p in (CF_BUILDS, PYTORCH_CHANNEL_PINS)),
         ],
         "subdirs": list(SUBDIRS),
         "releases": releases,

@@ -1,7 +1,7 @@
 """``nvidia-smi`` outputs that carry exact values: ``--query-gpu`` CSV, ``-q`` / ``-a`` (text and
 ``-x`` XML), ``--version``, and ``-L``.
 
-Formats as they appear in ``shared/fixtures/nvidia-smi-query``:
+Formats as they appear in ``tests/data/fixtures/nvidia-smi-query``:
 
 * ``--query-gpu=a,b --format=csv[,noheader][,nounits]``: one row per GPU, cells joined by ``", "``
   (names contain spaces, so never split on whitespace); ``[N/A]`` / ``N/A`` mean no value. Without

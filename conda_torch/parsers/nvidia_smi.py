@@ -1,6 +1,6 @@
 """The default ``nvidia-smi`` table, in every layout NVIDIA has printed, and its error outputs.
 
-Layouts seen in the fixture corpus (``shared/fixtures/nvidia-smi``):
+Layouts seen in the fixture corpus (``tests/data/fixtures/nvidia-smi``):
 
 * the 79-column table of drivers up to R510 (``| NVIDIA-SMI 418.74  Driver Version: 418.74
   CUDA Version: 10.1 |``), with no ``CUDA Version`` before R410 and a ``MIG M.`` row from R450;

@@ -1,8 +1,8 @@
 """Linux kernel-side views of NVIDIA GPUs: ``/proc/driver/nvidia/version``, ``lspci`` lines and a
 PCI sysfs listing.
 
-* ``/proc/driver/nvidia/version`` (fixtures in ``shared/fixtures/proc-driver-version``) names the
-  kernel module that is loaded, which is the driver version that matters when user space and
+* ``/proc/driver/nvidia/version`` (fixtures in ``tests/data/fixtures/proc-driver-version``) names
+  the kernel module that is loaded, which is the driver version that matters when user space and
   kernel disagree (``Driver/library version mismatch``)::
 
       NVRM version: NVIDIA UNIX x86_64 Kernel Module  384.98  Thu Oct 26 15:16:01 PDT 2017
@@ -14,7 +14,7 @@ PCI sysfs listing.
   ``3D controller``, ``Display controller``), with or without ``-nn`` ids; the marketing name in
   the last ``[...]`` comes from the PCI ID database, not from the driver.
 * The PCI sysfs listing ``slot class vendor device`` read from
-  ``/sys/bus/pci/devices/*/{class,vendor,device}`` (``shared/fixtures/pci``): vendor ``0x10de``
+  ``/sys/bus/pci/devices/*/{class,vendor,device}`` (``tests/data/fixtures/pci``): vendor ``0x10de``
   with a display class (``0x03xxxx``) is an NVIDIA GPU. It shows no name.
 """
 
