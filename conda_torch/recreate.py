@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from . import conda as cd
+from .constants import COMPANIONS
 from .exceptions import CondaTorchError, CondaTorchValueError, EnvironmentNotFoundError
 
 if TYPE_CHECKING:
@@ -582,6 +583,11 @@ def plan_recreate(
             torch = _asked_torch(hist)  # what the user asked for, unless told to plan anew
         if python is None:
             python = inv.python_version
+        # the stack the environment had: no companion it did not hold is added unasked
+        # (--regenerate plans the whole stack anew)
+        had = current_stack(inv)
+        if had.get("torch") and not regenerate:
+            without = (*without, *(p for p in COMPANIONS if not had.get(p)))
         prepared = prepare(
             machine,
             torch=torch,
@@ -589,7 +595,7 @@ def plan_recreate(
             backend=backend,
             source=source,
             name=name,
-            without=without,
+            without=tuple(dict.fromkeys(without)),
         )
         origin = "regenerate" if regenerate else "history"
         extras = user_extras(prefix, inv, prepared.channels)

@@ -390,8 +390,14 @@ def test_validation_failure_rolls_back_a_history_rebuild(condabox: CondaBox) -> 
     assert dry.returncode == 0, dry.stderr
     assert "from conda's history" in dry.stdout
     assert "carried over: beta, pip, pip: six==1.17.0" in dry.stdout
-    assert "torchvision: (none) -> 0.28.*" in dry.stdout
-    proc = box.torch_cli("recreate", "-p", str(prefix), "-y")
+    # the environment held torch alone: the rebuild adds no companion it did not hold
+    assert "torchvision" not in dry.stdout.split("dependencies:")[-1].split("variables:")[0]
+    # planned anew with torchvision (the stand-in holds PyPI's files: validation will fail)
+    again = ("--regenerate", "--torch", "2.13", "--without", "torchaudio")
+    dry = box.torch_cli("recreate", "-p", str(prefix), "--dry-run", *again)
+    assert dry.returncode == 0, dry.stderr
+    assert "torchvision: (none) -> 0.28.0" in dry.stdout
+    proc = box.torch_cli("recreate", "-p", str(prefix), "-y", *again)
     assert proc.returncode == 1, proc.stdout + proc.stderr
     assert "recreate invalid" in proc.stderr and "nms" in proc.stderr + proc.stdout
     assert "the existing environment" in proc.stderr and "is unchanged" in proc.stderr

@@ -21,10 +21,10 @@ The sources are git mirrors. Bring them with the search tool's ``fetch`` (or any
     fetch github:conda-forge/cuda-version-feedstock
     fetch github:pytorch/builder
 
-``fetch`` puts each at ``/work/.mirror/OWNER+NAME/repo``; pass that root, or each path::
+``fetch`` puts each at ``MIRRORS/OWNER+NAME/repo``; pass that root, or each path::
 
-    python3 tools/feedstock_builds.py --mirrors /work/.mirror            # write both files
-    python3 tools/feedstock_builds.py --mirrors /work/.mirror --check    # exit 1 if they differ
+    python3 tools/feedstock_builds.py --mirrors MIRRORS            # write both files
+    python3 tools/feedstock_builds.py --mirrors MIRRORS --check    # exit 1 if they differ
     python3 tools/feedstock_builds.py --repo conda-forge/torchvision-feedstock=/path/to/git ...
 
 Nothing here runs code from the mirrors: recipes are rendered by a small evaluator of the
