@@ -184,6 +184,10 @@ def arch_span(archs: Sequence[str], ptx: str | None = None) -> str:
 
 # -- drivers -----------------------------------------------------------------------------------
 
+#: The first CUDA major with minor-version compatibility (NVIDIA's CUDA Compatibility guide:
+#: "CUDA 11 and later"); a 10.2 build needs a driver for 10.2.
+MINOR_COMPAT_SINCE = 11
+
 
 @dataclass(frozen=True)
 class DriverSupport:
@@ -236,6 +240,16 @@ def driver_support(
                 build, True, "full", f"the driver supports CUDA {driver_cuda}", floor, compat_floor
             )
         below_floor = bool(driver and compat_floor and _vt(driver) < _vt(compat_floor))
+        if hv[:1] == bv[:1] and bv[0] < MINOR_COMPAT_SINCE:
+            return DriverSupport(
+                build,
+                False,
+                None,
+                f"{what} needs a driver for CUDA {build}; the driver supports CUDA {driver_cuda} "
+                f"(minor-version compatibility begins with CUDA {MINOR_COMPAT_SINCE})",
+                floor,
+                compat_floor,
+            )
         if hv[:1] == bv[:1] and not needs_jit and not below_floor:
             return DriverSupport(
                 build,

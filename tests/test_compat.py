@@ -78,6 +78,8 @@ FLOORS_129 = {"floor": "575.51.03", "compat_floor": "525.60.13"}
             False,
             None,
         ),
+        # before CUDA 11 there is no minor-version compatibility: a 10.2 build needs 10.2
+        ("10.2", {"driver_cuda": "10.1"}, False, None),
         ("12.9", {}, None, None),  # nothing known
         ("13.0", {"driver": "581.15"}, None, None),  # Windows 13.x: no published floor
     ],
