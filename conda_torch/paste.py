@@ -126,7 +126,9 @@ class Reading:
 
 def read(items: Sequence[tuple[str, str]]) -> Reading:
     """Read pastes given as ``(label, text)``."""
-    from . import parsers
+    from dataclasses import replace
+
+    from . import amd_names, parsers
     from .gpu_names import infer_missing
     from .machine import merge
 
@@ -137,6 +139,9 @@ def read(items: Sequence[tuple[str, str]]) -> Reading:
         lines.extend(parsers.Capture.from_text(text).plain)
     ordered = parsers.ranked(observations)
     machine = infer_missing(merge(ordered, mode="files", inputs=tuple(label for label, _ in items)))
+    machine, notes = amd_names.infer_missing(machine)
+    if notes:
+        machine = replace(machine, notes=machine.notes + tuple(notes))
     return Reading(
         sources=tuple(label for label, _ in items),
         machine=machine,
@@ -1173,6 +1178,29 @@ class _Case:
             for g in gpus
             if g.gfx and archs and any(a.startswith("gfx") for a in archs) and g.gfx not in archs
         ]
+        old = [
+            g
+            for g in gpus
+            if g.gfx
+            and re.fullmatch(r"gfx[1-8]\w\w", g.gfx)
+            and torch is not None
+            and torch.kind == "rocm"
+        ]
+        if old and not said:
+            g = old[0]
+            inferred = (g.sources or {}).get("gfx") == "inferred from name"
+            return [
+                self.finding(
+                    "rocm-gfx-unsupported",
+                    f"{g.name or 'the AMD GPU'} is {g.gfx}"
+                    + (" (from its name)" if inferred else "")
+                    + f", and {torch.describe()} has no code for it: no PyTorch ROCm release is "
+                    "built for GCN targets before gfx900; use a supported AMD GPU, or build "
+                    "torch from source for this target",
+                    fix=["rocminfo | grep -m1 gfx   # the GPU's gfx target"],
+                    evidence=[self.gpu_line(g), *torch.evidence],
+                )
+            ]
         if not (said or gfx_missing):
             return []
         names = ", ".join(

@@ -91,7 +91,7 @@ _LABELS = {
     "operating system": "os",
 }
 _LABEL_LINE = re.compile(
-    r"^(?P<label>[A-Za-z][A-Za-z ]{0,28}?)\**\s*(?:[:：=]|\s{2,})\s*\**\s*(?P<value>\S.*?)\s*$"
+    r"^(?P<label>[A-Za-z][A-Za-z ]{0,60}?)\**\s*(?:[:：=]|\s{2,})\s*\**\s*(?P<value>\S.*?)\s*$"
 )
 _VERSION = re.compile(r"^v?(?P<v>\d+\.\d+(?:\.\d+)?(?:[\w.+]*))\b")
 _DRIVER = re.compile(
@@ -225,6 +225,14 @@ def _scan(capture: Capture) -> Observation:
         elif line.strip().lower() in _LABELS and i + 1 < len(lines) and lines[i + 1]:
             label, value = line.strip().lower(), lines[i + 1]
         fact = _LABELS.get(label or "")
+        if (
+            fact is None
+            and label
+            and re.search(r"\b(?:py)?torch\b", label)
+            and re.search(r"\bversion\b|\binstalled\b", label)
+        ):  # "The version of pytorch installed on my computer: torch==1.8.1+rocm4.0.1"
+            fact = "torch"
+            value = re.sub(r"^(?:py)?torch\s*={1,3}\s*", "", value or "")
         if fact is None or value is None:
             pass
         elif fact in ("torch", "torchvision", "torchaudio"):
@@ -241,7 +249,7 @@ def _scan(capture: Capture) -> Observation:
             put(obs.nvidia, "nvidia", "driver_version", m["d"], line)
         for vendor, pattern in _GPU_NAMES:
             for g in pattern.finditer(line):
-                if line[g.end() :].lstrip().startswith(("...", "…")):
+                if line[g.end() :].lstrip().startswith(("...", "…", "/")):
                     continue  # a name nvidia-smi cut short is not this model's whole name
                 gpus_named.setdefault(gpu_name(vendor, g), (vendor, line))
 
