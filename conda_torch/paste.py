@@ -373,7 +373,7 @@ class _Case:
                 "that read it"
             )
 
-    # -- inputs ---------------------------------------------------------------------------------
+    # -- inputs --------------------------------------------------------------------------------
 
     def matrix(self) -> Any:
         if not self._matrix_tried:
@@ -418,7 +418,7 @@ class _Case:
         key = f"gpus.{gpu.index if gpu.index is not None else 0}.name"
         return self.r.line(key, gpu.name)
 
-    # -- the installed stack ----------------------------------------------------------------
+    # -- the installed stack -------------------------------------------------------------------
 
     def built(self, dist: str) -> Built | None:
         """torch, torchvision or torchaudio as the paste shows them, with their build."""
@@ -526,7 +526,7 @@ class _Case:
 
         return [p for p in self.r.packages if carried(p) == "torch"]
 
-    # -- making findings -------------------------------------------------------------------------
+    # -- making findings -----------------------------------------------------------------------
 
     def finding(
         self,
@@ -599,7 +599,7 @@ class _Case:
             return "pip install --force-reinstall " + " ".join(c.pip_specs) + index
         return None
 
-    # -- the diagnosis ---------------------------------------------------------------------------
+    # -- the diagnosis -------------------------------------------------------------------------
 
     def diagnose(self) -> list[Finding]:
         out: list[Finding] = []
@@ -626,7 +626,7 @@ class _Case:
             out.extend(self.verdict(torch, out))
         return out
 
-    # -- installer failures ------------------------------------------------------------------------
+    # -- installer failures --------------------------------------------------------------------
 
     def check_installers(self, torch: Built | None) -> list[Finding]:
         failures = self.r.event(
@@ -844,7 +844,7 @@ class _Case:
             )
         return ""
 
-    # -- Apple ----------------------------------------------------------------------------------
+    # -- Apple ---------------------------------------------------------------------------------
 
     def _rosetta(self, evidence: list[str], *, maybe: bool = False) -> Finding:
         fix = [
@@ -982,7 +982,7 @@ class _Case:
                     return [(f["macos"], f"torch {torch.base}")]
         return [(f["macos"], what(f)) for f in sorted(floors, key=lambda f: _vt(f["macos"]))]
 
-    # -- NVIDIA -----------------------------------------------------------------------------------
+    # -- NVIDIA --------------------------------------------------------------------------------
 
     def check_driver(self, torch: Built | None) -> list[Finding]:
         from . import compat
@@ -1167,7 +1167,7 @@ class _Case:
                 return archs
         return None
 
-    # -- AMD ---------------------------------------------------------------------------------------
+    # -- AMD -----------------------------------------------------------------------------------
 
     def check_rocm(self, torch: Built | None) -> list[Finding]:
         said = self.r.event("hip_no_binary")
@@ -1229,7 +1229,7 @@ class _Case:
             )
         ]
 
-    # -- CPU builds --------------------------------------------------------------------------------
+    # -- CPU builds ----------------------------------------------------------------------------
 
     def check_cpu_build(self, torch: Built | None) -> list[Finding]:
         if torch is None or torch.kind != "cpu" or self.mac:
@@ -1276,11 +1276,11 @@ class _Case:
                     " (on a Mac there is no CUDA at all)" if asks and not self.m.platform.os else ""
                 ),
                 fix=["nvidia-smi", self.generate(), self.create()],
-                evidence=list(torch.evidence) + [e["line"] for e in asks[:1]],
+                evidence=list(torch.evidence) + _quoted(asks[:1]),
             )
         ]
 
-    # -- two installs, shadowing, channels -------------------------------------------------------
+    # -- two installs, shadowing, channels -----------------------------------------------------
 
     def check_duplicates(self, torch: Built | None) -> list[Finding]:
         out: list[Finding] = []
@@ -1418,7 +1418,7 @@ class _Case:
                     fix=[
                         'python -c "import torch; print(torch.__file__)"   # which one is imported'
                     ],
-                    evidence=[e["line"], *[p["line"] for p in self.torch_pkgs()]],
+                    evidence=[*_quoted([e]), *[p["line"] for p in self.torch_pkgs()]],
                 )
             )
         return out
@@ -1520,7 +1520,7 @@ class _Case:
             return "pytorch"
         return channel
 
-    # -- companions --------------------------------------------------------------------------------
+    # -- companions ----------------------------------------------------------------------------
 
     def check_companions(self, torch: Built | None) -> list[Finding]:
         out: list[Finding] = []
@@ -1659,7 +1659,7 @@ class _Case:
         index = f" --index-url https://download.pytorch.org/whl/{tag}" if tag else ""
         return "pip install --force-reinstall --no-deps " + " ".join(specs) + index
 
-    # -- symptoms and the verdict ------------------------------------------------------------------
+    # -- symptoms and the verdict --------------------------------------------------------------
 
     def symptoms(self, torch: Built | None, errors: list[Finding]) -> list[Finding]:
         out: list[Finding] = []
@@ -1826,6 +1826,11 @@ class _Case:
         if len(self.torch_pkgs()) == 1:
             checked.append("one torch installed")
         return checked, [e for e in evidence if e]
+
+
+def _quoted(events: Iterable[dict[str, Any]]) -> list[str]:
+    """The lines events were read from (a printed value: the expression and its output)."""
+    return [ln for e in events for ln in (e["line"], e.get("value_line")) if ln]
 
 
 def _clean_name(text: str) -> str:

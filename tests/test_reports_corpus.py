@@ -12,29 +12,26 @@ from pathlib import Path
 
 import pytest
 
+from conda_torch import doctor
+
 from .conftest import read_fixture
 
 REPORTS = Path(__file__).resolve().parent / "data" / "reports"
 INDEX = REPORTS / "INDEX.md"
 
-# The cause vocabulary of issue 13 ("Deliver", item 1), plus `healthy` for reports whose stack
-# is consistent and whose problem the thread found elsewhere.
-CAUSES = (
-    "cpu_build_on_gpu",
-    "driver_too_old",
-    "arch_missing",
-    "companion_mismatch",
-    "duplicate_install",
-    "mixed_channels",
-    "shadowed",
-    "rosetta",
-    "cuda_on_mac",
-    "rocm_unsupported_gfx",
-    "macos_too_old",
-    "no_build_for_platform",
-    "healthy",
+# The cause vocabulary of issue 13 (conda_torch.doctor.CAUSES), plus `healthy` for reports whose
+# stack is consistent and whose problem the thread found elsewhere.
+CAUSES = (*doctor.CAUSES, "healthy")
+REQUIRED = (
+    "source",
+    "repo-thread-title",
+    "posted",
+    "cause",
+    "established-by",
+    "established",
+    "facts",
+    "what",
 )
-REQUIRED = ("source", "repo-thread-title", "posted", "cause", "established-by", "established", "facts", "what")
 OPTIONAL = ("note",)
 THREAD = re.compile(r"https://github\.com/[\w.-]+/[\w.-]+/(issues|pull)/\d+(#issuecomment-\d+)?")
 REPORT_FILES = sorted(REPORTS.glob("*.txt"))
@@ -78,11 +75,15 @@ def test_report_form(path: Path):
 
     assert header["cause"] in CAUSES
     assert path.name.startswith(header["cause"] + "-"), "the file name starts with its cause"
-    assert THREAD.fullmatch(header["source"]), f"source is not one GitHub thread: {header['source']}"
+    assert THREAD.fullmatch(header["source"]), (
+        f"source is not one GitHub thread: {header['source']}"
+    )
     assert header["established-by"].startswith("https://")
     assert "(who: " in header["established-by"], "established-by says who established the cause"
     established = header["established"]
-    assert len(established) > 2 and established[0] == established[-1] == '"', "the establishing sentence is quoted"
+    assert len(established) > 2 and established[0] == established[-1] == '"', (
+        "the establishing sentence is quoted"
+    )
     assert re.fullmatch(r"\d{4}-\d{2}-\d{2}", header["posted"])
 
 
@@ -110,7 +111,9 @@ def test_index_rows_agree_with_the_files():
         assert len(row) == 5, f"{name}: expected 5 cells (file, cause, kinds, source, why)"
         assert row[1] == header["cause"], f"{name}: cause in INDEX.md differs from the file"
         assert row[2], f"{name}: no paste kinds"
-        assert row[3] == f"<{header['source']}>", f"{name}: source in INDEX.md differs from the file"
+        assert row[3] == f"<{header['source']}>", (
+            f"{name}: source in INDEX.md differs from the file"
+        )
         assert row[4], f"{name}: no reason given"
 
 

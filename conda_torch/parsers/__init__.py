@@ -62,7 +62,7 @@ _PROMPT = re.compile(
 #: Markdown list bullet or emphasis.
 _DECOR = re.compile(
     r"^(?:\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?Z?\s+)?"  # 2022-12-16T16:39:38.3607708Z
-    r"(?:\s*>)*\s*"  # > quoted
+    r"(?:\s*>(?![>=]))*\s*"  # > quoted (not >>>, Python's prompt)
     r"(?:[-*+•]\s+|\d{1,2}[.)]\s+)?"  # - item, 1. item
     r"\**"  # **bold**
 )

@@ -251,9 +251,10 @@ def gpu_name_in(text: str) -> str:
     return text.rsplit(": ", 1)[-1].strip()
 
 
-def _printed(capture: Capture) -> list[tuple[str, re.Match[str], str]]:
-    """(fact, value match, line) for every printed value the paste shows."""
-    out: list[tuple[str, re.Match[str], str]] = []
+def _printed(capture: Capture) -> list[tuple[str, re.Match[str], str, str | None]]:
+    """(fact, value match, the expression's line, the value's line when another one) for every
+    printed value the paste shows."""
+    out: list[tuple[str, re.Match[str], str, str | None]] = []
     lines = capture.plain
     for i, line in enumerate(lines):
         exprs = [(f, e.search(line), v) for f, e, v in _PRINTED]
@@ -265,12 +266,12 @@ def _printed(capture: Capture) -> list[tuple[str, re.Match[str], str]]:
         fact, m, value_re = hits[-1]
         tail = line[m.end() :]
         if (s := _SAME_LINE.match(tail)) and (v := value_re.match(s["value"].strip().rstrip(")"))):
-            out.append((fact, v, line))
+            out.append((fact, v, line, None))
             continue
         if (s := _SAME_LINE.match(tail)) and (v := value_re.match(s["value"].strip())):
-            out.append((fact, v, line))
+            out.append((fact, v, line, None))
             continue
-        following = next((x for x in lines[i + 1 : i + 3] if x), "")
+        following = value_line = next((x for x in lines[i + 1 : i + 3] if x), "")
         if o := _OUT.match(following):
             following = o["value"].strip()
         elif _CODE.match(following):
@@ -280,7 +281,7 @@ def _printed(capture: Capture) -> list[tuple[str, re.Match[str], str]]:
             continue
         for (f, _, vre), token in zip(hits, tokens):
             if v := vre.match(token.strip()):
-                out.append((f, v, f"{line} -> {following}"))
+                out.append((f, v, line, value_line))
     return out
 
 
@@ -310,15 +311,12 @@ def scan(capture: Capture) -> list[dict[str, Any]]:
             if not path and line[: m.start("path")].endswith('File "'):
                 event["relative"] = True  # File "torch/__init__.py": a torch/ folder in the cwd
             events.append(event)
-    for fact, m, line in _printed(capture):
-        events.append(
-            {
-                "id": "printed",
-                "fact": fact,
-                "line": line,
-                **{k: v for k, v in m.groupdict().items() if v is not None},
-            }
-        )
+    for fact, m, line, value_line in _printed(capture):
+        event = {"id": "printed", "fact": fact, "line": line}
+        if value_line:
+            event["value_line"] = value_line  # the output line under the expression
+        event.update({k: v for k, v in m.groupdict().items() if v is not None})
+        events.append(event)
     return events
 
 
