@@ -578,7 +578,10 @@ class _Case:
         python = self.m.platform.python_version
         python = ".".join(python.split(".")[:2]) if python else None
         try:
-            verdicts = matrix.evaluate(self.m, python=python, source="pip", subdir=subdir)
+            backend = want or ("cuda" if self.m.nvidia else "rocm" if self.amd_gpus else None)
+            verdicts = matrix.evaluate(
+                self.m, python=python, source="pip", subdir=subdir, backend=backend
+            )
         except Exception:
             return None
         gpu = bool(self.nvidia_gpus or self.amd_gpus or self.m.nvidia)
