@@ -230,8 +230,11 @@ class PasteDiagnosis:
             out.append(f"GPU: {g.name or g.vendor}{cc}" + (f", {g.gfx}" if g.gfx else ""))
         if m.nvidia and (m.nvidia.driver_version or m.nvidia.cuda_version):
             out.append(
-                "NVIDIA driver"
-                + (f" {m.nvidia.driver_version}" if m.nvidia.driver_version else "")
+                (
+                    f"NVIDIA driver {m.nvidia.driver_version}"
+                    if m.nvidia.driver_version
+                    else "NVIDIA driver (version not shown)"
+                )
                 + (f", supports CUDA {m.nvidia.cuda_version}" if m.nvidia.cuda_version else "")
             )
         p = m.platform
