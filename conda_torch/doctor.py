@@ -954,19 +954,7 @@ def _arch_list(ctx: _Ctx, build: Build, machine: Machine) -> list[str] | None:
         if build.installer == "pip"
         else ("pytorch" if build.channel == "pytorch" else "conda-forge")
     )
-    try:
-        cands = matrix.candidates(
-            subdir=subdir, torch=build.base_version, source=source, backend=f"cuda={build.cuda}"
-        )
-    except Exception:
-        return None
-    for c in cands:
-        if c.gpu_archs:
-            archs = [f"sm_{a.replace('.', '')}" for a in c.gpu_archs]
-            if c.ptx:
-                archs.append(f"compute_{str(c.ptx).replace('.', '')}")
-            return archs
-    return None
+    return matrix.arch_list(subdir=subdir, torch=build.base_version, cuda=build.cuda, source=source)
 
 
 def _check_arch(ctx: _Ctx, build: Build | None) -> list[Finding]:

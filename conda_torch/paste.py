@@ -1159,19 +1159,7 @@ class _Case:
             if torch.installer != "conda"
             else ("pytorch" if torch.channel == "pytorch" else "conda-forge")
         )
-        try:
-            cands = matrix.candidates(
-                subdir=subdir, torch=torch.base, source=source, backend=f"cuda={torch.cuda}"
-            )
-        except Exception:
-            return None
-        for c in cands:
-            if c.gpu_archs:
-                archs = [f"sm_{a.replace('.', '')}" for a in c.gpu_archs]
-                if c.ptx:
-                    archs.append(f"compute_{str(c.ptx).replace('.', '')}")
-                return archs
-        return None
+        return matrix.arch_list(subdir=subdir, torch=torch.base, cuda=torch.cuda, source=source)
 
     # -- AMD -----------------------------------------------------------------------------------
 

@@ -24,7 +24,8 @@ from ..exceptions import (
 )
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Iterable
+    from typing import Any
 
     from ..machine import Observation
 
@@ -144,6 +145,25 @@ def match_line(capture: Capture, starts: tuple[int, ...], m: re.Match[str]) -> s
     while offset < m.end() and text[offset].isspace():
         offset += 1
     return line_at(capture, starts, offset)
+
+
+def compile_table(table: Iterable[tuple[str, str]]) -> tuple[tuple[str, re.Pattern[str]], ...]:
+    """``(event id, pattern)`` rows with their patterns compiled."""
+    return tuple((event, re.compile(pattern)) for event, pattern in table)
+
+
+def message_events(
+    capture: Capture, table: Iterable[tuple[str, re.Pattern[str]]]
+) -> list[dict[str, Any]]:
+    """Every match of a table's patterns in the paste's joined text, as events: the ``id``, the
+    line it is quoted by (:func:`match_line`) and the named groups that matched."""
+    text, starts = joined(capture)
+    events: list[dict[str, Any]] = []
+    for event, pattern in table:
+        for m in pattern.finditer(text):
+            fields = {k: v for k, v in m.groupdict().items() if v is not None}
+            events.append({"id": event, "line": match_line(capture, starts, m), **fields})
+    return events
 
 
 @dataclass(frozen=True)

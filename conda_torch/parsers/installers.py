@@ -18,7 +18,7 @@ import shlex
 from typing import TYPE_CHECKING
 
 from ..machine import Observation
-from . import Kind, joined, match_line
+from . import Kind, compile_table, message_events
 
 if TYPE_CHECKING:
     from typing import Any
@@ -28,9 +28,8 @@ if TYPE_CHECKING:
 _REQ = r"[A-Za-z0-9][\w.-]*(?:\[[^\]]*\])?(?:\s*(?:===|==|>=|<=|~=|!=|<|>)\s*[\w.*+!-]+)?"
 
 #: (event id, pattern) over the joined text.
-FAILURES: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
-    (event, re.compile(pattern))
-    for event, pattern in (
+FAILURES: tuple[tuple[str, re.Pattern[str]], ...] = compile_table(
+    (
         (
             "pip_no_match",
             (
@@ -228,12 +227,7 @@ def command(cmd: str, args: str) -> dict[str, Any]:
 
 
 def scan(capture: Capture) -> list[dict[str, Any]]:
-    text, starts = joined(capture)
-    events: list[dict[str, Any]] = []
-    for event, pattern in FAILURES:
-        for m in pattern.finditer(text):
-            fields = {k: v for k, v in m.groupdict().items() if v is not None}
-            events.append({"id": event, "line": match_line(capture, starts, m), **fields})
+    events = message_events(capture, FAILURES)
     for line in capture.plain:
         for m in _COMMAND.finditer(line):
             cmd = command(m["cmd"], m["args"])

@@ -34,7 +34,7 @@ import re
 from typing import TYPE_CHECKING
 
 from ..machine import Observation
-from . import Kind, joined, match_line
+from . import Kind, compile_table, message_events
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -45,9 +45,8 @@ if TYPE_CHECKING:
 _ARCH = r"(?:sm|compute)_\d{2,3}[af]?"
 
 #: (event id, pattern) over the joined text. Named groups become the event's fields.
-MESSAGES: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
-    (event, re.compile(pattern))
-    for event, pattern in (
+MESSAGES: tuple[tuple[str, re.Pattern[str]], ...] = compile_table(
+    (
         (
             "arch_incompatible",
             (
@@ -287,12 +286,7 @@ def _printed(capture: Capture) -> list[tuple[str, re.Match[str], str, str | None
 
 def scan(capture: Capture) -> list[dict[str, Any]]:
     """Every torch message, banner and printed value the paste shows, as events."""
-    text, starts = joined(capture)
-    events: list[dict[str, Any]] = []
-    for event, pattern in MESSAGES:
-        for m in pattern.finditer(text):
-            fields = {k: v for k, v in m.groupdict().items() if v is not None}
-            events.append({"id": event, "line": match_line(capture, starts, m), **fields})
+    events = message_events(capture, MESSAGES)
     for line in capture.plain:
         for m in _BANNER.finditer(line):
             fields = {k: v for k, v in m.groupdict().items() if v is not None}
