@@ -1803,13 +1803,18 @@ class _Case:
                     checked.append(f"{g.name or 'the GPU'}: {cov.describe()}")
                     evidence.append(self.gpu_line(g))
         nv = self.m.nvidia
-        if torch.kind == "cuda" and nv and (nv.cuda_version or nv.driver_version):
-            checked.append(
-                f"driver {nv.driver_version or ''} supports CUDA {nv.cuda_version or '?'}".replace(
-                    "  ", " "
-                )
+        if torch.kind == "cuda" and torch.cuda and nv and (nv.cuda_version or nv.driver_version):
+            floor, compat_floor = self._floors(torch.cuda)
+            support = compat.driver_support(
+                torch.cuda,
+                driver=nv.driver_version,
+                driver_cuda=nv.cuda_version,
+                floor=floor,
+                compat_floor=compat_floor,
             )
-            evidence.append(self.r.line("nvidia.driver_version", nv.driver_version))
+            if support.runs:
+                checked.append(f"the driver runs CUDA {torch.cuda}: {support.reason}")
+                evidence.append(self.r.line("nvidia.driver_version", nv.driver_version))
         if self.m.torch and self.m.torch.cuda_available:
             checked.append("torch sees the GPU")
             evidence.append(self.r.line("torch.cuda_available"))
