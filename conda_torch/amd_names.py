@@ -13,6 +13,8 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from typing import Final
 
+    from .machine import Machine
+
 #: gfx target -> PCI device IDs (vendor 0x1002).
 #: Source: ROCm's own ``ISA_TO_ID`` table in ``rocm_agent_enumerator``
 #: (https://github.com/ROCm/rocminfo/blob/c6f7a17c85e0cdd75bf062e7a3490e831c87eb94/rocm_agent_enumerator),
@@ -130,3 +132,64 @@ def normalise_device_id(text: str) -> str | None:
     if len(value) != 4 or any(c not in "0123456789abcdef" for c in value):
         return None
     return "0x" + value
+
+
+#: Radeon and Instinct models -> gfx target, for GPUs a paste names but no tool output shows.
+#: Sources: LLVM's AMDGPU processor table, "Example Products"
+#: (https://llvm.org/docs/AMDGPUUsage.html#processors: polaris10/polaris11, Radeon RX 470/480/
+#: 460, are gfx803; Radeon VII and Instinct MI50/MI60 gfx906; MI100 gfx908; MI200 gfx90a);
+#: Gentoo's amdgpu_targets USE-flag descriptions
+#: (https://packages.gentoo.org/useflags/amdgpu_targets_gfx1010 and siblings) for the RDNA
+#: Radeons; the Polaris refresh (RX 5x0) named gfx803 in ROCm/ROCm#1745 and ollama/ollama#2453;
+#: MI300X gfx942 from the rocminfo capture cited above. One pattern per line.
+_GFX_BY_MODEL: Final[tuple[tuple[str, str], ...]] = (
+    (r"\bRX\s?(?:460|470|480|560|570|580|590)\b", "gfx803"),
+    (r"\bRadeon\s+VII\b|\bMI(?:50|60)\b", "gfx906"),
+    (r"\bMI100\b", "gfx908"),
+    (r"\bMI2(?:10|50X?)\b|\bMI200\b", "gfx90a"),
+    (r"\bMI300[AX]?\b", "gfx942"),
+    (r"\bRX\s?(?:5600|5700)\b", "gfx1010"),
+    (r"\bRX\s?(?:5300|5500)\b", "gfx1012"),
+    (r"\bRX\s?(?:6800|6900|6950)\b", "gfx1030"),
+    (r"\bRX\s?(?:6700|6750)\b", "gfx1031"),
+    (r"\bRX\s?7900\b", "gfx1100"),
+    (r"\bRX\s?(?:7700|7800)\b", "gfx1101"),
+    (r"\bRX\s?7600\b", "gfx1102"),
+)
+
+
+def gfx_for_name(name: str | None) -> str | None:
+    """The gfx target of a Radeon/Instinct model name (``Radeon RX 580 Series`` -> gfx803);
+    None when the name matches no model or models of different targets."""
+    import re
+
+    if not name:
+        return None
+    found = {gfx for pattern, gfx in _GFX_BY_MODEL if re.search(pattern, name, re.IGNORECASE)}
+    return found.pop() if len(found) == 1 else None
+
+
+def infer_missing(machine: Machine) -> tuple[Machine, list[str]]:
+    """A copy of ``machine``: AMD GPUs without a read gfx target get the one their name implies,
+    and a note saying so for each."""
+    import dataclasses
+
+    if machine.rocm is None:
+        return machine, []
+    notes: list[str] = []
+    gpus = []
+    for gpu in machine.rocm.gpus:
+        gfx = None if gpu.gfx else gfx_for_name(gpu.name)
+        if gfx is None:
+            gpus.append(gpu)
+            continue
+        notes.append(
+            f'gfx target {gfx} of "{gpu.name}" is inferred from its name (conda-torch\'s model '
+            "table); rocminfo would confirm"
+        )
+        gpus.append(
+            dataclasses.replace(gpu, gfx=gfx, sources={**gpu.sources, "gfx": "inferred from name"})
+        )
+    return dataclasses.replace(
+        machine, rocm=dataclasses.replace(machine.rocm, gpus=tuple(gpus))
+    ), notes

@@ -184,7 +184,6 @@ def arch_span(archs: Sequence[str], ptx: str | None = None) -> str:
 
 # -- drivers -----------------------------------------------------------------------------------
 
-
 @dataclass(frozen=True)
 class DriverSupport:
     """Whether a driver runs a CUDA ``build``.

@@ -274,9 +274,10 @@ def load_machine(path: str) -> Machine:
 def _from_files(paths: list[str]) -> Machine:
     from . import parsers
 
-    ranks = {k.name: k.rank for k in parsers.kinds()}
-    found: list[tuple[int, int, Observation]] = []
+    found: list[Observation] = []
     probes: list[Probe] = []
+    lenient = parsers.lenient_kinds()
+    partial: list[str] = []
     for path in paths:
         start = time.perf_counter()
         try:
@@ -295,12 +296,15 @@ def _from_files(paths: list[str]) -> Machine:
         probes.append(
             Probe(f"input: {path}", True, ", ".join(o.kind for o in observations), round(ms, 3))
         )
-        found.extend((ranks.get(o.kind, 50), len(found), o) for o in observations)
-    found.sort(key=lambda item: (item[0], item[1]))
-    machine = merge(
-        [o for _, _, o in found], mode="files", inputs=tuple(paths), probes=tuple(probes)
-    )
-    notes = []
+        found.extend(observations)
+        if all(o.kind in lenient for o in observations):
+            kinds = ", ".join(dict.fromkeys(o.kind for o in observations))
+            partial.append(
+                f"{observations[0].source}: no complete capture; read as a pasted report "
+                f"({kinds}): only the facts it shows, nothing else assumed."
+            )
+    machine = merge(parsers.ranked(found), mode="files", inputs=tuple(paths), probes=tuple(probes))
+    notes = list(partial)
     if machine.nvidia is None:
         notes.append(NOT_FOUND + "NVIDIA: no input shows an NVIDIA driver or GPU.")
     if machine.rocm is None:

@@ -76,6 +76,42 @@ FINDINGS: Final[dict[str, tuple[str, str]]] = {
     "not-an-environment": ("error", "not an environment (--all: it vanished or is broken)"),
 }
 
+#: What can be wrong with a torch installation: the cause a finding names (issue 13's
+#: vocabulary). ``companion_mismatch``: torchvision/torchaudio not made for the torch beside them
+#: (versions or builds); ``duplicate_install``: two torch distributions installed;
+#: ``mixed_channels``: packages from builds that do not share an ABI (pytorch channel,
+#: conda-forge, defaults, pip); ``shadowed``: the imported torch is not the installed one
+#: (``~/.local``, ``PYTHONPATH``, a source tree, another environment); ``rosetta``: an x86_64
+#: Python on Apple silicon.
+CAUSES: Final = (
+    "cpu_build_on_gpu",
+    "driver_too_old",
+    "arch_missing",
+    "companion_mismatch",
+    "duplicate_install",
+    "mixed_channels",
+    "shadowed",
+    "rosetta",
+    "cuda_on_mac",
+    "rocm_unsupported_gfx",
+    "macos_too_old",
+    "no_build_for_platform",
+)
+
+#: The cause each of doctor's own finding ids names (ids not listed name none).
+CAUSE_OF: Final[dict[str, str]] = {
+    "pip-and-conda": "duplicate_install",
+    "mixed-channels": "mixed_channels",
+    "pytorch-beside-forge": "mixed_channels",
+    "defaults-beside-forge": "mixed_channels",
+    "cpu-build-on-gpu": "cpu_build_on_gpu",
+    "driver-too-old": "driver_too_old",
+    "arch-missing": "arch_missing",
+    "user-site-shadow": "shadowed",
+    "pythonpath-shadow": "shadowed",
+    "pair-mismatch": "companion_mismatch",
+}
+
 #: pip distribution names of the stack.
 PIP_STACK: Final = ("torch", "torchvision", "torchaudio")
 
@@ -495,14 +531,20 @@ class Finding:
     details: tuple[str, ...] = ()
     #: ``doctor`` (environment-level) or ``validate`` (a validate check).
     source: str = "doctor"
+    #: What is wrong, from :data:`CAUSES` (None where no cause of the vocabulary fits).
+    cause: str | None = None
+    #: The lines of a paste the finding rests on, quoted (``doctor --from``).
+    evidence: tuple[str, ...] = ()
 
     def to_json(self) -> dict[str, Any]:
         return {
             "id": self.id,
+            "cause": self.cause,
             "severity": self.severity,
             "message": self.message,
             "fix": self.fix,
             "details": list(self.details),
+            "evidence": list(self.evidence),
             "source": self.source,
         }
 
@@ -572,7 +614,9 @@ def _finding(
     *,
     severity: str | None = None,
 ) -> Finding:
-    return Finding(fid, severity or FINDINGS[fid][0], message, fix, tuple(details))
+    return Finding(
+        fid, severity or FINDINGS[fid][0], message, fix, tuple(details), cause=CAUSE_OF.get(fid)
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -910,19 +954,7 @@ def _arch_list(ctx: _Ctx, build: Build, machine: Machine) -> list[str] | None:
         if build.installer == "pip"
         else ("pytorch" if build.channel == "pytorch" else "conda-forge")
     )
-    try:
-        cands = matrix.candidates(
-            subdir=subdir, torch=build.base_version, source=source, backend=f"cuda={build.cuda}"
-        )
-    except Exception:
-        return None
-    for c in cands:
-        if c.gpu_archs:
-            archs = [f"sm_{a.replace('.', '')}" for a in c.gpu_archs]
-            if c.ptx:
-                archs.append(f"compute_{str(c.ptx).replace('.', '')}")
-            return archs
-    return None
+    return matrix.arch_list(subdir=subdir, torch=build.base_version, cuda=build.cuda, source=source)
 
 
 def _check_arch(ctx: _Ctx, build: Build | None) -> list[Finding]:

@@ -83,14 +83,32 @@ class InputFileError(CondaTorchValueError):
         super().__init__(f"{path}: {problem}", hints=hints)
 
 
+#: The ``path`` that means standard input, and how errors name it.
+STDIN = "-"
+STDIN_LABEL = "<stdin>"
+
+
 def read_input_bytes(path: str, *, limit: int, what: str) -> bytes:
     """A user's input file's bytes, or :class:`InputFileError` saying why it cannot be ``what``.
 
     Refuses a missing, unreadable or directory path, and a file over ``limit`` bytes (read
-    without loading it: a 100 MB paste is a mistake, not an input).
+    without loading it: a 100 MB paste is a mistake, not an input). ``-`` reads standard input,
+    at most ``limit`` bytes of it.
     """
     import os
 
+    if path == STDIN:
+        import sys
+
+        try:
+            data = sys.stdin.buffer.read(limit + 1)
+        except (OSError, ValueError, AttributeError) as exc:  # closed or not a byte stream
+            raise InputFileError(STDIN_LABEL, f"cannot be read ({exc})") from None
+        if len(data) > limit:
+            raise InputFileError(
+                STDIN_LABEL, f"holds more than {limit} bytes; {what} is at most {limit} bytes"
+            )
+        return data
     try:
         if os.path.isdir(path):
             raise InputFileError(path, f"is a directory, not {what}")

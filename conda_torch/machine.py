@@ -46,6 +46,17 @@ class Observation:
     gpus: list[dict[str, Any]] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    #: The line each fact was read from, by ``section.key`` (``"torch.version"``,
+    #: ``"gpus.0.name"``); filled by the readers of pasted text, quoted as evidence.
+    evidence: dict[str, str] = field(default_factory=dict)
+    #: Packages a listing shows (pip list/freeze/show, conda list, a conda plan, collect_env's
+    #: ``[pip3]``/``[conda]`` lines): one dict per package, see ``parsers.packages``. Not
+    #: machine facts: :func:`merge` leaves them out; ``doctor --from`` reads them.
+    packages: list[dict[str, Any]] = field(default_factory=list)
+    #: What a paste says happened (torch's warnings and errors, installer failures, install
+    #: commands, printed values): one dict per event with an ``id`` and its ``line``. Not
+    #: machine facts either.
+    events: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def label(self) -> str:

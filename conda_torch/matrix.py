@@ -376,6 +376,25 @@ class Matrix:
 
     # -- pairings ---------------------------------------------------------------------
 
+    def arch_list(
+        self, *, subdir: str | Subdir, torch: str, cuda: str, source: str | Source
+    ) -> list[str] | None:
+        """The GPU architectures (``sm_90``, ``compute_120``) the data records for a torch
+        release's CUDA ``cuda`` build from ``source`` on ``subdir``; None when it records none."""
+        try:
+            cands = self.candidates(
+                subdir=subdir, torch=torch, source=source, backend=f"cuda={cuda}"
+            )
+        except CondaTorchValueError:  # a release, CUDA or platform the data does not know
+            return None
+        for c in cands:
+            if c.gpu_archs:
+                archs = [f"sm_{a.replace('.', '')}" for a in c.gpu_archs]
+                if c.ptx:
+                    archs.append(f"compute_{str(c.ptx).replace('.', '')}")
+                return archs
+        return None
+
     def companions(self, torch_version: str) -> tuple[str | None, str | None]:
         """The exact (torchvision, torchaudio) that pair with a torch release on pip.
 

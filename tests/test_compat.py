@@ -78,6 +78,8 @@ FLOORS_129 = {"floor": "575.51.03", "compat_floor": "525.60.13"}
             False,
             None,
         ),
+        # before CUDA 11 there is no minor-version compatibility: a 10.2 build needs 10.2
+        ("10.2", {"driver_cuda": "10.1"}, False, None),
         ("12.9", {}, None, None),  # nothing known
         # no minor-version compatibility before CUDA 11: a 10.2 build on a 10.0 driver (K80)
         ("10.2", {"driver_cuda": "10.0", "driver": "410.104"}, False, None),

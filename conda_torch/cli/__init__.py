@@ -30,7 +30,10 @@ SUBCOMMANDS: tuple[tuple[str, str], ...] = (
 )
 
 
-def configure_parser(parser: argparse.ArgumentParser) -> None:
+def configure_parser(parser: argparse.ArgumentParser, *, only: str | None = None) -> None:
+    """Every subcommand; with ``only``, the options of that one alone (the stand-alone CLI
+    parses one command per process: the others need their name and help line, not their
+    options)."""
     from .. import __version__
 
     parser.description = (
@@ -42,7 +45,8 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     for name, module in SUBCOMMANDS:
         mod = importlib.import_module(f"{__name__}.{module}")
         p = sub.add_parser(name, help=mod.HELP, description=mod.DESCRIPTION)
-        mod.configure_parser(p)
+        if only is None or only == name:
+            mod.configure_parser(p)
         p.set_defaults(_execute=f"{__name__}.{module}")
     parser.set_defaults(_parser=parser)
 
@@ -62,8 +66,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     from ..exceptions import CondaTorchError
 
     parser = argparse.ArgumentParser(prog="conda-torch")
-    configure_parser(parser)
-    args = parser.parse_args(argv)
+    words = list(sys.argv[1:] if argv is None else argv)
+    named = {name for name, _ in SUBCOMMANDS}
+    configure_parser(parser, only=words[0] if words and words[0] in named else None)
+    args = parser.parse_args(words)
     try:
         return execute(args)
     except CondaTorchError as exc:

@@ -15,8 +15,10 @@ DESCRIPTION = (
     "driver, the newest CUDA it supports and each GPU's compute capability, AMD ROCm, Apple "
     "MPS and Intel XPU, saying where every fact came from and what was not found. With --from, "
     "build the same picture from captured outputs (nvidia-smi, nvidia-smi -q/-L/--query-gpu, "
-    "/proc/driver/nvidia/version, rocminfo, rocm-smi, sysctl, system_profiler, "
-    "python -m torch.utils.collect_env, conda info) instead of probing this machine. "
+    "/proc/driver/nvidia/version, rocminfo, rocm-smi (also --csv/--json), sw_vers, sysctl, "
+    "system_profiler, python -m torch.utils.collect_env, conda info) instead of probing this "
+    "machine, or from a pasted report that holds only part of one (the facts it shows, with a "
+    "note); '-' reads standard input. "
     "CONDA_OVERRIDE_CUDA is honoured as conda honours it ('' means no CUDA)."
 )
 

@@ -7,7 +7,8 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     import argparse
 
-    from ..doctor import Diagnosis
+    from ..doctor import Diagnosis, Finding
+    from ..paste import PasteDiagnosis
 
 HELP = "Diagnose an environment's torch stack: what is wrong, in plain words, and the fix."
 
@@ -22,6 +23,15 @@ made for the installed torch; an environment that drifted from what conda-torch 
 Every finding has a stable id, a severity (error, warning, info), one line saying what is
 wrong and the exact command that fixes it. Environments made by conda-torch or not.
 
+With --from, diagnose a pasted report instead of an environment: collect_env (whole or in
+part), pip list/freeze/show, conda list or a conda plan, nvidia-smi, rocm-smi, sw_vers, uname,
+torch's own warnings and errors, values printed in a REPL, an application's start-up banner,
+installer errors, in any mix, quoted, indented, fenced or cut short. Each finding then also
+names its cause (cpu_build_on_gpu, driver_too_old, arch_missing, companion_mismatch,
+duplicate_install, mixed_channels, shadowed, rosetta, cuda_on_mac, rocm_unsupported_gfx,
+macos_too_old, no_build_for_platform) and quotes the lines it rests on; a consistent stack gets
+no error and a note that the problem is likely elsewhere. '-' reads standard input.
+
 Exit status: 0 when no finding is an error, 1 otherwise.
 
 Examples:
@@ -29,6 +39,8 @@ Examples:
   conda torch doctor -p ./envs/ml --json
   conda torch doctor --python ./venv/bin/python
   conda torch doctor --all
+  conda torch doctor --from report.txt
+  pbpaste | conda torch doctor --from - --json
 """
 
 _MARK = {"error": "ERROR", "warning": "warn ", "info": "info "}
@@ -39,6 +51,14 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
 
     target = add_target_options(parser, what="conda environment", python=True)
     target.add_argument("--all", action="store_true", help="Every conda environment conda knows.")
+    target.add_argument(
+        "--from",
+        dest="from_files",
+        metavar="FILE",
+        nargs="+",
+        help="Diagnose a pasted report (one or more files, read together; '-' for standard "
+        "input) instead of an environment.",
+    )
     parser.add_argument(
         "--machine",
         metavar="FILE",
@@ -54,6 +74,9 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
 
 def execute(args: argparse.Namespace) -> int:
     import json
+
+    if args.from_files:
+        return _from_paste(args)
 
     from ..detect import load_machine
     from ..doctor import diagnose, diagnose_all
@@ -134,3 +157,92 @@ def render(d: Diagnosis, *, brief: bool = False) -> str:
         f"{verdict}: {n['error']} errors, {n['warning']} warnings, {n['info']} notes{took}"
     )
     return "\n".join(lines)
+
+
+# -- a pasted report ----------------------------------------------------------------------------
+
+_WIDTH = 80
+
+
+def _from_paste(args: argparse.Namespace) -> int:
+    from ..exceptions import CondaTorchValueError
+
+    if args.machine or args.no_probe:
+        raise CondaTorchValueError(
+            "--from reads the machine from the paste; --machine and --no-probe do not apply",
+            hints=["Leave out --machine and --no-probe."],
+        )
+    from ..paste import diagnose_files
+
+    d = diagnose_files(args.from_files)
+    if args.json:
+        import json
+
+        print(json.dumps(d.to_json(), indent=2))
+    else:
+        print(render_paste(d))
+    return 0 if d.ok else 1
+
+
+def render_paste(d: PasteDiagnosis) -> str:
+    """The answer to a pasted report: each finding with what it rests on and its fix, then what
+    the paste shows."""
+    import textwrap
+
+    names = ", ".join(d.sources)
+    lines = [f"Diagnosis of the pasted report {names}", ""]
+    errors = [f for f in d.findings if f.severity == "error"]
+    if errors:
+        cause = f" ({errors[0].cause})" if errors[0].cause else ""
+        lines.append(f"The cause: {d.title(errors[0])}{cause}.")
+    elif not any(f.severity == "warning" for f in d.findings):
+        lines.append("No cause found in the installation.")
+    for f in d.findings:
+        lines.extend(_finding_lines(f))
+    shown = d.summary()
+    if shown:
+        lines.append("")
+        lines.append("What the paste shows:")
+        lines.extend(f"  - {s}" for s in shown)
+    for note in d.notes:
+        lines.extend(
+            textwrap.wrap(note, _WIDTH, initial_indent="  note: ", subsequent_indent="        ")
+        )
+    n = d.counts()
+    verdict = "PROBLEMS" if not d.ok else ("OK with warnings" if n["warning"] else "OK")
+    lines.append("")
+    counts = ", ".join(
+        f"{n[key]} {word}{'' if n[key] == 1 else 's'}"
+        for key, word in (("error", "error"), ("warning", "warning"), ("info", "note"))
+    )
+    lines.append(f"{verdict}: {counts}")
+    return "\n".join(lines)
+
+
+def _finding_lines(f: Finding) -> list[str]:
+    import textwrap as tw
+
+    head = f"{_MARK.get(f.severity, f.severity).strip().upper()}  {f.id}"
+    if f.cause:
+        head += f" ({f.cause})"
+    out = ["", head]
+    out.extend(tw.wrap(f.message, _WIDTH, initial_indent="  ", subsequent_indent="  "))
+    if f.evidence:
+        out.append("  read from:")
+        for line in f.evidence:
+            text = line if len(line) <= 3 * (_WIDTH - 6) else line[: 3 * (_WIDTH - 6) - 1] + "…"
+            out.extend(
+                tw.wrap(
+                    text,
+                    _WIDTH,
+                    initial_indent="    > ",
+                    subsequent_indent="      ",
+                    break_on_hyphens=False,
+                )
+            )
+    if f.fix:
+        out.append("  fix:")
+        out.extend(
+            f"    $ {cmd}" if not cmd.startswith("#") else f"    {cmd}" for cmd in f.fix.split("\n")
+        )
+    return out

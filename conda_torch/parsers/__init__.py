@@ -15,10 +15,17 @@ import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from ..exceptions import InputFileError, UnrecognisedInputError, read_input_bytes
+from ..exceptions import (
+    STDIN,
+    STDIN_LABEL,
+    InputFileError,
+    UnrecognisedInputError,
+    read_input_bytes,
+)
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Iterable
+    from typing import Any
 
     from ..machine import Observation
 
@@ -32,6 +39,10 @@ MODULES: tuple[str, ...] = (
     "collect_env",
     "conda_info",
     "torch_runtime",
+    "packages",
+    "torch_messages",
+    "installers",
+    "context",
 )
 
 #: Largest capture read (bytes). Real captures are kilobytes; a bigger file is a mistake.
@@ -48,6 +59,28 @@ _PROMPT = re.compile(
 )
 
 
+#: What a pasted line carries before its content: a CI log's timestamp, a quote prefix, a
+#: Markdown list bullet or emphasis.
+_DECOR = re.compile(
+    r"^(?:\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?Z?\s+)?"  # 2022-12-16T16:39:38.3607708Z
+    r"(?:\s*>(?![>=]))*\s*"  # > quoted (not >>>, Python's prompt)
+    r"(?:[-*+•]\s+|\d{1,2}[.)]\s+)?"  # - item, 1. item
+    r"\**"  # **bold**
+)
+
+
+def plain_line(line: str) -> str:
+    """A line without the decoration pastes add (see ``_DECOR``), and without a backtick that
+    opens or closes a code span on another line (an unbalanced one at either end)."""
+    out = _DECOR.sub("", line, count=1).strip()
+    if out.count("`") % 2:
+        if out.startswith("`"):
+            out = out[1:].lstrip()
+        elif out.endswith("`"):
+            out = out[:-1].rstrip()
+    return out
+
+
 @dataclass(frozen=True)
 class Capture:
     """A captured output, cleaned once for every parser."""
@@ -57,6 +90,9 @@ class Capture:
     lines: tuple[str, ...]
     #: Commands seen on shell-prompt lines (``$ nvidia-smi -L`` -> ``nvidia-smi -L``).
     commands: tuple[str, ...] = field(default=())
+    #: ``lines`` without what pastes wrap around content (:func:`plain_line`), stripped: what
+    #: the lenient readers of pasted reports read.
+    plain: tuple[str, ...] = field(default=())
 
     @classmethod
     def from_text(cls, text: str) -> Capture:
@@ -71,11 +107,63 @@ class Capture:
         cut = min(indents) if indents else 0
         lines = tuple(ln[cut:] for ln in raw)
         commands = tuple(m.group("cmd").strip() for ln in lines if (m := _PROMPT.match(ln)))
-        return cls(text=text, lines=lines, commands=commands)
+        return cls(
+            text=text, lines=lines, commands=commands, plain=tuple(plain_line(ln) for ln in lines)
+        )
 
     def ran(self, *words: str) -> bool:
         """Whether a prompt line shows a command containing all of ``words``."""
         return any(all(w in cmd for w in words) for cmd in self.commands)
+
+
+def joined(capture: Capture) -> tuple[str, tuple[int, ...]]:
+    """The plain lines joined by single spaces, so a message wrapped over lines (a console's
+    width, a paste tool's) reads as one, and the offset where each line starts."""
+    starts: list[int] = []
+    pos = 0
+    for line in capture.plain:
+        starts.append(pos)
+        pos += len(line) + 1
+    return " ".join(capture.plain), tuple(starts)
+
+
+def line_at(capture: Capture, starts: tuple[int, ...], offset: int) -> str:
+    """The plain line that holds ``offset`` of :func:`joined`'s text."""
+    import bisect
+
+    return capture.plain[max(0, bisect.bisect_right(starts, offset) - 1)]
+
+
+def match_line(capture: Capture, starts: tuple[int, ...], m: re.Match[str]) -> str:
+    """The line a message matched in :func:`joined`'s text is quoted by: where its own words
+    start (after a leading ``name`` group, which may reach back into the line before, and
+    after blanks)."""
+    offset = m.start()
+    if "name" in m.re.groupindex and m.group("name") is not None:
+        offset = m.end("name")
+    text = m.string
+    while offset < m.end() and text[offset].isspace():
+        offset += 1
+    return line_at(capture, starts, offset)
+
+
+def compile_table(table: Iterable[tuple[str, str]]) -> tuple[tuple[str, re.Pattern[str]], ...]:
+    """``(event id, pattern)`` rows with their patterns compiled."""
+    return tuple((event, re.compile(pattern)) for event, pattern in table)
+
+
+def message_events(
+    capture: Capture, table: Iterable[tuple[str, re.Pattern[str]]]
+) -> list[dict[str, Any]]:
+    """Every match of a table's patterns in the paste's joined text, as events: the ``id``, the
+    line it is quoted by (:func:`match_line`) and the named groups that matched."""
+    text, starts = joined(capture)
+    events: list[dict[str, Any]] = []
+    for event, pattern in table:
+        for m in pattern.finditer(text):
+            fields = {k: v for k, v in m.groupdict().items() if v is not None}
+            events.append({"id": event, "line": match_line(capture, starts, m), **fields})
+    return events
 
 
 @dataclass(frozen=True)
@@ -86,6 +174,9 @@ class Kind:
     parse: Callable[[Capture], Observation]
     #: Lower ranks are more authoritative and win when two inputs disagree.
     rank: int = 50
+    #: A reader of pasted reports (facts found anywhere in mixed text), not of one command's
+    #: whole output: ``detect`` says so in a note.
+    lenient: bool = False
 
 
 def kinds() -> tuple[Kind, ...]:
@@ -105,25 +196,46 @@ def kind_names() -> list[str]:
     return [k.name for k in kinds()]
 
 
-def parse_text(text: str, source: str = "") -> list[Observation]:
-    """Observations from one captured output; ``UnrecognisedInputError`` if nothing claims it."""
+def observe(text: str, source: str = "") -> list[Observation]:
+    """Observations from one captured output or paste, most authoritative first; ``[]`` when no
+    kind claims it."""
     capture = Capture.from_text(text)
     found: list[tuple[int, Observation]] = []
-    all_kinds = kinds()
-    for kind in all_kinds:
+    for kind in kinds():
         if kind.recognise(capture):
             obs = kind.parse(capture)
             obs.source = source
             found.append((kind.rank, obs))
-    if not found:
-        raise UnrecognisedInputError(source or "input", expected=[k.name for k in all_kinds])
     found.sort(key=lambda item: item[0])
     return [obs for _, obs in found]
 
 
+def ranked(observations: list[Observation]) -> list[Observation]:
+    """``observations`` of several inputs, most authoritative kind first (stable otherwise), as
+    :func:`conda_torch.machine.merge` wants them."""
+    ranks = {k.name: k.rank for k in kinds()}
+    return sorted(observations, key=lambda o: ranks.get(o.kind, 50))
+
+
+def lenient_kinds() -> frozenset[str]:
+    """Names of the kinds that read pasted reports leniently (``Kind.lenient``)."""
+    return frozenset(k.name for k in kinds() if k.lenient)
+
+
+def parse_text(text: str, source: str = "") -> list[Observation]:
+    """Observations from one captured output; ``UnrecognisedInputError`` if nothing claims it."""
+    found = observe(text, source)
+    if not found:
+        raise UnrecognisedInputError(source or "input", expected=kind_names())
+    return found
+
+
 def read_capture(path: str) -> str:
-    """Read a capture file, refusing what cannot be one (empty, binary, huge, unreadable)."""
+    """Read a capture file (``-``: standard input), refusing what cannot be one (empty, binary,
+    huge, unreadable)."""
     data = read_input_bytes(path, limit=MAX_BYTES, what="a captured output")
+    if path == STDIN:
+        path = STDIN_LABEL
     if data[:2] in (b"\xff\xfe", b"\xfe\xff"):  # PowerShell's `>` writes UTF-16 with a BOM
         try:
             text = data.decode("utf-16")
@@ -142,4 +254,4 @@ def read_capture(path: str) -> str:
 
 
 def parse_file(path: str) -> list[Observation]:
-    return parse_text(read_capture(path), source=path)
+    return parse_text(read_capture(path), source=STDIN_LABEL if path == STDIN else path)

@@ -1,9 +1,9 @@
 """macOS / Apple Silicon / Rosetta captures, and ``platform.platform()`` strings of any OS.
 
-Kinds: ``sysctl machdep.cpu`` and ``uname`` shell output (read together, because Rosetta 2 only
-shows when both are in one paste: an x86_64 process on an Apple CPU), ``python -m platform`` /
-``platform.platform()``, and ``system_profiler`` (``SPDisplaysDataType`` JSON or text,
-``SPHardwareDataType``).
+Kinds: ``sw_vers``; ``sysctl machdep.cpu`` and ``uname`` shell output (read together, because
+Rosetta 2 only shows when both are in one paste: an x86_64 process on an Apple CPU);
+``python -m platform`` / ``platform.platform()``; and ``system_profiler``
+(``SPDisplaysDataType`` JSON or text, ``SPHardwareDataType``).
 
 Facts derived here are the ones the output proves: an arm64 process on macOS is Apple Silicon;
 an x86_64 process whose CPU brand is "Apple ..." runs under Rosetta 2; macOS 10.15 or older
@@ -484,8 +484,43 @@ def _parse_hardware(capture: Capture) -> Observation:
     return _observation("system_profiler SPHardwareDataType", platform, apple, [], notes)
 
 
+# -- sw_vers --------------------------------------------------------------------------------
+
+#: ``ProductName:	macOS`` / ``ProductVersion:	12.7.6`` (``Mac OS X`` before macOS 11).
+_SW_VERS = re.compile(r"^\s*Product(?P<key>Name|Version):\s*(?P<value>\S.*?)\s*$")
+
+
+def _sw_vers(capture: Capture) -> dict[str, str]:
+    found: dict[str, str] = {}
+    for line in capture.lines:
+        if m := _SW_VERS.match(line):
+            found.setdefault(m["key"], m["value"])
+    return found
+
+
+def _recognise_sw_vers(capture: Capture) -> bool:
+    found = _sw_vers(capture)
+    return found.get("Name") in ("macOS", "Mac OS X") and bool(
+        re.match(r"^\d+\.\d+", found.get("Version", ""))
+    )
+
+
+def _parse_sw_vers(capture: Capture) -> Observation:
+    version = _sw_vers(capture)["Version"]
+    platform: dict[str, Any] = {"os": "macos"}
+    notes: list[str] = []
+    if version == "10.16":  # an old-SDK process's view of macOS 11 or later
+        notes.append(macos_compat_note(version))
+    else:
+        platform["macos_version"] = version
+    apple: dict[str, Any] = {}
+    derive_apple(platform, apple, notes, what="this Mac")
+    return _observation("sw_vers", platform, apple, [], notes)
+
+
 KINDS: tuple[Kind, ...] = (
     Kind("system_profiler SPHardwareDataType", _recognise_hardware, _parse_hardware, rank=20),
+    Kind("sw_vers", _recognise_sw_vers, _parse_sw_vers, rank=22),
     Kind("system_profiler SPDisplaysDataType", _recognise_displays, _parse_displays, rank=20),
     Kind("sysctl / uname", _recognise_shell, _parse_shell, rank=25),
     Kind("platform.platform()", _recognise_platform, _parse_platform, rank=30),

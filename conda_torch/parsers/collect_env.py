@@ -150,6 +150,12 @@ def _parse(capture: Capture) -> Observation:
         torch["cuda"] = cuda
     if _present(rocm := values.get("ROCM used to build PyTorch")):
         torch["rocm"] = rocm
+    built = values.get("CUDA used to build PyTorch")
+    if torch.get("version") and built is not None and not _present(built) and "rocm" not in torch:
+        # torch.version.cuda is None: a CPU build (a ROCm one names its ROCm on the next line)
+        obs.events.append(
+            {"id": "built_without_cuda", "line": f"CUDA used to build PyTorch: {built}"}
+        )
     for label, key in (
         ("Is CUDA available", "cuda_available"),
         ("Is XPU available", "xpu_available"),

@@ -1,5 +1,5 @@
-"""AMD ROCm captures: ``rocminfo``, ``rocm-smi`` (table, ``-a``, ``--showbus``, ``--showhw``)
-and ``update-alternatives --display rocm``.
+"""AMD ROCm captures: ``rocminfo``, ``rocm-smi`` (table, ``-a``, ``--showbus``, ``--showhw``,
+``--csv``, ``--json``) and ``update-alternatives --display rocm``.
 
 Only ``rocminfo`` prints gfx targets. ``rocm-smi`` prints PCI device IDs at most; a gfx target
 looked up from one (:mod:`conda_torch.amd_names`) comes with a note saying it was inferred.
@@ -176,16 +176,8 @@ def _parse_rocm_smi(capture: Capture) -> Observation:
             )
         if m := _SMI_GPU_LINE.match(line.strip()):
             field = _SMI_KEYS.get(m.group(2).strip().lower())
-            value = m.group(3).strip()
-            if not field or not value or value.upper() in ("N/A", "NONE"):
-                continue
-            if field == "pci_device_id":
-                value = normalise_device_id(value)
-            elif field == "bus_id" and not _BUS.match(value):
-                value = None
-            elif field == "gfx" and not _GFX.match(value):
-                value = None
-            if value is not None:
+            value = _smi_value(field, m.group(3))
+            if field and value is not None:
                 gpu(int(m.group(1))).setdefault(field, value)
 
     for header, rows in _smi_tables(capture):
@@ -213,6 +205,30 @@ def _parse_rocm_smi(capture: Capture) -> Observation:
             if bus:
                 entry.setdefault("bus_id", bus)
 
+    _finish_smi(obs, by_index)
+    return obs
+
+
+def _smi_value(field: str | None, value: str) -> str | None:
+    """A rocm-smi value as the fact ``field`` holds it, or None (a placeholder, a malformed
+    value). ``GFX Version`` is printed with the stepping in decimal (``gfx9010`` for gfx90a:
+    rocm_smi_lib joins major, minor and stepping as numbers)."""
+    value = value.strip()
+    if not field or not value or value.upper() in ("N/A", "NONE"):
+        return None
+    if field == "pci_device_id":
+        return normalise_device_id(value)
+    if field == "bus_id" and not _BUS.match(value):
+        return None
+    if field == "gfx":
+        if m := re.fullmatch(r"gfx9(\d)(1[0-5])", value):
+            return f"gfx9{m[1]}{int(m[2]):x}"
+        return value if _GFX.match(value) else None
+    return value
+
+
+def _finish_smi(obs: Observation, by_index: dict[int, dict[str, Any]]) -> None:
+    """gfx targets from device IDs (with a note), then the GPUs, then the partition note."""
     for index in sorted(by_index):
         entry = by_index[index]
         if "gfx" not in entry:
@@ -243,7 +259,79 @@ def _parse_rocm_smi(capture: Capture) -> Observation:
                 f"({', '.join(devices)}): the GPU is split into partitions, so count physical "
                 "GPUs by PCI device, not by rocm-smi entries"
             )
+
+
+# -- rocm-smi --csv / --json -------------------------------------------------------------
+
+_CSV_HEADER = re.compile(r"^device,(?P<cols>.+)$")
+_CSV_ROW = re.compile(r"^card(?P<index>\d+),(?P<cells>.*)$")
+_JSON_CARD = re.compile(r'"card(?P<index>\d+)"\s*:\s*\{')
+_JSON_PAIR = re.compile(r'"(?P<key>[^"]+)"\s*:\s*"(?P<value>[^"]*)"')
+
+
+def _csv_cards(capture: Capture) -> dict[int, dict[str, str]]:
+    """``card0,...`` rows under a ``device,...`` header, by card index."""
+    cards: dict[int, dict[str, str]] = {}
+    columns: list[str] | None = None
+    for line in capture.lines:
+        text = line.strip()
+        if m := _CSV_HEADER.match(text):
+            columns = [c.strip() for c in m["cols"].split(",")]
+        elif columns and (m := _CSV_ROW.match(text)):
+            cells = m["cells"].split(",")
+            if len(cells) > len(columns):  # a vendor name holds a comma: rejoin the middle
+                cells = (
+                    cells[:1]
+                    + [",".join(cells[1 : len(cells) - len(columns) + 2])]
+                    + cells[len(cells) - len(columns) + 2 :]
+                )
+            cards.setdefault(int(m["index"]), {}).update(zip(columns, cells))
+    return cards
+
+
+def _json_cards(capture: Capture) -> dict[int, dict[str, str]]:
+    """``"cardN": {"Key": "value", ...}`` objects, pretty-printed or on one line, whole or cut."""
+    text = "\n".join(capture.lines)
+    heads = list(_JSON_CARD.finditer(text))
+    cards: dict[int, dict[str, str]] = {}
+    for head, after in zip(heads, [*heads[1:], None]):
+        block = text[head.end() : after.start() if after else len(text)]
+        cards.setdefault(int(head["index"]), {}).update(
+            (m["key"].strip(), m["value"]) for m in _JSON_PAIR.finditer(block)
+        )
+    return cards
+
+
+def _recognise_smi_csv(capture: Capture) -> bool:
+    return any(_SMI_KEYS.get(k.lower()) for c in _csv_cards(capture).values() for k in c)
+
+
+def _recognise_smi_json(capture: Capture) -> bool:
+    return any(_SMI_KEYS.get(k.lower()) for c in _json_cards(capture).values() for k in c)
+
+
+def _parse_smi_cards(kind: str, cards: dict[int, dict[str, str]]) -> Observation:
+    obs = Observation(kind=kind)
+    by_index: dict[int, dict[str, Any]] = {}
+    for index, card in sorted(cards.items()):
+        entry: dict[str, Any] = {"vendor": "amd", "index": index}
+        for key, raw in card.items():
+            field = _SMI_KEYS.get(key.strip().lower())
+            value = _smi_value(field, raw)
+            if field and value is not None:
+                entry.setdefault(field, value)
+        if len(entry) > 2:
+            by_index[index] = entry
+    _finish_smi(obs, by_index)
     return obs
+
+
+def _parse_smi_csv(capture: Capture) -> Observation:
+    return _parse_smi_cards("rocm-smi --csv", _csv_cards(capture))
+
+
+def _parse_smi_json(capture: Capture) -> Observation:
+    return _parse_smi_cards("rocm-smi --json", _json_cards(capture))
 
 
 # -- update-alternatives --display rocm --------------------------------------------------
@@ -274,5 +362,7 @@ def _parse_alternatives(capture: Capture) -> Observation:
 KINDS: tuple[Kind, ...] = (
     Kind("rocminfo", _recognise_rocminfo, _parse_rocminfo, rank=20),
     Kind("rocm-smi", _recognise_rocm_smi, _parse_rocm_smi, rank=30),
+    Kind("rocm-smi --csv", _recognise_smi_csv, _parse_smi_csv, rank=30),
+    Kind("rocm-smi --json", _recognise_smi_json, _parse_smi_json, rank=30),
     Kind("update-alternatives rocm", _recognise_alternatives, _parse_alternatives, rank=40),
 )
