@@ -60,6 +60,34 @@ EXPECT: dict[str, dict[str, Any]] = {
         ],
         "notes": ["run rocminfo", "gfx1100 is inferred"],
     },
+    "rocm/rocm-smi-csv-productname-driverversion-mi100x2.txt": {
+        "kinds": {"rocm-smi --csv"},
+        "rocm.version": None,  # the "driver version" row is the kernel's, not ROCm's
+        "gpus.amd": [
+            {"index": 0, "name": "Arcturus GL-XL [AMD Instinct MI100]", "gfx": None},
+            {"index": 1, "name": "Arcturus GL-XL [AMD Instinct MI100]", "gfx": None},
+        ],
+        "notes": ["run rocminfo"],
+    },
+    "rocm/rocm-smi-json-780m-phoenix3-cut.txt": {
+        "kinds": {"rocm-smi --json"},
+        "gpus.amd": [
+            {"index": 0, "name": "Phoenix3", "pci_device_id": "0x1900", "bus_id": "0000:C4:00.0",
+             "gfx": None},
+        ],  # fmt: skip
+        "notes": ["0x1900 is not in the table", "run rocminfo"],
+    },
+    "rocm/rocm-smi-json-productname-mi200-gfx9010.txt": {
+        "kinds": {"rocm-smi --json"},
+        # printed "gfx9010": rocm_smi_lib writes major, minor and stepping in decimal
+        "gpus.amd": [{"index": 0, "name": "AMD INSTINCT MI200 (MCM) OAM LC MBA HPE C2",
+                      "gfx": "gfx90a"}],  # fmt: skip
+    },
+    "rocm/rocm-smi-json-rx7900-navi31-cut.txt": {
+        "kinds": {"rocm-smi --json"},
+        "gpus.amd": [{"index": 0, "pci_device_id": "0x744c", "gfx": "gfx1100"}],
+        "notes": ["gfx1100 is inferred"],
+    },
     "rocm/rocm-smi-showbus-mi300-tpx-partitions.txt": {
         "kinds": {"rocm-smi"},
         "gpus.amd": [
