@@ -1101,14 +1101,9 @@ def _pip_pair_fix(ctx: _Ctx, matrix: Any, present: Mapping[str, str]) -> str | N
     return ctx.pip("install --force-reinstall --no-deps", *specs) + index
 
 
-def _same(a: str | None, b: str | None) -> bool:
-    if not a or not b:
-        return True
-    a, b = a.split("+")[0], b.split("+")[0]
-    return _vtuple(a) == _vtuple(b) or a == b
-
-
 def _check_drift(ctx: _Ctx, build: Build | None) -> list[Finding]:
+    from .specs import installed_matches
+
     prov = ctx.provenance
     if prov is None:
         return []
@@ -1119,7 +1114,7 @@ def _check_drift(ctx: _Ctx, build: Build | None) -> list[Finding]:
         have = ctx.version(package)
         if want and not have:
             diffs.append(f"{package} {want} is planned but not installed")
-        elif want and have and not _same(want, have):
+        elif not installed_matches(want, have):
             diffs.append(f"{package}: planned {want}, installed {have.split('+')[0]}")
     planned = _planned_backend(ctx)
     if build is not None and planned in ("cpu", "cuda", "rocm") and build.kind != "unknown":
@@ -1146,7 +1141,7 @@ def _check_drift(ctx: _Ctx, build: Build | None) -> list[Finding]:
             diffs.append(f"planned torch from {source}, installed from {build.channel}")
     py_plan = plan.get("python")
     py_have = ctx.inv.python_version or (ctx.facts.get("python") or {}).get("version")
-    if py_plan and py_have and _vtuple(str(py_plan))[:2] != _vtuple(str(py_have))[:2]:
+    if py_plan and py_have and not installed_matches(f"={py_plan}", str(py_have)):
         diffs.append(f"planned Python {py_plan}, installed {py_have}")
     if not diffs:
         return []

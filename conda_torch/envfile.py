@@ -436,49 +436,6 @@ def conda_version_spec(spec: str) -> str | None:
     return rest.split()[0]
 
 
-def conda_version_matches(version_spec: str | None, version: str) -> bool:
-    """Whether ``version`` satisfies a conda version spec (``=2.5``, ``>=2,<3``, ``2.5|2.6``).
-
-    ``=X`` and ``X.*`` match by prefix; ``==X`` exactly; ``,`` is "and", ``|`` is "or".
-    """
-    if not version_spec:
-        return True
-    from packaging.version import InvalidVersion, Version
-
-    try:
-        have = Version(version.split("+")[0])
-    except InvalidVersion:
-        return False
-
-    def one(term: str) -> bool:
-        term = term.strip()
-        for op in ("==", ">=", "<=", "!=", "~=", ">", "<", "="):
-            if term.startswith(op):
-                value = term[len(op) :].strip()
-                break
-        else:
-            op, value = "=", term  # a bare "2.5.*" or "2.5"
-            if not term.endswith("*") and term.count(".") >= 2:
-                op = "=="
-        prefix = value.endswith("*") or op in ("=", "~=")
-        value = value.rstrip("*").rstrip(".")
-        try:
-            want = Version(value)
-        except InvalidVersion:
-            return False
-        if op == "=" or (op == "==" and prefix):
-            return have.release[: len(want.release)] == want.release
-        if op == "==":
-            return have == want
-        if op == "!=":
-            return have.release[: len(want.release)] != want.release if prefix else have != want
-        if op == "~=":
-            return have >= want and have.release[: len(want.release) - 1] == want.release[:-1]
-        return {">=": have >= want, "<=": have <= want, ">": have > want, "<": have < want}[op]
-
-    return any(all(one(t) for t in alt.split(",") if t.strip()) for alt in version_spec.split("|"))
-
-
 def pip_version_matches(line: str, version: str) -> bool:
     """Whether ``version`` satisfies the specifier of a pip requirement line."""
     from packaging.requirements import InvalidRequirement, Requirement
@@ -622,13 +579,24 @@ def _pin_fits(vspec: str, version: str, kind: str, package: str) -> bool:
         if pinned:
             return pinned.split(".")[: len(base.split("."))] == base.split(".") or pinned == base
         return (
-            conda_version_matches(vspec, base + ".0")
+            _conda_pin_fits(vspec, base + ".0")
             if kind == "conda"
             else pip_version_matches(package + vspec, base + ".0")
         )
     if kind == "pip":
         return pip_version_matches(package + vspec, version)
-    return conda_version_matches(vspec, version)
+    return _conda_pin_fits(vspec, version)
+
+
+def _conda_pin_fits(vspec: str, version: str) -> bool:
+    """conda's own reading of a pin (:mod:`conda_torch.specs`); a pin conda would refuse never
+    fits."""
+    from .specs import InvalidSpec, version_matches
+
+    try:
+        return version_matches(vspec, version)
+    except InvalidSpec:
+        return False
 
 
 def _pip_pinned(spec: str) -> str | None:
@@ -692,7 +660,7 @@ def specialize(doc: EnvDocument, plan: Plan, *, matrix: Any = None, name: str | 
             return False
         # A Python line the plan's Python does not satisfy (only when --python overrode it).
         return not (
-            is_python(item) and not conda_version_matches(conda_version_spec(item), plan.python)
+            is_python(item) and not _conda_pin_fits(conda_version_spec(item) or "*", plan.python)
         )
 
     stack = [d for d in spec.dependencies if conda_name(d) not in ("python", "pip")]

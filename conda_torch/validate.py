@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .exceptions import CondaTorchError, ProbeError
+from .specs import installed_matches
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
@@ -602,12 +603,12 @@ def _check_planned(ctx: _Context) -> Check:
             )
     for package in ("torch", *COMPANIONS):
         wanted = ctx.provenance.wants(package)
-        have = _base(ctx.pkg(package).get("version"))
-        if wanted and have and not _same_version(wanted, have):
-            problems.append(f"planned {package} {wanted}, found {have}")
+        have = ctx.pkg(package).get("version")
+        if not installed_matches(wanted, have):
+            problems.append(f"planned {package} {wanted}, found {_base(have)}")
     py_plan = plan.get("python")
     py_have = (ctx.facts.get("python") or {}).get("version", "")
-    if py_plan and not (py_have == str(py_plan) or py_have.startswith(f"{py_plan}.")):
+    if py_plan and not installed_matches(f"={py_plan}", py_have):
         problems.append(f"planned Python {py_plan}, found {py_have}")
     if problems:
         return Check("planned-build", "fail", "; ".join(problems), ctx.recreate())
@@ -616,15 +617,6 @@ def _check_planned(ctx: _Context) -> Check:
         "pass",
         f"matches the plan ({backend or 'backend not planned'}, torch {plan.get('torch')})",
     )
-
-
-def _same_version(a: str, b: str) -> bool:
-    try:
-        from packaging.version import Version
-
-        return Version(a) == Version(b)
-    except Exception:
-        return a == b
 
 
 def _inside(path: str, root: str) -> bool:

@@ -476,6 +476,29 @@ def test_drift_from_provenance(tmp_path: Path) -> None:
     assert f.fix == f"conda torch recreate -p {prefix}"
 
 
+def test_a_planned_series_is_no_drift(tmp_path: Path) -> None:
+    """A conda-forge plan records ``torchvision 0.28.*``; conda installed 0.28.0 (issue 11)."""
+    from conda_torch import provenance
+
+    prefix = conda_torch_prefix(tmp_path / "env", version="2.13.0", build="cpu_generic_py311_h1_0")
+    dist_info(prefix, "torchvision", "0.28.0", "conda")
+    provenance.write(
+        prefix,
+        plan={
+            "torch": "2.13.0",
+            "torchvision": "0.28.*",
+            "torchaudio": None,
+            "python": "3.11",
+            "backend": "cpu",
+            "backend_kind": "cpu",
+            "source": "conda-forge",
+        },
+        environment_file="dependencies: []\n",
+    )
+    d = diagnose(prefix=prefix, run_probe=False, environ=clean_env())
+    assert d.finding("drift") is None, d.finding("drift")
+
+
 def test_unreadable_provenance_is_a_warning(tmp_path: Path) -> None:
     from conda_torch import provenance
 

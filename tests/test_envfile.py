@@ -163,28 +163,6 @@ def test_conda_spec_parts(spec, name, version):
 
 
 @pytest.mark.parametrize(
-    ("spec", "version", "expected"),
-    [
-        ("=2.5", "2.5.1", True),
-        ("=2.5", "2.50.0", False),
-        ("=2.5", "2.6.0", False),
-        ("==2.5.1", "2.5.1", True),
-        ("==2.5", "2.5.1", False),
-        ("2.5.*", "2.5.0", True),
-        ("2.5.1", "2.5.1", True),
-        (">=2.4,<2.6", "2.5.1", True),
-        (">=2.4,<2.6", "2.6.0", False),
-        ("2.4.*|2.6.*", "2.6.0", True),
-        ("!=2.5.1", "2.5.1", False),
-        ("=0.15", "0.20.1", False),
-        (None, "2.5.1", True),
-    ],
-)
-def test_conda_version_matches(spec, version, expected):
-    assert envfile.conda_version_matches(spec, version) is expected
-
-
-@pytest.mark.parametrize(
     ("line", "name"),
     [
         ("torch==2.9.1+cu128", "torch"),
