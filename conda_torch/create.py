@@ -196,13 +196,14 @@ def prepare(
     python: str | None = None,
     backend: str | None = "auto",
     source: str | None = None,
+    default_python: str | None = None,
 ) -> Prepared:
     """The environment file to create, from a plan for ``machine`` or from ``file``.
 
     ``file`` alone is specialized like ``conda torch generate -f``: its torch stack, channels and
     variables are set from the plan, everything else is kept. With ``as_is`` the file is taken
     exactly as written (for files ``generate`` already made); what it pins is recorded as the
-    plan.
+    plan. ``default_python`` is conda's configured ``default_python`` (see ``make_plan``).
     """
     from . import envfile
 
@@ -222,7 +223,8 @@ def prepare(
         request = envfile.team_request(doc)
         torch = torch or request.torch
         python = python or request.python
-    plan = make_plan(machine, torch=torch, python=python, backend=backend, source=source, name=name)
+    plan = make_plan(machine, torch=torch, python=python, backend=backend, source=source, name=name,
+                     default_python=default_python)  # fmt: skip
     if doc is not None:
         from .matrix import load as load_matrix
 

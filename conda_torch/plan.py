@@ -344,12 +344,24 @@ def _rank_key(
     )
 
 
-def _pick_python(c: Candidate, asked: str | None, asked_by: str | None = None) -> tuple[str, str]:
+def _pick_python(
+    c: Candidate, asked: str | None, asked_by: str | None = None, preferred: str | None = None
+) -> tuple[str, str]:
+    """The plan's Python: what was asked, else conda's configured ``default_python``
+    (``preferred``) when the release supports it, else the newest up to the ceiling."""
     pythons = sorted({str(p) for p in c.pythons or ()}, key=_version)
     if asked:
         return asked, f"Python {asked}, as {asked_by or '--python'} asks."
     if not pythons:
         raise IncompatibleError(f"the matrix lists no Python for {candidate_label(c)}")
+    if preferred and preferred in pythons:
+        return preferred, f"Python {preferred}: conda's default_python setting."
+    not_default = (
+        f" (conda's default_python {preferred} is not one torch {c.torch} supports from "
+        f"{_source_name(c.source)})"
+        if preferred
+        else ""
+    )
     ceiling = _version(DEFAULT_PYTHON_CEILING)
     fit = [p for p in pythons if _version(p) <= ceiling]
     if fit:
@@ -364,10 +376,10 @@ def _pick_python(c: Candidate, asked: str | None, asked_by: str | None = None) -
         return chosen, (
             f"Python {chosen}: the newest that torch {c.torch} supports from "
             f"{_source_name(c.source)}, "
-            f"up to {DEFAULT_PYTHON_CEILING}{extra}."
+            f"up to {DEFAULT_PYTHON_CEILING}{extra}{not_default}."
         )
     chosen = pythons[0]
-    return chosen, f"Python {chosen}: the oldest Python torch {c.torch} supports."
+    return chosen, f"Python {chosen}: the oldest Python torch {c.torch} supports{not_default}."
 
 
 def summarize_machine(
@@ -429,12 +441,15 @@ def make_plan(
     description: str | None = None,
     stamp_version: bool = True,
     asked_by: dict[str, str] | None = None,
+    default_python: str | None = None,
 ) -> Plan:
     """Resolve a request against ``machine`` and the matrix (see the module docstring).
 
     ``description`` marks a generic machine (``--platform`` other than this one) and says what
     it stands for. ``asked_by`` says where a ``torch``/``python`` request came from when not
-    from the flags (``{"torch": "team.yml's 'pytorch=2.5'"}``). Raises
+    from the flags (``{"torch": "team.yml's 'pytorch=2.5'"}``). ``default_python`` is conda's
+    configured ``default_python`` (:func:`conda_torch.settings.default_python`): the Python
+    when none is asked and the chosen release supports it. Raises
     :class:`IncompatibleError` when nothing fits, with the best reasons.
     """
     asked_by = dict(asked_by or {})
@@ -490,7 +505,7 @@ def make_plan(
         key=lambda i: (_rank_key(accepted[i].candidate, preference, accepted[i].reasons), i),
     )
     chosen = accepted[order[0]].candidate
-    py, py_reason = _pick_python(chosen, python, asked_by.get("python"))
+    py, py_reason = _pick_python(chosen, python, asked_by.get("python"), default_python)
 
     why: list[str] = []
     fallbacks: list[str] = []

@@ -528,6 +528,7 @@ def plan_recreate(
     backend: str | None = "auto",
     source: str | None = None,
     keep_backup: bool = False,
+    default_python: str | None = None,
 ) -> RecreatePlan:
     """Decide what the environment at ``prefix`` becomes (see the module docstring).
 
@@ -570,7 +571,9 @@ def plan_recreate(
         origin = "provenance"
         extras = user_extras(prefix, inv, prepared.channels)
     elif prov is not None:
-        prepared = _regenerate_from_provenance(prov, machine, name=name, **options)
+        prepared = _regenerate_from_provenance(
+            prov, machine, name=name, default_python=default_python, **options
+        )
         origin = "regenerate"
         extras = user_extras(prefix, inv, prepared.channels)
     else:
@@ -580,8 +583,9 @@ def plan_recreate(
         if python is None:
             python = inv.python_version
         prepared = prepare(
-            machine, torch=torch, python=python, backend=backend, source=source, name=name
-        )
+            machine, torch=torch, python=python, backend=backend, source=source, name=name,
+            default_python=default_python,
+        )  # fmt: skip
         origin = "regenerate" if regenerate else "history"
         extras = user_extras(prefix, inv, prepared.channels)
         if not hist:
@@ -680,6 +684,7 @@ def _regenerate_from_provenance(
     python: str | None,
     backend: str | None,
     source: str | None,
+    default_python: str | None = None,
 ) -> Prepared:
     """The provenance's file with its torch stack planned anew for this machine."""
     from .create import Prepared
@@ -700,6 +705,7 @@ def _regenerate_from_provenance(
         backend=backend,
         source=source,
         name=name,
+        default_python=default_python,
     )
     if torch is None and request.torch:
         # The old file pinned the old stack: re-plan freely unless --torch says otherwise.

@@ -51,3 +51,41 @@ def require_conda() -> RealConda:
     if conda is None:
         pytest.skip("no conda installation found (CONDA_EXE / PATH)")
     return conda
+
+
+def _plugin_registered(conda: RealConda) -> bool:
+    proc = subprocess.run(
+        [conda.exe, "torch", "--help"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        env={k: v for k, v in os.environ.items() if k != "PYTHONPATH"},
+    )
+    return proc.returncode == 0
+
+
+@functools.cache
+def _plugin_dir(base: str) -> str:
+    """A folder holding only ``conda_torch-0.dev0.dist-info`` whose entry point is conda-torch's
+    plugin: on ``PYTHONPATH`` beside the checkout, conda (which finds plugins through
+    ``importlib.metadata``) loads this checkout's plugin, and nothing is installed into conda."""
+    folder = Path(base) / "conda-torch-plugin"
+    info = folder / "conda_torch-0.dev0.dist-info"
+    info.mkdir(parents=True, exist_ok=True)
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: conda-torch\nVersion: 0.dev0\n")
+    (info / "entry_points.txt").write_text("[conda]\nconda-torch = conda_torch.plugin\n")
+    return str(folder)
+
+
+def plugin_environ(base: Path, environ: dict[str, str] | None = None) -> dict[str, str]:
+    """``environ`` (default: ours) with this checkout importable by conda's Python and, where
+    the conda found has no conda-torch plugin installed, registered as one (``conda torch ...``,
+    ``conda env create --format conda-torch``)."""
+    conda = require_conda()
+    env = dict(os.environ if environ is None else environ)
+    paths = [str(ROOT_DIR)]
+    if not _plugin_registered(conda):
+        paths.append(_plugin_dir(str(base)))
+    env["PYTHONPATH"] = os.pathsep.join(paths)
+    return env

@@ -59,9 +59,11 @@ def add_machine_options(group: argparse._ActionsContainer, *, what: str = "Plan 
 
 
 def apply_settings(args: argparse.Namespace) -> None:
-    """Fill ``--backend``/``--source`` left out on the command line from the settings."""
+    """Fill ``--backend``/``--source`` left out on the command line from the settings, and
+    ``args.default_python`` from conda's configured ``default_python``."""
     from .. import settings
 
+    args.default_python = settings.default_python()
     if getattr(args, "backend", None) in (None, ""):
         args.backend = settings.default_backend()
     if getattr(args, "source", None) is None:

@@ -122,6 +122,7 @@ def execute(args: argparse.Namespace) -> int:
         python=args.python,
         backend=args.backend,
         source=args.source,
+        default_python=getattr(args, "default_python", None),
     )
     if not args.json:
         _print_plan(prepared, dry_run=args.dry_run)

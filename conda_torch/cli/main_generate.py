@@ -168,6 +168,7 @@ def execute(args: argparse.Namespace) -> int:
                 matrix=matrix,
                 description=description,
                 asked_by=asked_by,
+                default_python=None if generic else args.default_python,
             )
             if args.file:
                 if request is not None and request.torch_line and args.torch:

@@ -107,7 +107,7 @@ def execute(args: argparse.Namespace) -> int:
     rplan = plan_recreate(
         prefix=prefix, name=name, from_file=args.from_file, regenerate=args.regenerate,
         machine=machine, torch=args.torch, python=args.python, backend=args.backend,
-        source=args.source, keep_backup=args.keep_backup,
+        source=args.source, keep_backup=args.keep_backup, default_python=args.default_python,
     )  # fmt: skip
     if not args.json:
         _print_plan(rplan, dry_run=args.dry_run)
