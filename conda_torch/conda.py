@@ -578,7 +578,49 @@ def check_env_name(name: str) -> str:
             f"'{name}' is conda's own base environment; conda-torch does not create or replace it",
             hints=["Choose another name, e.g. -n torch."],
         )
+    check_not_sibling(name)
     return name
+
+
+#: The names conda-torch gives its own files beside an environment (:func:`sibling`).
+SIBLING_TAGS = ("lock", "backup", "trash", "marker")
+_SIBLING = re.compile(r"^\..+\.conda-torch-(?:" + "|".join(SIBLING_TAGS) + r")$")
+
+
+def check_not_sibling(name: str) -> None:
+    """Refuse a name of the shape of conda-torch's own files (``.ml.conda-torch-backup``): an
+    environment so named would be taken for another's backup or lock."""
+    if _SIBLING.match(name):
+        raise CondaTorchValueError(
+            f"{name!r} has the shape of conda-torch's own files beside an environment "
+            "(.NAME.conda-torch-backup, -lock, -trash, -marker); conda-torch does not use it for an "
+            "environment",
+            hints=["Choose another name."],
+        )
+
+
+def check_sibling_room(prefix: str) -> None:
+    """Refuse a prefix whose name leaves no room for conda-torch's files beside it (the longest
+    is ``.NAME.conda-torch-backup``: 20 characters more than NAME, within the filesystem's
+    limit for one name)."""
+    parent, base = os.path.split(os.path.abspath(prefix))
+    check_not_sibling(base)
+    probe = parent
+    while not os.path.isdir(probe) and os.path.dirname(probe) != probe:
+        probe = os.path.dirname(probe)
+    try:
+        limit = os.pathconf(probe, "PC_NAME_MAX")
+    except (OSError, ValueError, AttributeError):
+        limit = 255
+    longest = len(os.path.basename(sibling(prefix, "backup")).encode())
+    if longest > limit:
+        room = limit - (longest - len(base.encode()))
+        raise CondaTorchValueError(
+            f"the name {base[:20]}... is too long ({len(base)} characters): conda-torch keeps "
+            f".NAME.conda-torch-backup beside the environment, and this filesystem allows "
+            f"{limit} characters in a name",
+            hints=[f"Choose a name of at most {room} characters."],
+        )
 
 
 # --------------------------------------------------------------------------------------------

@@ -21,6 +21,7 @@ pair-mismatch             error     torchvision/torchaudio not made for the inst
 drift                     error     installed versions/builds differ from the provenance plan
 no-torch                  info      the environment has no torch stack
 interrupted-replace       error     a killed create/recreate left the old environment beside it
+replace-in-progress       warning   another conda-torch is replacing the environment right now
 probe-failed              error     the environment's Python cannot run (or cannot run the probe)
 provenance-unreadable     warning   ``conda-meta/conda-torch.provenance`` cannot be read
 validate.<check>          mapped    a failed (error) or warned (warning) validate check
@@ -69,6 +70,7 @@ FINDINGS: Final[dict[str, tuple[str, str]]] = {
     "drift": ("error", "environment drifted from its provenance"),
     "no-torch": ("info", "no torch stack installed"),
     "interrupted-replace": ("error", "a killed create/recreate left the old environment aside"),
+    "replace-in-progress": ("warning", "another conda-torch is replacing the environment now"),
     "probe-failed": ("error", "the environment's Python could not run the probe"),
     "provenance-unreadable": ("warning", "the provenance file cannot be read"),
     "not-an-environment": ("error", "not an environment (--all: it vanished or is broken)"),
@@ -1165,24 +1167,44 @@ def _plan_cuda(plan: Mapping[str, Any]) -> str | None:
 
 
 def _check_leftovers(ctx: _Ctx) -> list[Finding]:
-    """A backup left beside the environment by a create/recreate that was killed."""
+    """A backup left beside the environment by a create/recreate that was killed (only a folder
+    carrying conda-torch's marker counts: see ``create.is_backup_of``)."""
     if not ctx.prefix:
         return []
-    from .conda import sibling
+    from .create import backup_path, leftover_advice
 
-    backup = sibling(ctx.prefix, "backup")
-    if not os.path.isdir(backup):
+    advice = leftover_advice(ctx.prefix)
+    if advice is None:
         return []
-    p, b = ctx.q(ctx.prefix), ctx.q(backup)
+    backup = backup_path(ctx.prefix)
     return [
         _finding(
             "interrupted-replace",
             f"a conda-torch create/recreate was killed while replacing this environment: the "
             f"environment that was here before is at {backup}",
-            f"rm -rf {p} && mv {b} {p}",
-            [f"to keep the current one instead: rm -rf {b}"],
+            advice[0],
+            [f"to keep the current one instead: rm -rf {ctx.q(backup)}"],
         )
     ]
+
+
+def _in_progress(root: Path, label: str, name: str | None) -> Diagnosis | None:
+    """Another conda-torch holds the environment's lock: say so and look at nothing else (what
+    is at the prefix is that run's unfinished work)."""
+    from .create import lock_holder
+
+    holder = lock_holder(str(root))
+    if holder is None:
+        return None
+    finding = _finding(
+        "replace-in-progress",
+        f"another conda-torch ({holder.describe()}) is replacing this environment right now: "
+        "what is there is unfinished; run doctor again when it is done",
+    )
+    return Diagnosis(
+        label=label, prefix=str(root), python=None, name=name, findings=(finding,),
+        notes=("nothing else was checked while another run is replacing the environment",),
+    )  # fmt: skip
 
 
 #: validate checks that a doctor finding explains better: the check is not repeated when the
@@ -1257,6 +1279,9 @@ def diagnose(
     env = dict(os.environ if environ is None else environ)
     root: Path | None = Path(os.fspath(prefix)).absolute() if prefix is not None else None
     if root is not None:
+        busy = _in_progress(root, name or str(root), name)
+        if busy is not None:
+            return busy
         if not root.exists():
             raise EnvironmentNotFoundError(
                 f"environment {root} does not exist",

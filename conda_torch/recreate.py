@@ -471,18 +471,20 @@ def _read_only(path: str) -> bool:
 def check_target(prefix: str) -> None:
     """Refuse what recreate cannot replace safely, before anything changes."""
     from .create import backup_path as create_backup
+    from .create import busy_error, foreign_backup_error, leftover_advice, lock_holder
 
-    left = create_backup(prefix)
-    if os.path.lexists(left):  # first: a killed run may have left a half-built prefix
-        q = shlex.quote
+    holder = lock_holder(prefix)
+    if holder is not None:  # first: what is at the prefix is another run's unfinished work
+        raise busy_error(prefix, holder)
+    advice = leftover_advice(prefix)
+    if advice is not None:  # a killed run may have left a half-built prefix
         raise CondaTorchError(
             f"an earlier create or recreate of {prefix} was interrupted: the environment that "
-            f"was there is at {left}",
-            hints=[
-                f"To get it back: rm -rf {q(prefix)} && mv {q(left)} {q(prefix)}",
-                f"To drop it: rm -rf {q(left)}",
-            ],
+            f"was there is at {create_backup(prefix)}",
+            hints=advice[1],
         )
+    if os.path.lexists(create_backup(prefix)):
+        raise foreign_backup_error(prefix)
     if not os.path.exists(prefix):
         raise EnvironmentNotFoundError(
             f"environment {prefix} does not exist",

@@ -518,8 +518,11 @@ def test_no_torch_is_ok(tmp_path: Path) -> None:
 def test_leftover_backup_from_a_killed_replace(tmp_path: Path) -> None:
     from conda_torch.create import backup_path
 
+    from conda_torch.create import mark_backup
+
     prefix = conda_torch_prefix(tmp_path / "env")
     os.makedirs(os.path.join(backup_path(str(prefix)), "conda-meta"))
+    mark_backup(str(prefix), backup_path(str(prefix)))
     d = diagnose(prefix=prefix, run_probe=False, environ=clean_env())
     f = d.finding("interrupted-replace")
     assert f is not None and f.severity == "error"

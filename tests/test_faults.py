@@ -1,0 +1,276 @@
+"""Nothing is lost, whatever happens (issue 11): each fault, reproduced with a real conda.
+
+Every test here made conda-torch lose, damage or misreport an environment before its fix. The
+environments are real (a real conda over a local channel, ``test_conda_adapter.sandbox``); the
+faults are real too: a second conda-torch holding the lock, a signal sent to conda-torch alone
+while conda runs a post-link script, an OS error after conda succeeded, a symlinked prefix, a
+Python that hangs, floods or crashes. After each fault the environment that was there is
+byte-identical (:func:`snapshot`, which includes a marker file) and ``conda env list`` works.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shlex
+import signal
+import stat
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pytest
+
+from conda_torch import conda as cd
+from conda_torch import create as cr
+from conda_torch.exceptions import CondaTorchError
+
+from . import test_conda_adapter as adapter
+from .test_cli_create import cli
+from .test_conda_adapter import build_channel, env_file, package
+from .test_create import Recorder, siblings
+
+if TYPE_CHECKING:
+    from .test_conda_adapter import CondaSandbox
+
+real_conda = adapter.real_conda
+sandbox = adapter.sandbox
+
+
+# ---------------------------------------------------------------------------------------------
+# helpers
+
+
+def snapshot(prefix: Path) -> dict[str, tuple]:
+    """Every path under ``prefix`` with its type, mode and content (or link target)."""
+    out: dict[str, tuple] = {}
+    for root, dirs, files in os.walk(prefix):
+        for name in sorted(dirs + files):
+            full = Path(root) / name
+            rel = str(full.relative_to(prefix))
+            st = full.lstat()
+            if stat.S_ISLNK(st.st_mode):
+                out[rel] = ("link", os.readlink(full))
+            elif stat.S_ISDIR(st.st_mode):
+                out[rel] = ("dir", stat.S_IMODE(st.st_mode))
+            else:
+                digest = hashlib.sha256(full.read_bytes()).hexdigest()
+                out[rel] = ("file", stat.S_IMODE(st.st_mode), digest)
+    return out
+
+
+def old_environment(sandbox: CondaSandbox, prefix: Path, *, name: str | None = None) -> dict:
+    """A real environment made by conda-torch (tinypkg 1.0) with a marker file; its snapshot."""
+    spec = env_file(sandbox.root / "old.yml", sandbox.channel_url, "tinypkg=1.0")
+    kwargs = {"name": name} if name else {"prefix": str(prefix)}
+    res = cr.create(
+        cr.prepare(file=str(spec), as_is=True),
+        environ=sandbox.environ,
+        validator=Recorder(),
+        **kwargs,
+    )
+    assert res.status == cr.CREATED, res.error
+    (prefix / "marker.txt").write_text("the environment that was there\n")
+    return snapshot(prefix)
+
+
+def assert_intact(sandbox: CondaSandbox, prefix: Path, before: dict) -> None:
+    """The environment is byte-identical, nothing of conda-torch's is left beside it, and
+    conda still lists environments."""
+    assert (prefix / "marker.txt").is_file()
+    assert snapshot(prefix) == before
+    assert siblings(prefix) == []
+    listed = sandbox.run("env", "list", "--json")
+    assert listed.returncode == 0 and "envs" in json.loads(listed.stdout)
+
+
+def torch_cli(sandbox: CondaSandbox, *args: str, **kw) -> subprocess.CompletedProcess[str]:
+    return cli(*args, env=sandbox.environ, **kw)
+
+
+def start_cli(sandbox: CondaSandbox, *args: str, env: dict | None = None) -> subprocess.Popen:
+    """``python -m conda_torch ARGS`` in its own session (signals go to it alone)."""
+    environ = dict(env or sandbox.environ, PYTHONPATH=str(adapter.ROOT_DIR))
+    return subprocess.Popen(
+        [sys.executable, "-m", "conda_torch", *args],
+        env=environ,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+
+
+def wait_for(path: Path, proc: subprocess.Popen) -> None:
+    for _ in range(2400):
+        if path.exists() or proc.poll() is not None:
+            break
+        time.sleep(0.05)
+    if not path.exists():
+        out, err = proc.communicate(timeout=60) if proc.poll() is not None else ("", "")
+        raise AssertionError(f"{path} never appeared:\n{out}\n{err}")
+
+
+def finish(proc: subprocess.Popen, sig: int = signal.SIGINT) -> tuple[str, str]:
+    """Stop a started CLI (its whole session) and return its output."""
+    try:
+        if proc.poll() is None:
+            os.killpg(proc.pid, sig)
+        return proc.communicate(timeout=180)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.communicate()
+
+
+def pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    # a zombie is dead, only not yet reaped by its parent
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split(") ")[-1][0] != "Z"
+    except OSError:
+        return False
+
+
+# ---------------------------------------------------------------------------------------------
+# a run in progress; backups; rollback
+
+
+def test_a_run_in_progress_is_recognised_and_nothing_is_advised_against_it(
+    sandbox: CondaSandbox,
+) -> None:
+    """While one conda-torch replaces an environment (conda is in a post-link script), doctor,
+    recreate and create say another run is replacing it; none advises removing anything."""
+    prefix = sandbox.root / "ml"
+    before = old_environment(sandbox, prefix)
+    slow = env_file(sandbox.root / "slow.yml", sandbox.channel_url, "slowpkg")
+    proc = start_cli(sandbox, "create", "-p", str(prefix), "-f", str(slow), "--as-is", "--force",
+                     "-y")  # fmt: skip
+    try:
+        wait_for(sandbox.root / "post-link-started", proc)
+        for args in (
+            ("doctor", "-p", str(prefix)),
+            ("recreate", "-p", str(prefix), "-y"),
+            ("create", "-p", str(prefix), "-f", str(slow), "--as-is", "--force", "-y"),
+        ):
+            out = torch_cli(sandbox, *args)
+            text = out.stdout + out.stderr
+            assert f"pid {proc.pid}" in text, (args, text)
+            assert "replacing" in text, (args, text)
+            assert "rm " not in text and "delete" not in text.lower(), (args, text)
+            assert "Traceback" not in text
+    finally:
+        out, err = finish(proc)
+    assert proc.returncode == 130, err
+    assert_intact(sandbox, prefix, before)
+
+
+def test_rollback_checks_the_backup_before_removing_anything(sandbox: CondaSandbox) -> None:
+    """Someone deleted the backup while the new environment was validated (following the old
+    advice); then validation failed. The new environment must not be removed as well."""
+    prefix = sandbox.root / "ml"
+    old_environment(sandbox, prefix)
+    backup = Path(cr.backup_path(str(prefix)))
+
+    def validator(**kw):
+        cd._rmtree(str(backup))  # the user's `rm -rf .ml.conda-torch-backup`
+        return Recorder(fail=True)(**kw)
+
+    new = env_file(sandbox.root / "new.yml", sandbox.channel_url, "tinypkg=2.0")
+    res = cr.create(
+        cr.prepare(file=str(new), as_is=True),
+        prefix=str(prefix),
+        force=True,
+        environ=sandbox.environ,
+        validator=validator,
+    )
+    assert res.status == cr.INVALID
+    assert sandbox.list_names(prefix) == {"tinypkg": "2.0"}  # the only environment left, kept
+    assert str(prefix) in res.error and "kept" in res.error, res.error
+    assert siblings(prefix) == []
+
+
+def test_a_folder_named_like_a_backup_is_not_taken_for_one(sandbox: CondaSandbox) -> None:
+    """An environment someone named ``.ml.conda-torch-backup`` is not conda-torch's backup:
+    doctor and recreate advise nothing about it, and such names are refused for new ones."""
+    prefix = sandbox.root / "ml"
+    old_environment(sandbox, prefix)
+    look_alike = Path(cr.backup_path(str(prefix)))
+    spec = env_file(sandbox.root / "other.yml", sandbox.channel_url, "tinypkg=2.0")
+    sandbox.run("create", "-y", "-p", str(look_alike), "--file", str(spec))
+    theirs = snapshot(look_alike)
+    for args in (("doctor", "-p", str(prefix)), ("recreate", "-p", str(prefix), "--dry-run")):
+        out = torch_cli(sandbox, *args)
+        text = out.stdout + out.stderr
+        assert "rm -rf" not in text and "mv " not in text, (args, text)
+    assert snapshot(look_alike) == theirs
+    for args in (
+        ("create", "-n", ".ml.conda-torch-backup", "-f", str(spec), "--as-is", "-y"),
+        ("create", "-p", str(sandbox.root / ".x.conda-torch-lock"), "-f", str(spec), "--as-is"),
+    ):
+        out = torch_cli(sandbox, *args)
+        assert out.returncode == 1 and "conda-torch" in out.stderr, out.stderr
+        assert "Traceback" not in out.stderr
+    assert not (sandbox.envs / ".ml.conda-torch-backup").exists()
+    assert not (sandbox.root / ".x.conda-torch-lock").exists()
+
+
+def test_a_killed_runs_backup_carries_conda_torchs_marker(sandbox: CondaSandbox) -> None:
+    """A run killed (SIGKILL) while conda builds leaves the old environment aside, marked as
+    conda-torch's; doctor then gives the command that puts it back, and it works."""
+    prefix = sandbox.root / "ml"
+    before = old_environment(sandbox, prefix)
+    slow = env_file(sandbox.root / "slow.yml", sandbox.channel_url, "slowpkg")
+    proc = start_cli(sandbox, "create", "-p", str(prefix), "-f", str(slow), "--as-is", "--force",
+                     "-y")  # fmt: skip
+    wait_for(sandbox.root / "post-link-started", proc)
+    finish(proc, signal.SIGKILL)
+    backup = Path(cr.backup_path(str(prefix)))
+    assert backup.is_dir() and cr.is_backup_of(str(backup), str(prefix))
+    out = torch_cli(sandbox, "doctor", "-p", str(prefix), "--json")
+    doc = json.loads(out.stdout)
+    finding = next(f for f in doc["findings"] if f["id"] == "interrupted-replace")
+    subprocess.run(finding["fix"], shell=True, check=True)
+    for lock in prefix.parent.glob(f".{prefix.name}.conda-torch-lock"):
+        lock.unlink()  # the killed run's stale lock (any next run removes it too)
+    assert_intact(sandbox, prefix, before)
+
+
+def test_a_name_too_long_for_conda_torchs_files_is_refused(sandbox: CondaSandbox) -> None:
+    spec = env_file(sandbox.root / "e.yml", sandbox.channel_url, "tinypkg=1.0")
+    name = "n" * 240  # conda takes it; .NAME.conda-torch-backup would be 260 characters
+    out = torch_cli(sandbox, "create", "-n", name, "-f", str(spec), "--as-is", "-y")
+    assert out.returncode == 1, out.stderr
+    lines = [ln for ln in out.stderr.splitlines() if ln.strip()]
+    assert "Traceback" not in out.stderr and "too long" in out.stderr, out.stderr
+    assert len([ln for ln in lines if not ln.startswith("Hint:")]) == 1, out.stderr
+    assert os.listdir(sandbox.envs) == []
+
+
+def test_another_create_finishing_while_the_prompt_waits(sandbox: CondaSandbox) -> None:
+    """The name was free when checked; another run created it while we asked for confirmation:
+    it is refused, and the other environment stays as it is."""
+    prefix = sandbox.envs / "ml"
+    spec = env_file(sandbox.root / "e.yml", sandbox.channel_url, "tinypkg=2.0")
+    state: dict = {}
+
+    def confirm(dest, prepared) -> bool:
+        state["before"] = old_environment(sandbox, prefix, name="ml")
+        return True
+
+    with pytest.raises(CondaTorchError) as info:
+        cr.create(
+            cr.prepare(file=str(spec), as_is=True),
+            name="ml",
+            environ=sandbox.environ,
+            validator=Recorder(),
+            confirm=confirm,
+        )
+    assert "nothing was changed" in info.value.line
+    assert_intact(sandbox, prefix, state["before"])
