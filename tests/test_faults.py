@@ -274,3 +274,123 @@ def test_another_create_finishing_while_the_prompt_waits(sandbox: CondaSandbox) 
         )
     assert "nothing was changed" in info.value.line
     assert_intact(sandbox, prefix, state["before"])
+
+
+# ---------------------------------------------------------------------------------------------
+# where the environment is: registration, symlinks, empty folders
+
+
+def _registered(sandbox: CondaSandbox) -> list[str]:
+    path = sandbox.root / "home" / ".conda" / "environments.txt"
+    return path.read_text().split() if path.exists() else []
+
+
+def test_a_restored_prefix_environment_stays_registered(sandbox: CondaSandbox) -> None:
+    """A ``-p`` environment outside the envs folders is known to conda through
+    environments.txt; a failed --force must not leave it unregistered."""
+    prefix = sandbox.root / "ml"
+    before = old_environment(sandbox, prefix)
+    assert str(prefix) in _registered(sandbox)
+    new = env_file(sandbox.root / "new.yml", sandbox.channel_url, "tinypkg=2.0")
+    res = cr.create(
+        cr.prepare(file=str(new), as_is=True),
+        prefix=str(prefix),
+        force=True,
+        environ=sandbox.environ,
+        validator=Recorder(fail=True),
+    )
+    assert res.status == cr.INVALID
+    assert_intact(sandbox, prefix, before)
+    assert str(prefix) in _registered(sandbox)
+
+
+def test_force_through_a_symlink_replaces_the_environment_it_points_to(
+    sandbox: CondaSandbox,
+) -> None:
+    real = sandbox.root / "real" / "ml"
+    old_environment(sandbox, real)
+    link = sandbox.root / "ml-link"
+    link.symlink_to(real)
+    new = env_file(sandbox.root / "new.yml", sandbox.channel_url, "tinypkg=2.0")
+    res = cr.create(
+        cr.prepare(file=str(new), as_is=True),
+        prefix=str(link),
+        force=True,
+        environ=sandbox.environ,
+        validator=Recorder(),
+    )
+    assert res.status == cr.CREATED, res.error
+    assert link.is_symlink() and os.readlink(link) == str(real)  # the link is kept
+    assert sandbox.list_names(real) == {"tinypkg": "2.0"}  # and what it points to replaced
+    assert not (real / "marker.txt").exists()
+    assert siblings(real) == [] and siblings(link) == []
+
+
+@pytest.mark.parametrize("outcome", ["created", "invalid"])
+def test_a_symlink_to_an_empty_folder_is_filled_and_stays(
+    sandbox: CondaSandbox, outcome: str
+) -> None:
+    """``-p LINK`` where LINK points to an empty folder (as a mount point is one): the new
+    environment goes into the folder; a failure leaves the folder empty and the link as it was."""
+    folder = sandbox.root / "mnt" / "envspace"
+    folder.mkdir(parents=True)
+    link = sandbox.root / "ml"
+    link.symlink_to(folder)
+    spec = env_file(sandbox.root / "e.yml", sandbox.channel_url, "tinypkg=1.0")
+    res = cr.create(
+        cr.prepare(file=str(spec), as_is=True),
+        prefix=str(link),
+        environ=sandbox.environ,
+        validator=Recorder(fail=outcome == "invalid"),
+    )
+    assert res.status == outcome, res.error
+    assert link.is_symlink() and folder.is_dir()
+    if outcome == "created":
+        assert sandbox.list_names(folder) == {"tinypkg": "1.0"}
+    else:
+        assert os.listdir(folder) == []
+    assert siblings(folder) == []
+
+
+# ---------------------------------------------------------------------------------------------
+# OS errors: one line, the path, what is unchanged; --json is one document
+
+
+def _provenance_blocker(sandbox: CondaSandbox) -> str:
+    """A package whose post-link script makes the provenance path a folder: conda succeeds,
+    then conda-torch's write of the provenance fails (IsADirectoryError)."""
+    script = '#!/bin/sh\nmkdir -p "$PREFIX/conda-meta/conda-torch.provenance/x"\n'
+    build_channel(
+        sandbox.root / "faults",
+        [package("provblock", "1.0", {"bin/.provblock-post-link.sh": script})],
+    )
+    return (sandbox.root / "faults").as_uri()
+
+
+@pytest.mark.parametrize("json_out", [False, True], ids=["text", "json"])
+def test_an_os_error_after_conda_succeeded_is_one_line(sandbox: CondaSandbox, json_out) -> None:
+    prefix = sandbox.root / "ml"
+    before = old_environment(sandbox, prefix)
+    spec = env_file(sandbox.root / "block.yml", _provenance_blocker(sandbox), "provblock")
+    args = ["create", "-p", str(prefix), "-f", str(spec), "--as-is", "--force", "-y"]
+    out = torch_cli(sandbox, *args, *(["--json"] if json_out else []))
+    assert out.returncode == 1, out.stdout + out.stderr
+    assert "Traceback" not in out.stdout + out.stderr
+    if json_out:
+        doc = json.loads(out.stdout)  # one document, nothing else
+        error = doc["error"]
+    else:
+        error = next(ln for ln in out.stderr.splitlines() if "create failed" in ln)
+    assert "conda-torch.provenance" in error and "Is a directory" in error, error
+    assert "unchanged" in error, error
+    assert_intact(sandbox, prefix, before)
+
+
+def test_a_prefix_under_a_file_is_one_line(sandbox: CondaSandbox) -> None:
+    blocker = sandbox.root / "afile"
+    blocker.write_text("not a folder\n")
+    spec = env_file(sandbox.root / "e.yml", sandbox.channel_url, "tinypkg=1.0")
+    out = torch_cli(sandbox, "create", "-p", str(blocker / "ml"), "-f", str(spec), "--as-is")
+    assert out.returncode == 1 and "Traceback" not in out.stderr, out.stderr
+    assert str(blocker) in out.stderr and "nothing was changed" in out.stderr, out.stderr
+    assert blocker.read_text() == "not a folder\n"
