@@ -48,6 +48,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from . import procs
 from .constants import FRONTENDS
 from .exceptions import (
     CondaCommandError,
@@ -77,8 +78,9 @@ HISTORY = Path("conda-meta") / "history"
 
 ON_WIN = sys.platform == "win32"
 
-#: Seconds an interrupted conda is given to roll back before it is signalled, then terminated.
-STOP_GRACE = (3.0, 10.0, 5.0)
+#: Seconds an interrupted conda's process group is given after SIGINT (conda rolls back), after
+#: SIGTERM and after SIGKILL to be gone.
+STOP_GRACE = (15.0, 10.0, 10.0)
 
 
 # --------------------------------------------------------------------------------------------
@@ -287,34 +289,13 @@ def parse_conda_json(text: str) -> dict[str, Any] | None:
     return None
 
 
-def _stop(proc: subprocess.Popen[str], capture: bool) -> None:
-    """After Ctrl-C: let conda roll back, then SIGINT, SIGTERM and SIGKILL it, in that order.
-
-    A terminal's Ctrl-C reaches conda too (same process group), so it is first given time to
-    finish on its own; a SIGINT sent to conda-torch alone is forwarded.
-    """
-    steps: list[Any] = [None, signal.SIGINT if not ON_WIN else None, "terminate", "kill"]
-    graces = [*STOP_GRACE, 5.0]
-    for action, grace in zip(steps, graces):
-        if proc.poll() is not None:
-            return
-        if action == "terminate":
-            proc.terminate()
-        elif action == "kill":
-            proc.kill()
-        elif action is not None:
-            with contextlib.suppress(OSError):
-                proc.send_signal(action)
-        try:
-            if capture:
-                proc.communicate(timeout=grace)
-            else:
-                proc.wait(timeout=grace)
-            return
-        except subprocess.TimeoutExpired:
-            continue
-        except KeyboardInterrupt:  # a second Ctrl-C: stop waiting politely
-            continue
+def _stop(proc: subprocess.Popen[str]) -> None:
+    """After Ctrl-C or SIGTERM: stop conda's whole process group (post-link scripts included)
+    and wait until none of it is left: SIGINT first (conda rolls its transaction back), then
+    SIGTERM, then SIGKILL (:data:`STOP_GRACE` seconds each)."""
+    steps = zip((signal.SIGINT, signal.SIGTERM, getattr(signal, "SIGKILL", signal.SIGTERM)),
+                STOP_GRACE)  # fmt: skip
+    procs.stop_group(proc, steps)
 
 
 def run_conda(
@@ -339,7 +320,7 @@ def run_conda(
     start = time.perf_counter()
     pipe = subprocess.PIPE if capture else None
     try:
-        proc = subprocess.Popen(
+        proc = procs.start(  # its own process group: stopped as a whole (see _stop)
             argv,
             stdout=pipe,
             stderr=subprocess.PIPE,
@@ -363,12 +344,12 @@ def run_conda(
             proc.wait(timeout=timeout)
             out, err = None, None
     except subprocess.TimeoutExpired:
-        _stop(proc, capture)
+        _stop(proc)
         raise CondaCommandError(
             f"`{display}` did not finish within {timeout:.0f} s", hints=[]
         ) from None
     except BaseException:
-        _stop(proc, capture)
+        _stop(proc)
         raise
     finally:
         if reader is not None:

@@ -621,12 +621,20 @@ def _report_failures(report: Any) -> list[str]:
     return out
 
 
-def _default_validator(
-    *, python: str, prefix: str, environ: Mapping[str, str], provenance: Any, name: str | None
-) -> Any:
-    from .validate import validate
+def default_validator(timeout: float | None = None) -> Callable[..., Any]:
+    """:func:`conda_torch.validate.validate`, its probe bounded by ``timeout`` (None: the
+    default bound)."""
 
-    return validate(python=python, prefix=prefix, environ=environ, provenance=provenance, name=name)
+    def run(
+        *, python: str, prefix: str, environ: Mapping[str, str], provenance: Any, name: str | None
+    ) -> Any:
+        from .validate import validate
+
+        extra = {"timeout": timeout} if timeout else {}
+        return validate(python=python, prefix=prefix, environ=environ, provenance=provenance,
+                        name=name, **extra)  # fmt: skip
+
+    return run
 
 
 def create(
@@ -743,7 +751,7 @@ def create(
         )
     return _run(prepared, dest, conda=conda, frontend=frontend, json_output=json_output,
                 environ=environ, emit=emit, steps=steps, base=base, started=started,
-                validator=validator or _default_validator, keep_backup=keep_backup)  # fmt: skip
+                validator=validator or default_validator(), keep_backup=keep_backup)  # fmt: skip
 
 
 def _run(

@@ -1262,13 +1262,15 @@ def diagnose(
     home: str | os.PathLike[str] | None = None,
     run_probe: bool = True,
     matrix: Any = None,
+    timeout: float | None = None,
 ) -> Diagnosis:
     """Diagnose the environment at ``prefix`` (or the one ``python`` runs in).
 
     ``name`` words the fix commands (``-n name``); ``machine`` is the machine picture (detected
     when a check needs it and none is given); ``environ``/``home`` are the caller's variables
     and home folder (``PYTHONPATH``, ``~/.local``); ``run_probe=False`` skips validate's probe
-    (metadata-only checks: fast, but blind to what imports). Raises
+    (metadata-only checks: fast, but blind to what imports); ``timeout`` bounds the probe
+    (default: ``validate.PROBE_TIMEOUT_S``). Raises
     :class:`~conda_torch.exceptions.EnvironmentNotFoundError` for a prefix that is not an
     environment; a Python that cannot run becomes a ``probe-failed`` finding.
     """
@@ -1345,6 +1347,7 @@ def diagnose(
                 provenance=prov,
                 environ=_probe_environ(root, name, env),
                 name=name,
+                **({"timeout": timeout} if timeout else {}),
             )
             facts = report.facts
         except ProbeError as exc:
@@ -1456,6 +1459,7 @@ def diagnose_all(
     environ: Mapping[str, str] | None = None,
     home: str | os.PathLike[str] | None = None,
     run_probe: bool = True,
+    timeout: float | None = None,
 ) -> list[Diagnosis]:
     """Diagnose each ``(prefix, name)``; an environment that vanished becomes a note."""
     from .exceptions import CondaTorchError
@@ -1478,6 +1482,7 @@ def diagnose_all(
                 home=home,
                 run_probe=run_probe,
                 matrix=matrix,
+                timeout=timeout,
             )
         except CondaTorchError as exc:
             d = Diagnosis(

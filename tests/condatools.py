@@ -53,6 +53,7 @@ def require_conda() -> RealConda:
     return conda
 
 
+@functools.cache
 def _plugin_registered(conda: RealConda) -> bool:
     proc = subprocess.run(
         [conda.exe, "torch", "--help"],

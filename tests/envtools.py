@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 from . import torch_venvs
-from .condatools import ROOT_DIR, require_conda
+from .condatools import ROOT_DIR, plugin_environ, require_conda
 
 if TYPE_CHECKING:
     from .condatools import RealConda
@@ -306,7 +306,7 @@ class CondaBox:
             }
         )
         env.update(extra)
-        return env
+        return plugin_environ(self.root, env)  # conda finds this checkout's plugin
 
     def conda_run(
         self,

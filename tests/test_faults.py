@@ -394,3 +394,117 @@ def test_a_prefix_under_a_file_is_one_line(sandbox: CondaSandbox) -> None:
     assert out.returncode == 1 and "Traceback" not in out.stderr, out.stderr
     assert str(blocker) in out.stderr and "nothing was changed" in out.stderr, out.stderr
     assert blocker.read_text() == "not a folder\n"
+
+
+# ---------------------------------------------------------------------------------------------
+# signals: conda runs in its own process group, stopped and waited for as a whole
+
+
+def _late_writer(sandbox: CondaSandbox) -> str:
+    """A package whose post-link script records its pid, sleeps, then writes into the prefix
+    (as a slow post-link script does after a while)."""
+    pid_file = sandbox.root / "late.pid"
+    script = (
+        f"#!/bin/sh\necho $$ > {shlex.quote(str(pid_file))}\nsleep 30\n"
+        'echo late > "$PREFIX/late.txt"\n'
+    )
+    build_channel(
+        sandbox.root / "late-channel",
+        [package("latewriter", "1.0", {"bin/.latewriter-post-link.sh": script})],
+    )
+    return (sandbox.root / "late-channel").as_uri()
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+def test_a_signal_to_conda_torch_alone_stops_condas_post_link_before_restoring(
+    sandbox: CondaSandbox, sig: int
+) -> None:
+    """``kill PID`` / ``docker stop`` reach conda-torch only. conda and its post-link script must
+    be stopped (and waited for) before the old environment is put back, or the script writes
+    into the environment reported unchanged."""
+    prefix = sandbox.root / "ml"
+    before = old_environment(sandbox, prefix)
+    spec = env_file(sandbox.root / "late.yml", _late_writer(sandbox), "latewriter")
+    proc = start_cli(sandbox, "create", "-p", str(prefix), "-f", str(spec), "--as-is", "--force",
+                     "-y")  # fmt: skip
+    pid_file = sandbox.root / "late.pid"
+    try:
+        wait_for(pid_file, proc)
+        for _ in range(100):  # the pid is written once the file exists
+            text = pid_file.read_text().strip()
+            if text:
+                break
+            time.sleep(0.05)
+        script_pid = int(text)
+        os.kill(proc.pid, sig)  # conda-torch alone, not its group
+        out, err = proc.communicate(timeout=180)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.communicate()
+    assert proc.returncode == 130, err
+    assert "unchanged" in err, err
+    assert not pid_alive(script_pid), "conda's post-link script outlived conda-torch"
+    assert not (prefix / "late.txt").exists()
+    assert_intact(sandbox, prefix, before)
+
+
+# ---------------------------------------------------------------------------------------------
+# the probe: bounded, group-killed, capped, and a crash called a crash
+
+
+def _script(path: Path, body: str) -> Path:
+    path.write_text("#!/bin/sh\n" + body)
+    path.chmod(0o755)
+    return path
+
+
+def test_a_hanging_python_is_stopped_at_the_timeout_with_its_children(tmp_path: Path) -> None:
+    hang = _script(
+        tmp_path / "python",
+        f"echo $$ > {tmp_path}/hang.pid\nsleep 600 &\necho $! > {tmp_path}/child.pid\nwait\n",
+    )
+    for command in ("validate", "doctor"):
+        out = cli(command, "--python", str(hang), "--timeout", "3", env=dict(os.environ))
+        text = out.stdout + out.stderr
+        assert out.returncode == 1, text
+        assert "did not finish in 3 s" in text and "Traceback" not in text, text
+        for name in ("hang.pid", "child.pid"):
+            pid = int((tmp_path / name).read_text())
+            assert not pid_alive(pid), f"{name} is still running after {command}"
+
+
+def test_a_python_leaving_a_child_behind_does_not_hold_validate(tmp_path: Path) -> None:
+    """A wrapper that starts a background process holding the output pipes: validate returns
+    when the Python is done, and the leftover is stopped."""
+    wrapper = _script(
+        tmp_path / "python",
+        f"sleep 600 &\necho $! > {tmp_path}/child.pid\nexec {shlex.quote(sys.executable)} \"$@\"\n",
+    )
+    out = cli("validate", "--python", str(wrapper), "--json", env=dict(os.environ), timeout=120)
+    doc = json.loads(out.stdout)
+    assert doc["facts"]["python"]["version"].startswith(f"{sys.version_info[0]}.")
+    assert not pid_alive(int((tmp_path / "child.pid").read_text()))
+
+
+def test_a_flooding_python_is_capped_with_a_note(tmp_path: Path) -> None:
+    from conda_torch.exceptions import ProbeError
+    from conda_torch.validate import OUTPUT_CAP, run_probe
+
+    flood = _script(tmp_path / "python", "head -c 50000000 /dev/zero | tr '\\0' x\nexit 3\n")
+    with pytest.raises(ProbeError) as info:
+        run_probe(flood, timeout=120)
+    assert "output was cut" in str(info.value) and "Traceback" not in str(info.value)
+    assert OUTPUT_CAP <= 8 * 2**20
+
+
+def test_a_crashed_python_says_it_crashed(tmp_path: Path) -> None:
+    from conda_torch.exceptions import ProbeError
+    from conda_torch.validate import run_probe
+
+    crash = _script(tmp_path / "python", "kill -SEGV $$\n")
+    with pytest.raises(ProbeError) as info:
+        run_probe(crash, timeout=60)
+    text = str(info.value)
+    assert "crashed" in info.value.line and "SIGSEGV" in info.value.line, text
+    assert "3.8" not in text

@@ -40,6 +40,30 @@ def add_plan_options(group: argparse._ActionsContainer) -> None:
     )
 
 
+def add_timeout_option(parser: argparse._ActionsContainer) -> None:
+    """``--timeout SECONDS``: how long the environment's Python may take to validate."""
+    from ..validate import PROBE_TIMEOUT_S
+
+    def seconds(text: str) -> float:
+        import argparse as _argparse
+
+        try:
+            value = float(text)
+        except ValueError:
+            value = -1.0
+        if not value > 0:
+            raise _argparse.ArgumentTypeError(f"{text!r} is not a number of seconds above 0")
+        return value
+
+    parser.add_argument(
+        "--timeout",
+        type=seconds,
+        metavar="SECONDS",
+        help=f"Stop the environment's Python (and all it started) after this long "
+        f"(default: {PROBE_TIMEOUT_S:.0f}).",
+    )
+
+
 def add_machine_options(group: argparse._ActionsContainer, *, what: str = "Plan for") -> None:
     """``--machine FILE`` or ``--from FILE...``: describe another machine than this one."""
     exclusive = group.add_mutually_exclusive_group()

@@ -33,7 +33,7 @@ Examples:
 
 
 def configure_parser(parser: argparse.ArgumentParser) -> None:
-    from ._options import add_plan_options
+    from ._options import add_plan_options, add_timeout_option
 
     target = parser.add_mutually_exclusive_group()
     target.add_argument("-n", "--name", help="Name of the conda environment to rebuild.")
@@ -66,6 +66,7 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--dry-run", action="store_true", help="Show what would change; change nothing."
     )
+    add_timeout_option(parser)
     parser.add_argument("-y", "--yes", action="store_true", help="Do not ask for confirmation.")
     parser.add_argument(
         "--json", action="store_true", help="Print one JSON result (conda's output is captured)."
@@ -129,9 +130,12 @@ def execute(args: argparse.Namespace) -> int:
             return 1
     from .main_create import _show_step
 
+    from ..create import default_validator
+
     result = recreate(
-        rplan, conda=conda, json_output=args.json, progress=None if args.json else _show_step
-    )
+        rplan, conda=conda, json_output=args.json, progress=None if args.json else _show_step,
+        validator=default_validator(args.timeout),
+    )  # fmt: skip
     if args.json:
         print(json.dumps(result.to_json(), indent=2))
     else:
