@@ -105,8 +105,9 @@ class Prepared:
     machine: Machine | None = None
     #: The ``name:`` in the file, used when neither -n nor -p is given.
     file_name: str | None = None
-    #: The user's file (when there was one): pip's relative paths (``-e ./pkg``) are relative
-    #: to it, so conda reads the final text from a file in the same folder.
+    #: The user's file (when there was one). Its pip section's relative paths (``-e ./pkg``)
+    #: are made absolute in ``text`` (``envfile.absolute_pip_paths``): conda reads ``text`` from
+    #: a temporary folder, never one beside the user's file.
     source_path: str | None = None
     #: One line saying what was planned (``torch 2.9.1 (conda-forge, cu129) for Python 3.12``).
     summary: str = ""
@@ -210,8 +211,11 @@ def prepare(
     """
     from . import envfile
 
+    folder = os.path.dirname(os.path.abspath(file)) if file is not None else ""
     if file is not None and as_is:
         doc = envfile.load(file)
+        if envfile.absolute_pip_paths(doc, folder):
+            doc = envfile.loads(doc.dump(), file)
         return _prepared_as_is(doc, file)
     if as_is:
         raise CondaTorchValueError("--as-is needs -f FILE", hints=["Pass -f environment.yml."])
@@ -223,6 +227,7 @@ def prepare(
         machine = detect()
     doc = envfile.load(file) if file is not None else None
     if doc is not None:
+        envfile.absolute_pip_paths(doc, folder)
         request = envfile.team_request(doc)
         torch = torch or request.torch
         python = python or request.python
@@ -821,9 +826,7 @@ def _run(
                             f"existing environment kept at {backup} until the new one validates",
                         )
                     )
-                with tempfile.TemporaryDirectory(
-                    prefix=".conda-torch-", dir=_file_dir(prepared)
-                ) as tmp:
+                with tempfile.TemporaryDirectory(prefix="conda-torch-") as tmp:
                     env_file = os.path.join(tmp, "environment.yml")
                     text = prepared.text
                     Path(env_file).write_text(text, encoding="utf-8")
@@ -968,15 +971,6 @@ def _run(
         validation=_report_json(report), notes=tuple(notes), steps=tuple(steps),
         seconds=time.perf_counter() - started,
     )  # fmt: skip
-
-
-def _file_dir(prepared: Prepared) -> str | None:
-    """Where conda reads the file from: beside the user's file (pip's ``-e ./pkg`` paths)."""
-    if prepared.source_path:
-        folder = os.path.dirname(prepared.source_path)
-        if os.access(folder, os.W_OK):
-            return folder
-    return None
 
 
 def _missing_parents(path: str) -> list[str]:

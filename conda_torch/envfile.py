@@ -448,6 +448,41 @@ def pip_version_matches(line: str, version: str) -> bool:
         return True
 
 
+#: pip lines that name a file or folder: ``-r FILE``, ``-c FILE``, ``-e PATH`` (each also as the
+#: long option, with ``=`` or a space), and a bare local path (``./pkg``, ``../x``, ``.``).
+_PIP_PATH = re.compile(
+    r"^(?P<lead>\s*(?:(?:-r|--requirement|-c|--constraint|-e|--editable)(?:\s*=\s*|\s+))?)"
+    r"(?P<path>(?:\.{1,2}(?=\[|\s|$)|[^\s\[#]+))(?P<rest>.*)$"
+)
+
+
+def absolute_pip_paths(doc: EnvDocument, folder: str) -> bool:
+    """Make the relative paths of ``doc``'s pip section absolute, from ``folder`` (the file's own).
+
+    conda reads pip lines relative to the environment file's folder (pip runs there); conda-torch
+    hands conda a specialized copy from a temporary folder, so ``-r other.txt`` and ``-e ./pkg``
+    would point into that folder. Returns whether anything changed. A path inside a file that
+    ``-r`` names is pip's to resolve (from its working directory).
+    """
+    changed = False
+    for i, line in enumerate(doc.pip or ()):
+        if not isinstance(line, str):
+            continue
+        m = _PIP_PATH.match(line)
+        if not m:
+            continue
+        lead, path, rest = m.group("lead"), m.group("path"), m.group("rest")
+        is_option = bool(lead.strip())
+        bare_path = path in (".", "..") or path.startswith(("./", "../", ".\\", "..\\"))
+        if (not is_option and not bare_path) or "://" in path or "+" in path.split("/")[0]:
+            continue  # a requirement (rich>=13), a URL, git+https://...
+        if os.path.isabs(os.path.expanduser(path)) or path.startswith("-"):
+            continue
+        doc.pip[i] = f"{lead}{os.path.normpath(os.path.join(folder, path))}{rest}"
+        changed = True
+    return changed
+
+
 def pinned_version(version_spec: str | None) -> str | None:
     """The version a spec pins (``=2.5``, ``==2.5.1``, ``2.5.*`` -> 2.5, 2.5.1, 2.5), or None."""
     if not version_spec:

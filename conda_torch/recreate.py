@@ -531,11 +531,16 @@ def plan_recreate(
     source: str | None = None,
     keep_backup: bool = False,
     default_python: str | None = None,
+    default_backend: str | None = None,
+    default_source: str | None = None,
 ) -> RecreatePlan:
     """Decide what the environment at ``prefix`` becomes (see the module docstring).
 
     Raises for a prefix that cannot be recreated (:func:`check_target`), a ``keep_backup``
     path that is taken, an unreadable file or provenance, and a plan that cannot be made.
+    ``torch``/``python``/``backend``/``source`` are what the command line asked for;
+    ``default_*`` are the settings (``.condarc``, :mod:`conda_torch.settings`), used only when a
+    plan is made anew.
     """
     from . import provenance as provenance_mod
     from .create import Prepared, prepare
@@ -552,6 +557,11 @@ def plan_recreate(
     extras: Extras | None = None
     options = {"torch": torch, "python": python, "backend": backend, "source": source}
     asked = {k: v for k, v in options.items() if v not in (None, "", "auto")}
+    # the settings (.condarc) are defaults for a new plan, never flags that need --regenerate
+    if backend in (None, "", "auto") and default_backend:
+        backend = options["backend"] = default_backend
+    if source is None and default_source:
+        source = options["source"] = default_source
 
     if from_file is not None:
         if regenerate or asked:

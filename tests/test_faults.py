@@ -28,6 +28,7 @@ from conda_torch import conda as cd
 from conda_torch import create as cr
 from conda_torch.exceptions import CondaTorchError
 
+from . import envtools
 from . import test_conda_adapter as adapter
 from .test_cli_create import cli
 from .test_conda_adapter import build_channel, env_file, package
@@ -38,6 +39,8 @@ if TYPE_CHECKING:
 
 real_conda = adapter.real_conda
 sandbox = adapter.sandbox
+condabox = envtools.condabox
+session_torch_venv = envtools.session_torch_venv
 
 
 # ---------------------------------------------------------------------------------------------
@@ -508,3 +511,73 @@ def test_a_crashed_python_says_it_crashed(tmp_path: Path) -> None:
     text = str(info.value)
     assert "crashed" in info.value.line and "SIGSEGV" in info.value.line, text
     assert "3.8" not in text
+
+
+# ---------------------------------------------------------------------------------------------
+# settings are defaults; team files are read from their own folder; nothing left beside them
+
+
+def test_plain_recreate_with_a_backend_setting(sandbox: CondaSandbox) -> None:
+    """``plugins.torch_backend`` is a default: it does not turn into a ``--backend`` flag that
+    plain ``recreate`` (from provenance) refuses without ``--regenerate``."""
+    prefix = sandbox.root / "ml"
+    before = old_environment(sandbox, prefix)
+    env = dict(sandbox.environ, CONDA_PLUGINS_TORCH_BACKEND="cpu")
+    out = cli("recreate", "-p", str(prefix), "--dry-run", env=env)
+    assert out.returncode == 0, out.stderr
+    assert "from its provenance" in out.stdout
+    # asked for on the command line, it still needs --regenerate
+    out = cli("recreate", "-p", str(prefix), "--dry-run", "--backend", "cpu", env=env)
+    assert out.returncode == 1 and "--regenerate" in out.stderr
+    assert_intact(sandbox, prefix, before)
+
+
+def test_no_temporary_folder_is_left_beside_the_users_file(sandbox: CondaSandbox) -> None:
+    team_dir = sandbox.root / "team"
+    team_dir.mkdir()
+    team = env_file(team_dir / "team.yml", sandbox.channel_url, "slowpkg")
+    tmp = sandbox.root / "tmp"
+    tmp.mkdir()
+    proc = start_cli(
+        sandbox, "create", "-p", str(sandbox.root / "ml"), "-f", str(team), "--as-is", "-y",
+        env=dict(sandbox.environ, TMPDIR=str(tmp)),
+    )  # fmt: skip
+    wait_for(sandbox.root / "post-link-started", proc)
+    finish(proc, signal.SIGKILL)
+    assert os.listdir(team_dir) == ["team.yml"]
+
+
+@pytest.mark.torch
+def test_team_file_pip_paths_are_relative_to_the_file(condabox, tmp_path: Path) -> None:
+    """``-r extra.txt`` and ``-e ./pkg`` in a team file name files beside it, as conda reads
+    them (``conda env create -f``), wherever conda-torch hands conda the file from."""
+    team_dir = tmp_path / "team"
+    (team_dir / "pkg" / "relpkg").mkdir(parents=True)
+    (team_dir / "pkg" / "relpkg" / "__init__.py").write_text("WHERE = 'beside the team file'\n")
+    (team_dir / "pkg" / "pyproject.toml").write_text(
+        '[build-system]\nrequires = ["setuptools"]\nbuild-backend = "setuptools.build_meta"\n'
+        '[project]\nname = "relpkg"\nversion = "1.0"\n'
+    )
+    (team_dir / "extra.txt").write_text("ujson==6.0.0\n")
+    py = f"{sys.version_info[0]}.{sys.version_info[1]}"
+    team = team_dir / "team.yml"
+    team.write_text(
+        "channels:\n  - conda-forge\ndependencies:\n"
+        f"  - python={py}\n  - pip\n  - pip:\n    - -r extra.txt\n    - -e ./pkg\n"
+    )
+    text = team.read_text()
+    prefix = condabox.root / "envs" / "pip-relative"
+    res = cr.create(
+        cr.prepare(file=str(team), as_is=True),
+        prefix=str(prefix),
+        environ=condabox.environ(),
+        validator=Recorder(),
+    )
+    assert res.status == cr.CREATED, res.error
+    ran = subprocess.run(
+        [str(prefix / "bin" / "python"), "-c", "import ujson, relpkg; print(relpkg.WHERE)"],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert ran.stdout.strip() == "beside the team file", ran.stderr
+    assert team.read_text() == text
+    assert sorted(os.listdir(team_dir)) == ["extra.txt", "pkg", "team.yml"]

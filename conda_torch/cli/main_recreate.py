@@ -79,7 +79,6 @@ def execute(args: argparse.Namespace) -> int:
     from .. import conda as cd
     from ..exceptions import CondaTorchValueError
     from ..recreate import check_conda, plan_recreate, recreate
-    from ._options import apply_settings
 
     if args.name is None and args.prefix is None:
         raise CondaTorchValueError(
@@ -99,7 +98,8 @@ def execute(args: argparse.Namespace) -> int:
     if not args.dry_run:
         conda = conda or cd.find_conda()
         check_conda(conda)
-    apply_settings(args)
+    from .. import settings
+
     machine = None
     if args.machine:
         from ..detect import load_machine
@@ -108,7 +108,9 @@ def execute(args: argparse.Namespace) -> int:
     rplan = plan_recreate(
         prefix=prefix, name=name, from_file=args.from_file, regenerate=args.regenerate,
         machine=machine, torch=args.torch, python=args.python, backend=args.backend,
-        source=args.source, keep_backup=args.keep_backup, default_python=args.default_python,
+        source=args.source, keep_backup=args.keep_backup,
+        default_python=settings.default_python(), default_backend=settings.default_backend(),
+        default_source=settings.default_source(),
     )  # fmt: skip
     if not args.json:
         _print_plan(rplan, dry_run=args.dry_run)
