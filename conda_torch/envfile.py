@@ -156,26 +156,62 @@ def _dump_yaml(doc: Any, *, mapping: int, sequence: int, offset: int) -> str:
 # -- writing -----------------------------------------------------------------------------------
 
 
-def write_atomic(path: str | os.PathLike[str], text: str, *, force: bool = False) -> None:
-    """Write ``text`` to ``path`` whole or not at all.
+#: Paths that name a descriptor this process already has open: written to that descriptor.
+_OWN_FD = re.compile(r"^/(?:dev/(?:stdout|stderr|fd/(\d+))|proc/self/fd/(\d+))$")
 
-    Refuses an existing file unless ``force`` (:class:`OutputExistsError`); writes a temporary
-    file in the same folder and renames it over ``path``; an unwritable place raises
-    :class:`OutputWriteError`. The temporary file is removed on any failure.
+
+def write_atomic(path: str | os.PathLike[str], text: str, *, force: bool = False) -> str:
+    """Write ``text`` to ``path`` whole or not at all; never replace anything but a file.
+
+    * a regular file (or nothing yet): a temporary file in the same folder is renamed over it,
+      so a reader sees the old text or the new; an existing file is refused unless ``force``
+      (:class:`OutputExistsError`);
+    * a symlink is written through: the file it points to is written (or replaced, with
+      ``force``) and the link kept;
+    * ``/dev/stdout``, ``/dev/stderr``, ``/dev/fd/N``: written to that open descriptor;
+    * a character device (``/dev/null``) or a FIFO is written to, never replaced (no ``force``
+      needed, and ``force`` does not replace it);
+    * a directory, a block device or a socket is refused (``force`` would not help).
+
+    Returns ``"file"`` or ``"stream"`` (a device, FIFO or descriptor: nothing to read back).
+    Failures raise :class:`OutputWriteError` naming the path (a full disk names the disk).
     """
+    from .exceptions import os_error_reason
+
     target = os.fspath(path)
-    if os.path.isdir(target):
+    own = _OWN_FD.match(target)
+    if own:
+        fd = int(own.group(1) or own.group(2) or (1 if target.endswith("stdout") else 2))
+        _write_stream(target, text, fd=fd)
+        return "stream"
+    if os.path.islink(target):
+        target = os.path.realpath(target)
+    try:
+        mode_now = os.stat(target).st_mode
+    except FileNotFoundError:
+        mode_now = None
+    except OSError as exc:
+        raise OutputWriteError(target, os_error_reason(exc)) from None
+    if mode_now is not None and not stat.S_ISREG(mode_now):
+        if stat.S_ISCHR(mode_now) or stat.S_ISFIFO(mode_now):
+            _write_stream(target, text)
+            return "stream"
+        kind = "a directory" if stat.S_ISDIR(mode_now) else "not a regular file"
+        if stat.S_ISBLK(mode_now):
+            kind = "a block device"
         raise OutputWriteError(
-            target, "is a directory", hints=["Give a file name, or -o - for stdout."]
+            target,
+            f"is {kind}; conda-torch writes files, FIFOs and character devices only",
+            hints=["Give a file name, or -o - for stdout."],
         )
-    if os.path.lexists(target) and not force:
+    if mode_now is not None and not force:
         raise OutputExistsError(target)
     folder = os.path.dirname(os.path.abspath(target))
     if not os.path.isdir(folder):
         raise OutputWriteError(target, f"folder {folder} does not exist")
-    try:
-        mode = stat.S_IMODE(os.stat(target).st_mode)
-    except OSError:
+    if mode_now is not None:
+        mode = stat.S_IMODE(mode_now)
+    else:
         umask = os.umask(0)
         os.umask(umask)
         mode = 0o666 & ~umask
@@ -197,7 +233,8 @@ def write_atomic(path: str | os.PathLike[str], text: str, *, force: bool = False
     except FileExistsError:
         raise OutputExistsError(target) from None
     except OSError as exc:
-        raise OutputWriteError(target, f"cannot be written ({exc.strerror or exc})") from None
+        exc.filename = target
+        raise OutputWriteError(target, os_error_reason(exc)) from None
     except ValueError as exc:  # text that cannot be encoded (a lone surrogate)
         raise OutputWriteError(target, f"cannot be written ({exc})") from None
     finally:
@@ -206,6 +243,29 @@ def write_atomic(path: str | os.PathLike[str], text: str, *, force: bool = False
                 os.unlink(tmp)
             except OSError:
                 pass
+    return "file"
+
+
+def _write_stream(target: str, text: str, *, fd: int | None = None) -> None:
+    """Write ``text`` to a device, a FIFO or an open descriptor (nothing to rename)."""
+    from .exceptions import os_error_reason
+
+    data = text.encode("utf-8")
+    try:
+        own = fd is None
+        if own:
+            fd = os.open(target, os.O_WRONLY | getattr(os, "O_CLOEXEC", 0))
+        assert fd is not None
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view) :]
+        finally:
+            if own:
+                os.close(fd)
+    except OSError as exc:
+        exc.filename = target
+        raise OutputWriteError(target, os_error_reason(exc)) from None
 
 
 def _link_new(tmp: str, target: str) -> None:

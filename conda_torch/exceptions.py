@@ -73,14 +73,21 @@ def os_error_line(exc: OSError, doing: str | None = None) -> str:
     """One line for an operating-system error: the path and what went wrong, and for a full
     disk which disk (``/data/x: No space left on device (the disk mounted at /data, 0 bytes
     free)``)."""
-    import errno
-
     path = exc.filename if isinstance(exc.filename, str) else None
-    what = exc.strerror or str(exc)
-    if exc.errno == errno.ENOSPC:
-        what += f" ({disk_words(path or '.')})"
+    what = os_error_reason(exc)
     head = " ".join(p for p in (doing, path) if p)
     return f"{head}: {what}" if head else what
+
+
+def os_error_reason(exc: OSError) -> str:
+    """What went wrong, without the path (``No space left on device (the disk mounted at ...)``)."""
+    import errno
+
+    what = exc.strerror or str(exc)
+    if exc.errno == errno.ENOSPC:
+        path = exc.filename if isinstance(exc.filename, str) else "."
+        what += f" ({disk_words(path)})"
+    return what
 
 
 def suggest(value: str, choices: Iterable[str], n: int = 3) -> list[str]:

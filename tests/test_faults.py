@@ -18,6 +18,7 @@ import signal
 import stat
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -581,3 +582,91 @@ def test_team_file_pip_paths_are_relative_to_the_file(condabox, tmp_path: Path) 
     assert ran.stdout.strip() == "beside the team file", ran.stderr
     assert team.read_text() == text
     assert sorted(os.listdir(team_dir)) == ["extra.txt", "pkg", "team.yml"]
+
+
+# ---------------------------------------------------------------------------------------------
+# outputs: devices and FIFOs are written to, links written through, only files replaced
+
+
+def _generate(*args: str, **kw) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if k != "CONDA_OVERRIDE_CUDA"}
+    return cli("generate", "--platform", "linux-64", "--backend", "cpu", *args, env=env, **kw)
+
+
+def _fifo_reader(path: Path) -> tuple[threading.Thread, list[str]]:
+    got: list[str] = []
+
+    def read() -> None:
+        with open(path, encoding="utf-8") as fh:
+            got.append(fh.read())
+
+    t = threading.Thread(target=read, daemon=True)
+    t.start()
+    return t, got
+
+
+def test_dev_null_and_dev_stdout_are_written_to() -> None:
+    out = _generate("-o", "/dev/null")
+    assert out.returncode == 0, out.stderr
+    assert stat.S_ISCHR(os.stat("/dev/null").st_mode)
+    out = _generate("-o", "/dev/stdout")
+    assert out.returncode == 0, out.stderr
+    assert "dependencies:" in out.stdout and "pytorch=" in out.stdout
+
+
+@pytest.mark.parametrize("force", [False, True], ids=["plain", "force"])
+def test_a_fifo_is_written_to_never_replaced(tmp_path: Path, force: bool) -> None:
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    reader, got = _fifo_reader(fifo)
+    out = _generate("-o", str(fifo), *(["--force"] if force else []))
+    reader.join(60)
+    assert out.returncode == 0, out.stderr
+    assert got and "dependencies:" in got[0]
+    assert stat.S_ISFIFO(os.lstat(fifo).st_mode)
+
+
+def test_a_character_device_is_never_replaced_even_with_force(tmp_path: Path) -> None:
+    """A stand-in /dev/null (the same device, made here): ``--force`` writes to it."""
+    dev = tmp_path / "null"
+    try:
+        os.mknod(dev, stat.S_IFCHR | 0o666, os.makedev(1, 3))
+    except PermissionError:
+        pytest.skip("making a device node needs root")
+    out = _generate("-o", str(dev), "--force")
+    assert out.returncode == 0, out.stderr
+    assert stat.S_ISCHR(os.lstat(dev).st_mode)
+
+
+def test_a_symlinked_output_is_written_through(tmp_path: Path) -> None:
+    real = tmp_path / "real" / "environment.yml"
+    real.parent.mkdir()
+    link = tmp_path / "environment.yml"
+    link.symlink_to(real)
+    out = _generate("-o", str(link))
+    assert out.returncode == 0, out.stderr
+    assert link.is_symlink() and "dependencies:" in real.read_text()
+    first = real.read_text()
+    again = _generate("-o", str(link))  # the file it points to exists now: --force
+    assert again.returncode == 1 and "--force" in again.stderr
+    real.write_text("old\n")
+    forced = _generate("-o", str(link), "--force")
+    assert forced.returncode == 0, forced.stderr
+    assert link.is_symlink() and os.readlink(link) == str(real) and real.read_text() == first
+
+
+def test_force_never_replaces_a_directory_and_does_not_say_it_would(tmp_path: Path) -> None:
+    folder = tmp_path / "environment.yml"
+    folder.mkdir()
+    for extra in ([], ["--force"]):
+        out = _generate("-o", str(folder), *extra)
+        assert out.returncode == 1 and "directory" in out.stderr, out.stderr
+        assert "--force" not in out.stderr and "Traceback" not in out.stderr
+    assert folder.is_dir()
+
+
+def test_a_full_disk_says_which_disk() -> None:
+    out = _generate("-o", "/dev/full")
+    assert out.returncode == 1, out.stderr
+    assert "No space left on device" in out.stderr and "disk mounted at /dev" in out.stderr
+    assert "Traceback" not in out.stderr and stat.S_ISCHR(os.stat("/dev/full").st_mode)
