@@ -124,21 +124,35 @@ def _is_executable(path: str | None) -> bool:
     return bool(path) and os.path.isfile(path) and os.access(path, os.X_OK)  # type: ignore[arg-type]
 
 
+#: The line pip's ``conda`` console script is made of (``conda.cli.main_pip:main``).
+_PIP_ENTRY = re.compile(rb"^from conda\.cli\.main_pip import main\s*$", re.M)
+
+
 def _pip_gated(path: str) -> tuple[str, ...] | None:
     """``(python, "-m", "conda")`` for a ``pip install conda`` console script, else None.
 
     That script calls ``conda.cli.main_pip:main``, which refuses every command but
-    ``init``/``info`` ("Conda has not been initialized", conda-api.md §13).
+    ``init``/``info`` ("Conda has not been initialized", conda-api.md §13). It is recognised by
+    its shape: a shebang naming a Python and the line ``from conda.cli.main_pip import main``;
+    a shell wrapper that merely mentions ``main_pip`` is run as it is.
     """
     try:
         with open(path, "rb") as fh:
             head = fh.read(4096)
     except OSError:
         return None
-    if b"main_pip" not in head or not head.startswith(b"#!"):
+    if not head.startswith(b"#!") or not _PIP_ENTRY.search(head):
         return None
     shebang = head[2:].split(b"\n", 1)[0].decode(errors="replace").strip()
-    python = shlex.split(shebang)[0] if shebang else ""
+    try:
+        words = shlex.split(shebang)
+    except ValueError:
+        return None
+    if len(words) > 1 and os.path.basename(words[0]) == "env":
+        words = [shutil.which(words[1]) or words[1], *words[2:]]
+    python = words[0] if words else ""
+    if not re.fullmatch(r"python[\d.]*", os.path.basename(python)):
+        return None
     return (python, "-m", "conda") if _is_executable(python) else None
 
 

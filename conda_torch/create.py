@@ -608,12 +608,15 @@ class _Invalid(Exception):
         super().__init__("validation failed")
 
 
-def _report_json(report: Any) -> dict[str, Any] | None:
+def _report_json(report: Any, *, without_fixes: bool = False) -> dict[str, Any] | None:
+    """The report as JSON; ``without_fixes`` drops the fix commands (they name an environment
+    that was removed again: a failed creation's)."""
     if report is None:
         return None
-    if hasattr(report, "to_json"):
-        return report.to_json()
-    return dict(report)
+    doc = report.to_json() if hasattr(report, "to_json") else dict(report)
+    if without_fixes:
+        doc["checks"] = [{**c, "fix": None} for c in doc.get("checks") or ()]
+    return doc
 
 
 def _report_failures(report: Any) -> list[str]:
@@ -934,7 +937,11 @@ def _run(
                 fails = _report_failures(inv.report)
                 if fails:
                     error += ": " + "; ".join(fails)
-                hints = ("The validation report says what to fix.",)
+                hints = (
+                    "The report says what failed in the environment that was removed again: "
+                    "change what the file or the plan asks for (--torch, --backend, --source), "
+                    "then run this again.",
+                )
             except KeyboardInterrupt:
                 status, error = INTERRUPTED, "stopped by an interrupt (Ctrl-C or SIGTERM)"
             except CondaTorchError as exc:
@@ -954,7 +961,8 @@ def _run(
                 failed = replace(
                     base, status=status, prefix=target, name=dest.name, error=error, hints=hints,
                     conda_command=command, conda=conda.to_json(), conda_output=conda_doc,
-                    validation=_report_json(report), replaced=False, notes=tuple(notes),
+                    validation=_report_json(report, without_fixes=True), replaced=False,
+                    notes=tuple(notes),
                     steps=tuple(steps), seconds=time.perf_counter() - started,
                     backup_left=backup if left == _BACKUP_LEFT else None,
                 )  # fmt: skip

@@ -670,3 +670,64 @@ def test_a_full_disk_says_which_disk() -> None:
     assert out.returncode == 1, out.stderr
     assert "No space left on device" in out.stderr and "disk mounted at /dev" in out.stderr
     assert "Traceback" not in out.stderr and stat.S_ISCHR(os.stat("/dev/full").st_mode)
+
+
+# ---------------------------------------------------------------------------------------------
+# messages
+
+
+def test_pass_force_is_advised_only_where_it_works(sandbox: CondaSandbox) -> None:
+    folder = sandbox.root / "stuff"
+    folder.mkdir()
+    (folder / "mine.txt").write_text("not an environment\n")
+    spec = env_file(sandbox.root / "e.yml", sandbox.channel_url, "tinypkg=1.0")
+    for extra in ([], ["--force"]):
+        out = torch_cli(sandbox, "create", "-p", str(folder), "-f", str(spec), "--as-is", "-y",
+                        *extra)  # fmt: skip
+        assert out.returncode == 1, out.stderr
+        assert "not a conda environment" in out.stderr and "--force" not in out.stderr
+    assert os.listdir(folder) == ["mine.txt"]
+    # where --force does replace (an environment), it is advised
+    prefix = sandbox.root / "ml"
+    old_environment(sandbox, prefix)
+    out = torch_cli(sandbox, "create", "-p", str(prefix), "-f", str(spec), "--as-is", "-y")
+    assert out.returncode == 1 and "Pass --force" in out.stderr
+
+
+def test_a_failed_create_does_not_advise_recreating_what_is_not_there(
+    sandbox: CondaSandbox,
+) -> None:
+    """The new environment failed validation and was removed: no `conda torch recreate -n ml`
+    (there is no ml), in the text or in --json."""
+    spec = env_file(sandbox.root / "e.yml", sandbox.channel_url, "tinypkg=1.0")
+    for extra in ([], ["--json"]):
+        out = torch_cli(sandbox, "create", "-n", "ml", "-f", str(spec), "--as-is", "-y", *extra)
+        assert out.returncode == 1, out.stderr
+        assert "torch is not installed" in out.stdout + out.stderr
+        assert "recreate" not in out.stdout + out.stderr, out.stdout + out.stderr
+        assert not (sandbox.envs / "ml").exists()
+
+
+def test_pips_conda_script_is_recognised_by_its_shape(tmp_path: Path) -> None:
+    """A wrapper that only mentions main_pip (in a comment) is not pip's console script: it is
+    run as it is, not as ``/bin/sh -m conda``."""
+    wrapper = tmp_path / "bin" / "conda"
+    wrapper.parent.mkdir()
+    wrapper.write_text(
+        "#!/bin/sh\n# unlike pip's script (conda.cli.main_pip), this one runs the real conda\n"
+        f'exec {shlex.quote(os.environ.get("CONDA_EXE") or "conda")} "$@"\n'
+    )
+    wrapper.chmod(0o755)
+    env = adapter.clean_environ(CONDA_EXE=str(wrapper))
+    assert cd.find_conda(environ=env).argv == (str(wrapper),)
+    pip_made = tmp_path / "pipbin" / "conda"
+    pip_made.parent.mkdir()
+    pip_made.write_text(
+        f"#!{sys.executable}\n# -*- coding: utf-8 -*-\nimport re\nimport sys\n"
+        "from conda.cli.main_pip import main\nif __name__ == '__main__':\n"
+        "    sys.argv[0] = re.sub(r'(-script\\.pyw|\\.exe)?$', '', sys.argv[0])\n"
+        "    sys.exit(main())\n"
+    )
+    pip_made.chmod(0o755)
+    env = adapter.clean_environ(CONDA_EXE=str(pip_made))
+    assert cd.find_conda(environ=env).argv == (sys.executable, "-m", "conda")
