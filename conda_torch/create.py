@@ -530,6 +530,12 @@ def _locked(prefix: str) -> Iterator[None]:
                 raise busy_error(prefix, holder) from None
             with contextlib.suppress(OSError):
                 os.unlink(path)
+        except OSError as exc:  # a read-only folder, a full disk
+            raise CondaTorchError(
+                os_error_line(exc, "cannot create the lock") + "; nothing was changed",
+                hints=["conda-torch needs to write beside the environment: choose a folder "
+                       "you can write to."],
+            ) from None
     else:  # pragma: no cover - lost a race twice
         raise CondaTorchError(f"cannot lock {prefix}", hints=["Try again."])
     try:

@@ -731,3 +731,36 @@ def test_pips_conda_script_is_recognised_by_its_shape(tmp_path: Path) -> None:
     pip_made.chmod(0o755)
     env = adapter.clean_environ(CONDA_EXE=str(pip_made))
     assert cd.find_conda(environ=env).argv == (sys.executable, "-m", "conda")
+
+
+def _read_only(folder: Path) -> None:
+    """A folder nobody can write to: chmod for a user, the immutable flag for root."""
+    if os.geteuid() != 0:
+        folder.chmod(0o555)
+        return
+    done = subprocess.run(["chattr", "+i", str(folder)], capture_output=True, check=False)
+    if done.returncode != 0:
+        pytest.skip("as root, a read-only folder needs chattr +i")
+
+
+def _writable(folder: Path) -> None:
+    if os.geteuid() == 0:
+        subprocess.run(["chattr", "-i", str(folder)], capture_output=True, check=False)
+    folder.chmod(0o755)
+
+
+def test_a_read_only_envs_folder_is_one_line(sandbox: CondaSandbox) -> None:
+    """(By name, conda's rule applies: the first writable envs folder is used.)"""
+    spec = env_file(sandbox.root / "e.yml", sandbox.channel_url, "tinypkg=1.0")
+    _read_only(sandbox.envs)
+    try:
+        out = torch_cli(
+            sandbox, "create", "-p", str(sandbox.envs / "ml"), "-f", str(spec), "--as-is", "-y"
+        )
+    finally:
+        _writable(sandbox.envs)
+    assert out.returncode == 1, out.stdout + out.stderr
+    text = out.stdout + out.stderr
+    assert "Traceback" not in text and "ERROR REPORT" not in text, text
+    assert str(sandbox.envs) in out.stderr, out.stderr
+    assert os.listdir(sandbox.envs) == []
