@@ -588,8 +588,8 @@ def check_not_sibling(name: str) -> None:
     if _SIBLING.match(name):
         raise CondaTorchValueError(
             f"{name!r} has the shape of conda-torch's own files beside an environment "
-            "(.NAME.conda-torch-backup, -lock, -trash, -marker); conda-torch does not use it for an "
-            "environment",
+            "(.NAME.conda-torch-backup, -lock, -trash, -marker); conda-torch does not use it "
+            "for an environment",
             hints=["Choose another name."],
         )
 

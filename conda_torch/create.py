@@ -533,8 +533,7 @@ def _locked(prefix: str) -> Iterator[None]:
         except OSError as exc:  # a read-only folder, a full disk
             raise CondaTorchError(
                 os_error_line(exc, "cannot create the lock") + "; nothing was changed",
-                hints=["conda-torch needs to write beside the environment: choose a folder "
-                       "you can write to."],
+                hints=["conda-torch writes beside the environment: choose a writable folder."],
             ) from None
     else:  # pragma: no cover - lost a race twice
         raise CondaTorchError(f"cannot lock {prefix}", hints=["Try again."])
@@ -944,9 +943,11 @@ def _run(
                 if fails:
                     error += ": " + "; ".join(fails)
                 hints = (
-                    "The report says what failed in the environment that was removed again: "
-                    "change what the file or the plan asks for (--torch, --backend, --source), "
-                    "then run this again.",
+                    (
+                        "The report says what failed in the environment that was removed "
+                        "again: change what the file or the plan asks for (--torch, --backend, "
+                        "--source), then run this again."
+                    ),
                 )
             except KeyboardInterrupt:
                 status, error = INTERRUPTED, "stopped by an interrupt (Ctrl-C or SIGTERM)"
@@ -1093,8 +1094,9 @@ def _check_unchanged(dest: Destination) -> None:
     environment there while the user was asked to confirm)."""
     target = dest.prefix
     if cd.is_conda_env(target) == dest.exists and (
-        dest.exists or not os.path.lexists(target) or (os.path.isdir(target) and not
-                                                       os.listdir(target))  # fmt: skip
+        dest.exists
+        or not os.path.lexists(target)
+        or (os.path.isdir(target) and not os.listdir(target))
     ):
         return
     raise CondaTorchError(

@@ -44,7 +44,7 @@ if TYPE_CHECKING:
 
 
 class InvalidSpec(ValueError):
-    """A version or package spec conda would refuse (``InvalidVersionSpec``/``InvalidMatchSpec``)."""
+    """A version or package spec conda refuses (``InvalidVersionSpec``, ``InvalidMatchSpec``)."""
 
 
 # ---------------------------------------------------------------------------------------------
@@ -74,7 +74,6 @@ def conda_available() -> bool:
 
 _ALLOWED = re.compile(r"^[*.+!_0-9a-z]+$")
 _RUNS = re.compile(r"[0-9]+|[*]+|[^0-9*]+")
-
 
 
 def _components(part: str, source: str) -> list[Any]:
@@ -343,7 +342,7 @@ def parse_match_spec(spec: str) -> tuple[str, str | None, str | None, str | None
     text = pieces[-1]
     channel = brackets.get("channel") or (pieces[0] if len(pieces) == 3 and pieces[0] else None)
     m2 = _NAME_REST.match(text)
-    name, rest = (m2.groups() if m2 else (None, None))
+    name, rest = m2.groups() if m2 else (None, None)
     if not name:
         raise InvalidSpec(f"{spec!r}: no package name found")
     version = build = None

@@ -177,9 +177,7 @@ def start_probe(
     return _Probe(proc, CappedOutput(proc.stdout, proc.stderr))
 
 
-def finish_probe(
-    probe: _Probe, python: str, *, timeout: float = PROBE_TIMEOUT_S
-) -> dict[str, Any]:
+def finish_probe(probe: _Probe, python: str, *, timeout: float = PROBE_TIMEOUT_S) -> dict[str, Any]:
     """Wait for the probe and parse its JSON; raises ProbeError when it gave none.
 
     At ``timeout`` the probe's whole process group is killed (a wrapper's children too). When

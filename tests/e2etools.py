@@ -50,7 +50,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -58,14 +57,15 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from .condatools import plugin_environ, require_conda
-from .envtools import BASE_PYTHON, Channel, run
+from .condatools import require_conda
+from .envtools import BASE_PYTHON, box_environ, box_layout, run, site_tree
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
     from typing import Any
 
     from .condatools import RealConda
+    from .envtools import Channel
 
 #: The real stack whose files stand in (a matched set: torchvision and torchaudio made for it).
 STACK = {"torch": "2.14.1", "torchvision": "0.29.1", "torchaudio": "2.11.0"}
@@ -111,12 +111,12 @@ def real_stack_venv(factory: pytest.TempPathFactory) -> Path:
     proc = run([*pip, "--no-deps", *(f"{k}=={v}" for k, v in STACK.items())],
                env=env, timeout=1800, check=False)  # fmt: skip
     if proc.returncode == 0:  # their dependencies, but triton (only torch.compile needs it)
-        needs = run(
-            [python, "-c", "from importlib.metadata import requires as r; "
-             "print('\\n'.join(q for p in ('torch', 'torchvision', 'torchaudio') "
-             "for q in r(p) or () if 'extra ==' not in q))"],
-            env=env,
-        ).stdout.split("\n")  # fmt: skip
+        script = (
+            "from importlib.metadata import requires as r; "
+            "print('\\n'.join(q for p in ('torch', 'torchvision', 'torchaudio') "
+            "for q in r(p) or () if 'extra ==' not in q))"
+        )
+        needs = run([python, "-c", script], env=env).stdout.split("\n")
         wanted = [q for q in needs if q.strip() and not q.startswith(("triton", *STACK))]
         proc = run([*pip, *wanted], env=env, timeout=1800, check=False)
     if proc.returncode != 0:
@@ -149,22 +149,6 @@ def _top_level(site: Path, info: str) -> list[str]:
     return sorted(entries)
 
 
-def _walk(site: Path, entries: list[str], rel_site: str) -> dict[str, Path]:
-    out: dict[str, Path] = {}
-    for entry in entries:
-        src = site / entry
-        if src.is_dir():
-            for root, _dirs, files in os.walk(src):
-                if "__pycache__" in Path(root).parts:
-                    continue
-                for f in files:
-                    full = Path(root) / f
-                    out[f"{rel_site}/{full.relative_to(site)}"] = full
-        elif src.is_file():
-            out[f"{rel_site}/{entry}"] = src
-    return out
-
-
 @dataclass(frozen=True)
 class Relabel:
     """What one stand-in package is, and what its files become."""
@@ -186,7 +170,7 @@ def _package_files(
     tree: dict[str, Path] = {}
     written: dict[str, bytes] = {}
     for info in dist_infos:
-        tree.update(_walk(site, [e for e in _top_level(site, info) if e != info], rel_site))
+        tree.update(site_tree(site, [e for e in _top_level(site, info) if e != info]))
         name, old = _dists(site)[info]
         new_info = info
         if relabel is not None and name == relabel.dist:
@@ -197,9 +181,9 @@ def _package_files(
                 continue
             if f.name == "INSTALLER":
                 written[rel] = b"conda\n"
-            elif f.name == "METADATA" and new_info != info:
-                text = re.sub(r"(?m)^Version: .*$", f"Version: {relabel.version}", f.read_text())  # type: ignore[union-attr]
-                written[rel] = text.encode()
+            elif f.name == "METADATA" and relabel is not None and new_info != info:
+                version = f"Version: {relabel.version}"
+                written[rel] = re.sub(r"(?m)^Version: .*$", version, f.read_text()).encode()
             elif f.is_file():
                 tree[rel] = f
     if relabel is not None:
@@ -241,53 +225,13 @@ class Forge:
         return self.conda_run("torch", *args, check=check, timeout=timeout, **env)
 
 
-def _base_environ(root: Path, condarc: Path, pkgs: Path) -> dict[str, str]:
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith(("CONDA_", "_CE_", "PIP_")) and k not in ("PYTHONPATH", "CONDARC")
-    }
-    conda = require_conda()
-    env.update(
-        {
-            "CONDARC": str(condarc),
-            "CONDA_EXE": conda.exe,
-            "CONDA_PKGS_DIRS": str(pkgs),
-            "HOME": str(root / "home"),
-            "PIP_NO_INPUT": "1",
-            "PIP_DISABLE_PIP_VERSION_CHECK": "1",
-        }
-    )
-    return plugin_environ(root, env)
-
-
 def make_forge(base: Path, venv: Path) -> Forge:
     """The stand-in conda-forge for the plan conda-torch makes for this machine (see above)."""
     conda = require_conda()
-    root = base / "forge"
-    if root.exists():
-        shutil.rmtree(root)
-    channels = root / "channels"
-    chan = Channel(root=channels / "conda-forge", pkgs=root / "pkgs")
-    (root / "home").mkdir(parents=True)
-    condarc = root / "condarc.yml"
-    condarc.write_text(
-        "solver: classic\n"
-        "offline: true\n"
-        "channels: [conda-forge]\n"
-        f"channel_alias: {channels.as_uri()}\n"
-        f"pkgs_dirs: [{chan.pkgs}]\n"
-        f"envs_dirs: [{root / 'envs'}]\n"
-        f"default_python: '{PY}'\n"
-        "add_pip_as_python_dependency: false\n"
-        "notify_outdated_conda: false\n"
-        "auto_activate: false\n"
-    )
-    environ = _base_environ(root, condarc, chan.pkgs)
+    root, chan, condarc = box_layout(base, "forge", f"default_python: '{PY}'")
+    environ = box_environ(root, condarc, chan.pkgs)
     chan.index()  # an empty channel is enough to plan
-    asked = run(
-        [conda.exe, "torch", "generate", "--json", "-o", "-"], env=environ, check=False
-    )
+    asked = run([conda.exe, "torch", "generate", "--json", "-o", "-"], env=environ, check=False)
     if asked.returncode != 0:
         raise AssertionError(f"conda torch generate failed:\n{asked.stdout}\n{asked.stderr}")
     plan = json.loads(asked.stdout)["plan"]

@@ -66,16 +66,27 @@ def snapshot(prefix: Path) -> dict[str, tuple]:
     return out
 
 
-def old_environment(sandbox: CondaSandbox, prefix: Path, *, name: str | None = None) -> dict:
-    """A real environment made by conda-torch (tinypkg 1.0) with a marker file; its snapshot."""
-    spec = env_file(sandbox.root / "old.yml", sandbox.channel_url, "tinypkg=1.0")
-    kwargs = {"name": name} if name else {"prefix": str(prefix)}
-    res = cr.create(
-        cr.prepare(file=str(spec), as_is=True),
+def create_in(
+    sandbox: CondaSandbox, spec: str, validator, *, name: str | None = None, **kwargs
+) -> cr.CreateResult:
+    """conda-torch's create of one package spec (``tinypkg=2.0``) from the sandbox's channel,
+    at ``prefix=``/``name=``, judged by ``validator`` (a :class:`Recorder`)."""
+    tag = spec.replace("=", "-")
+    path = env_file(sandbox.root / f"{tag}.yml", sandbox.channel_url, spec)
+    where = {"name": name} if name else {}
+    return cr.create(
+        cr.prepare(file=str(path), as_is=True),
         environ=sandbox.environ,
-        validator=Recorder(),
+        validator=validator,
+        **where,
         **kwargs,
     )
+
+
+def old_environment(sandbox: CondaSandbox, prefix: Path, *, name: str | None = None) -> dict:
+    """A real environment made by conda-torch (tinypkg 1.0) with a marker file; its snapshot."""
+    where = {} if name else {"prefix": str(prefix)}
+    res = create_in(sandbox, "tinypkg=1.0", Recorder(), name=name, **where)
     assert res.status == cr.CREATED, res.error
     (prefix / "marker.txt").write_text("the environment that was there\n")
     return snapshot(prefix)
@@ -97,7 +108,11 @@ def torch_cli(sandbox: CondaSandbox, *args: str, **kw) -> subprocess.CompletedPr
 
 def start_cli(sandbox: CondaSandbox, *args: str, env: dict | None = None) -> subprocess.Popen:
     """``python -m conda_torch ARGS`` in its own session (signals go to it alone)."""
-    environ = dict(env or sandbox.environ, PYTHONPATH=str(adapter.ROOT_DIR))
+    return start_cli_env(env or sandbox.environ, *args)
+
+
+def start_cli_env(env: dict, *args: str) -> subprocess.Popen:
+    environ = dict(env, PYTHONPATH=str(adapter.ROOT_DIR))
     return subprocess.Popen(
         [sys.executable, "-m", "conda_torch", *args],
         env=environ,
@@ -186,14 +201,7 @@ def test_rollback_checks_the_backup_before_removing_anything(sandbox: CondaSandb
         cd._rmtree(str(backup))  # the user's `rm -rf .ml.conda-torch-backup`
         return Recorder(fail=True)(**kw)
 
-    new = env_file(sandbox.root / "new.yml", sandbox.channel_url, "tinypkg=2.0")
-    res = cr.create(
-        cr.prepare(file=str(new), as_is=True),
-        prefix=str(prefix),
-        force=True,
-        environ=sandbox.environ,
-        validator=validator,
-    )
+    res = create_in(sandbox, "tinypkg=2.0", validator, prefix=str(prefix), force=True)
     assert res.status == cr.INVALID
     assert sandbox.list_names(prefix) == {"tinypkg": "2.0"}  # the only environment left, kept
     assert str(prefix) in res.error and "kept" in res.error, res.error
@@ -261,7 +269,6 @@ def test_another_create_finishing_while_the_prompt_waits(sandbox: CondaSandbox) 
     """The name was free when checked; another run created it while we asked for confirmation:
     it is refused, and the other environment stays as it is."""
     prefix = sandbox.envs / "ml"
-    spec = env_file(sandbox.root / "e.yml", sandbox.channel_url, "tinypkg=2.0")
     state: dict = {}
 
     def confirm(dest, prepared) -> bool:
@@ -269,13 +276,7 @@ def test_another_create_finishing_while_the_prompt_waits(sandbox: CondaSandbox) 
         return True
 
     with pytest.raises(CondaTorchError) as info:
-        cr.create(
-            cr.prepare(file=str(spec), as_is=True),
-            name="ml",
-            environ=sandbox.environ,
-            validator=Recorder(),
-            confirm=confirm,
-        )
+        create_in(sandbox, "tinypkg=2.0", Recorder(), name="ml", confirm=confirm)
     assert "nothing was changed" in info.value.line
     assert_intact(sandbox, prefix, state["before"])
 
@@ -295,14 +296,7 @@ def test_a_restored_prefix_environment_stays_registered(sandbox: CondaSandbox) -
     prefix = sandbox.root / "ml"
     before = old_environment(sandbox, prefix)
     assert str(prefix) in _registered(sandbox)
-    new = env_file(sandbox.root / "new.yml", sandbox.channel_url, "tinypkg=2.0")
-    res = cr.create(
-        cr.prepare(file=str(new), as_is=True),
-        prefix=str(prefix),
-        force=True,
-        environ=sandbox.environ,
-        validator=Recorder(fail=True),
-    )
+    res = create_in(sandbox, "tinypkg=2.0", Recorder(fail=True), prefix=str(prefix), force=True)
     assert res.status == cr.INVALID
     assert_intact(sandbox, prefix, before)
     assert str(prefix) in _registered(sandbox)
@@ -315,14 +309,7 @@ def test_force_through_a_symlink_replaces_the_environment_it_points_to(
     old_environment(sandbox, real)
     link = sandbox.root / "ml-link"
     link.symlink_to(real)
-    new = env_file(sandbox.root / "new.yml", sandbox.channel_url, "tinypkg=2.0")
-    res = cr.create(
-        cr.prepare(file=str(new), as_is=True),
-        prefix=str(link),
-        force=True,
-        environ=sandbox.environ,
-        validator=Recorder(),
-    )
+    res = create_in(sandbox, "tinypkg=2.0", Recorder(), prefix=str(link), force=True)
     assert res.status == cr.CREATED, res.error
     assert link.is_symlink() and os.readlink(link) == str(real)  # the link is kept
     assert sandbox.list_names(real) == {"tinypkg": "2.0"}  # and what it points to replaced
@@ -340,13 +327,7 @@ def test_a_symlink_to_an_empty_folder_is_filled_and_stays(
     folder.mkdir(parents=True)
     link = sandbox.root / "ml"
     link.symlink_to(folder)
-    spec = env_file(sandbox.root / "e.yml", sandbox.channel_url, "tinypkg=1.0")
-    res = cr.create(
-        cr.prepare(file=str(spec), as_is=True),
-        prefix=str(link),
-        environ=sandbox.environ,
-        validator=Recorder(fail=outcome == "invalid"),
-    )
+    res = create_in(sandbox, "tinypkg=1.0", Recorder(fail=outcome == "invalid"), prefix=str(link))
     assert res.status == outcome, res.error
     assert link.is_symlink() and folder.is_dir()
     if outcome == "created":
@@ -483,11 +464,17 @@ def test_a_python_leaving_a_child_behind_does_not_hold_validate(tmp_path: Path) 
     when the Python is done, and the leftover is stopped."""
     wrapper = _script(
         tmp_path / "python",
-        f"sleep 600 &\necho $! > {tmp_path}/child.pid\nexec {shlex.quote(sys.executable)} \"$@\"\n",
+        f'sleep 600 &\necho $! > {tmp_path}/child.pid\nexec {shlex.quote(sys.executable)} "$@"\n',
     )
-    out = cli("validate", "--python", str(wrapper), "--json", env=dict(os.environ), timeout=120)
-    doc = json.loads(out.stdout)
-    assert doc["facts"]["python"]["version"].startswith(f"{sys.version_info[0]}.")
+    proc = start_cli_env(dict(os.environ), "validate", "--python", str(wrapper), "--json")
+    try:
+        out, err = proc.communicate(timeout=120)  # before the fix: held until the child ends
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.communicate()
+        raise AssertionError("validate was held by the child its Python left behind") from None
+    doc = json.loads(out)
+    assert doc["facts"]["python"]["version"].startswith(f"{sys.version_info[0]}."), err
     assert not pid_alive(int((tmp_path / "child.pid").read_text()))
 
 

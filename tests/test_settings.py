@@ -63,29 +63,29 @@ def test_invalid_setting_is_one_clear_line(value):
     assert "Traceback" not in proc.stderr
 
 
-def test_condarc_setting_inside_conda(tmp_path):
+def _inside_conda(tmp_path, condarc_text: str) -> subprocess.CompletedProcess:
+    """``python -m conda torch generate`` (the plugin, inside conda) with this condarc."""
     conda = require_conda()
     condarc = tmp_path / "condarc.yml"
-    condarc.write_text("solver: classic\nplugins:\n  torch_source: pip\n")
+    condarc.write_text(condarc_text)
     env = plugin_environ(tmp_path, {"CONDARC": str(condarc)})
-    proc = _generate(env, python=conda.python, prefix=("-m", "conda", "torch"))
+    return _generate(env, python=conda.python, prefix=("-m", "conda", "torch"))
+
+
+def test_condarc_setting_inside_conda(tmp_path):
+    proc = _inside_conda(tmp_path, "solver: classic\nplugins:\n  torch_source: pip\n")
     assert proc.returncode == 0, proc.stderr
     assert "--index-url https://download.pytorch.org/whl/cpu" in proc.stdout
 
 
 def test_default_python_inside_conda(tmp_path):
     """conda's own ``default_python``, set in a .condarc, is the plan's Python."""
-    conda = require_conda()
-    condarc = tmp_path / "condarc.yml"
-    condarc.write_text("solver: classic\ndefault_python: '3.11'\n")
-    env = plugin_environ(tmp_path, {"CONDARC": str(condarc)})
-    proc = _generate(env, python=conda.python, prefix=("-m", "conda", "torch"))
+    proc = _inside_conda(tmp_path, "solver: classic\ndefault_python: '3.11'\n")
     assert proc.returncode == 0, proc.stderr
     assert "  - python=3.11\n" in proc.stdout
     assert "conda's default_python setting" in proc.stdout
     # conda's built-in default (its own Python) is not a request: the usual newest Python
-    condarc.write_text("solver: classic\n")
-    proc = _generate(env, python=conda.python, prefix=("-m", "conda", "torch"))
+    proc = _inside_conda(tmp_path, "solver: classic\n")
     assert proc.returncode == 0, proc.stderr
     assert "  - python=3.11\n" not in proc.stdout
 

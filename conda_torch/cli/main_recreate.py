@@ -130,9 +130,8 @@ def execute(args: argparse.Namespace) -> int:
                 file=sys.stderr,
             )
             return 1
-    from .main_create import _show_step
-
     from ..create import default_validator
+    from .main_create import _show_step
 
     result = recreate(
         rplan, conda=conda, json_output=args.json, progress=None if args.json else _show_step,
