@@ -39,3 +39,9 @@ CONDA_OVERRIDE_CUDA: Final = "CONDA_OVERRIDE_CUDA"
 
 #: Programs ``create --frontend`` can drive (conda first: the default).
 FRONTENDS: Final = ("conda", "mamba", "micromamba")
+
+#: Seconds validation's probe may take by default (``--timeout``): a cold ``import torch,
+#: torchvision, torchaudio`` took 11.6 s on an H100 machine and about 10 s on this project's
+#: 2-core test machine; a network disk can take a minute. Five minutes is far beyond a healthy
+#: start, and a hang ends in bounded time.
+PROBE_TIMEOUT_S: Final = 300.0

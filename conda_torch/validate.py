@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from . import procs
+from . import constants, procs
 from .exceptions import CondaTorchError, ProbeError
 from .procs import CappedOutput
 from .specs import installed_matches
@@ -39,11 +39,8 @@ PROBE = Path(__file__).with_name("_probe.py")
 #: The line prefix the probe writes before its JSON (``_probe.MARKER``).
 MARKER = "@@conda-torch-probe@@"
 
-#: Seconds the probe may take by default (``--timeout``): a cold ``import torch, torchvision,
-#: torchaudio`` took 11.6 s on an H100 machine and about 10 s on this project's 2-core test
-#: machine; a network disk can take a minute. Five minutes is far beyond a healthy start, and a
-#: hang ends in bounded time.
-PROBE_TIMEOUT_S = 300.0
+#: Seconds the probe may take by default (``--timeout``; ``constants.PROBE_TIMEOUT_S``).
+PROBE_TIMEOUT_S = constants.PROBE_TIMEOUT_S
 
 #: Bytes of the probe's stdout and stderr that are kept (``procs.OUTPUT_CAP``).
 OUTPUT_CAP = procs.OUTPUT_CAP

@@ -7,6 +7,7 @@ rolls back. Real-conda tests skip where no conda is found.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import signal
@@ -21,6 +22,7 @@ from conda_torch import conda as cd
 from conda_torch import create as cr
 
 from . import test_conda_adapter as adapter
+from .condatools import plugin_environ
 from .test_conda_adapter import ROOT_DIR, clean_environ, env_file, fake_conda, make_env
 from .test_create import Recorder, fake_file, siblings
 
@@ -417,7 +419,8 @@ def test_real_shell_and_run(sandbox: CondaSandbox) -> None:
 
 
 def test_real_plugin_path(sandbox: CondaSandbox) -> None:
-    """`conda torch create` through conda's own CLI (where this conda has the plugin)."""
+    """`conda torch create` through conda's own CLI (this checkout as its plugin)."""
+    sandbox = dataclasses.replace(sandbox, environ=plugin_environ(sandbox.root, sandbox.environ))
     probe = sandbox.run("torch", "--help", check=False)
     if probe.returncode != 0:
         pytest.skip("conda-torch is not installed as a plugin of this conda")

@@ -9,7 +9,7 @@ import textwrap
 
 import pytest
 
-from .condatools import ROOT_DIR, require_conda
+from .condatools import ROOT_DIR, plugin_environ, require_conda
 
 #: Modules that must never be loaded by importing the plugin (or configuring its parser).
 HEAVY = (
@@ -124,7 +124,11 @@ def test_hooks_yield_records_with_real_conda():
 def test_conda_torch_help_lists_subcommands_with_real_conda(tmp_path):
     conda = require_conda()
     proc = subprocess.run(
-        [conda.exe, "torch", "--help"], capture_output=True, text=True, timeout=120
+        [conda.exe, "torch", "--help"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=plugin_environ(tmp_path),
     )
     assert proc.returncode == 0, proc.stderr
     from conda_torch.cli import SUBCOMMANDS

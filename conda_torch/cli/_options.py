@@ -42,7 +42,7 @@ def add_plan_options(group: argparse._ActionsContainer) -> None:
 
 def add_timeout_option(parser: argparse._ActionsContainer) -> None:
     """``--timeout SECONDS``: how long the environment's Python may take to validate."""
-    from ..validate import PROBE_TIMEOUT_S
+    from ..constants import PROBE_TIMEOUT_S
 
     def seconds(text: str) -> float:
         import argparse as _argparse
