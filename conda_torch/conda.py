@@ -58,7 +58,7 @@ from .exceptions import (
 )
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping, Sequence
+    from collections.abc import Callable, Mapping, Sequence
     from typing import Any
 
 
@@ -321,8 +321,12 @@ def run_conda(
     check: bool = True,
     cwd: str | None = None,
     timeout: float | None = None,
+    started: Callable[[subprocess.Popen[str]], None] | None = None,
 ) -> CondaRun:
     """Run ``conda ARGS``; conda's output passes through unless ``capture``.
+
+    conda runs in its own process group; ``started(proc)`` is called as soon as it runs (the
+    lock records it, so that a conda left running by a killed conda-torch is recognised).
 
     Raises :class:`CondaCommandError` when ``check`` and conda exits non-zero (the message
     carries conda's own error line), :class:`CondaNotFoundError` when the executable vanished,
@@ -349,6 +353,8 @@ def run_conda(
             f"cannot run {argv[0]}: {exc.strerror or exc}",
             hints=["Check CONDA_EXE / PATH, or use --frontend."],
         ) from exc
+    if started is not None:
+        started(proc)
     tail: list[str] = []
     reader = None if capture else _tee(proc, tail)
     try:

@@ -47,6 +47,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from . import conda as cd
+from . import procs
 from .exceptions import (
     CondaTorchError,
     CondaTorchValueError,
@@ -410,9 +411,18 @@ class Holder:
 
     pid: int
     command: str
+    #: A conda left running by a conda-torch that was killed outright.
+    orphan: bool = False
 
     def describe(self) -> str:
         return f"pid {self.pid}: {self.command}" if self.command else f"pid {self.pid}"
+
+    def sentence(self, prefix: str) -> str:
+        """``another conda-torch (pid 12: ...) is replacing PREFIX right now``."""
+        if self.orphan:
+            return (f"a conda ({self.describe()}) that a killed conda-torch left running is "
+                    f"still writing {prefix}")  # fmt: skip
+        return f"another conda-torch ({self.describe()}) is replacing {prefix} right now"
 
 
 def _pid_alive(pid: int) -> bool:
@@ -438,33 +448,60 @@ def _cmdline(pid: int) -> list[str] | None:
     return [part.decode(errors="replace") for part in raw.split(b"\0")[:-1]]
 
 
-def lock_holder(prefix: str) -> Holder | None:
-    """The live conda-torch run that holds ``prefix``'s lock, None when none does.
+def _same_process(pid: int, recorded: list[str] | None) -> bool:
+    """``pid`` runs and is the process recorded (not a zombie, not a reused pid): its command
+    line ends with the recorded arguments (how the program itself is named may differ: a
+    script's interpreter, ``conda`` re-running as ``python -m conda``)."""
+    if not _pid_alive(pid):
+        return False
+    now = _cmdline(pid)
+    if now is None:
+        return True
+    if not now:
+        return False  # a zombie
+    if recorded is None:
+        return True
+    args = recorded[1:]
+    return now == recorded or (bool(args) and now[len(now) - len(args) :] == args)
 
-    The lock names its process and that process's command line: a pid that is gone, a zombie
-    or a pid reused by another program (its command line differs) holds nothing.
+
+def lock_holder(prefix: str) -> Holder | None:
+    """The live run that holds ``prefix``'s lock, None when none does.
+
+    The lock names its process and command line; a pid that is gone, a zombie or a pid reused
+    by another program (its command line differs) holds nothing. It also names the conda that
+    run started (its own process group): a conda-torch killed outright (SIGKILL) leaves conda
+    running, and as long as any process of that group runs, the environment is being written.
     """
     try:
         lines = Path(lock_path(prefix)).read_text(encoding="utf-8").splitlines()
         pid = int(lines[0].split()[0])
     except (OSError, ValueError, IndexError):
         return None
-    recorded: list[str] | None = None
-    with contextlib.suppress(ValueError, IndexError, AttributeError):
-        recorded = list(json.loads(lines[1]).get("cmdline") or ()) or None
-    if not _pid_alive(pid):
-        return None
-    now = _cmdline(pid)
-    if now is not None and (not now or (recorded is not None and now != recorded)):
-        return None  # a zombie (empty command line) or another program
-    return Holder(pid, shlex.join(recorded or now or ()))
+    doc: dict[str, Any] = {}
+    with contextlib.suppress(ValueError, IndexError):
+        loaded = json.loads(lines[1])
+        doc = loaded if isinstance(loaded, dict) else {}
+    recorded = list(doc.get("cmdline") or ()) or None
+    if _same_process(pid, recorded):
+        return Holder(pid, shlex.join(recorded or _cmdline(pid) or ()))
+    child = doc.get("conda") if isinstance(doc.get("conda"), dict) else {}
+    try:
+        group = int(child.get("pid") or 0)
+    except (TypeError, ValueError):
+        group = 0
+    command = list(child.get("cmdline") or ()) or None
+    if group > 0 and procs.group_alive(group):
+        leader_gone = not _pid_alive(group)
+        if leader_gone or _same_process(group, command):
+            return Holder(group, shlex.join(command or ()), orphan=True)
+    return None
 
 
 def busy_error(prefix: str, holder: Holder) -> CondaTorchError:
     """Another run is replacing ``prefix``: wait (nothing is advised against it)."""
     return CondaTorchError(
-        f"another conda-torch ({holder.describe()}) is replacing {prefix} right now",
-        hints=["Wait for it to finish, then run this again."],
+        holder.sentence(prefix), hints=["Wait for it to finish, then run this again."]
     )
 
 
@@ -516,8 +553,14 @@ def _unmark(prefix: str) -> None:
         os.unlink(marker_path(prefix))
 
 
+def _lock_text(doc: Mapping[str, Any]) -> str:
+    return f"{doc['pid']}\n{json.dumps(doc)}\n"
+
+
 @contextlib.contextmanager
-def _locked(prefix: str) -> Iterator[None]:
+def _locked(prefix: str) -> Iterator[Callable[[Any], None]]:
+    """Hold ``prefix``'s lock; yields ``note_conda(proc)``, which records the conda this run
+    started in the lock (see :func:`lock_holder`)."""
     path = lock_path(prefix)
     backup = backup_path(prefix)
     for _attempt in range(2):
@@ -537,10 +580,17 @@ def _locked(prefix: str) -> Iterator[None]:
             ) from None
     else:  # pragma: no cover - lost a race twice
         raise CondaTorchError(f"cannot lock {prefix}", hints=["Try again."])
+    me = _cmdline(os.getpid()) or [sys.executable, *sys.argv]
+    doc: dict[str, Any] = {"pid": os.getpid(), "cmdline": me}
+
+    def note_conda(proc: Any) -> None:
+        doc["conda"] = {"pid": proc.pid, "cmdline": [str(a) for a in proc.args]}
+        with contextlib.suppress(OSError):
+            Path(path).write_text(_lock_text(doc), encoding="utf-8")
+
     try:
         with os.fdopen(fd, "w") as fh:
-            me = _cmdline(os.getpid()) or [sys.executable, *sys.argv]
-            fh.write(f"{os.getpid()}\n{json.dumps({'pid': os.getpid(), 'cmdline': me})}\n")
+            fh.write(_lock_text(doc))
         trash = trash_path(prefix)
         if os.path.lexists(trash):  # a replaced environment whose deletion was cut short
             cd._rmtree(trash)
@@ -554,7 +604,7 @@ def _locked(prefix: str) -> Iterator[None]:
         if os.path.lexists(backup):
             raise foreign_backup_error(prefix)
         _unmark(prefix)  # a killed run's marker whose backup is no longer there
-        yield
+        yield note_conda
     finally:
         with contextlib.suppress(OSError):
             os.unlink(path)
@@ -562,12 +612,13 @@ def _locked(prefix: str) -> Iterator[None]:
 
 @contextlib.contextmanager
 def _no_interrupts() -> Iterator[None]:
-    """Ignore SIGINT (and SIGTERM) while rolling back; children started meanwhile inherit it."""
+    """Ignore SIGINT, SIGTERM and SIGHUP while rolling back; children started meanwhile
+    inherit it."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
     saved = {}
-    for sig in (signal.SIGINT, getattr(signal, "SIGTERM", None)):
+    for sig in (signal.SIGINT, getattr(signal, "SIGTERM", None), getattr(signal, "SIGHUP", None)):
         if sig is None:
             continue
         with contextlib.suppress(ValueError, OSError):
@@ -582,25 +633,28 @@ def _no_interrupts() -> Iterator[None]:
 
 @contextlib.contextmanager
 def _sigterm_interrupts() -> Iterator[None]:
-    """Turn SIGTERM into KeyboardInterrupt while creating, so that it rolls back too."""
-    sigterm = getattr(signal, "SIGTERM", None)
-    if sigterm is None or threading.current_thread() is not threading.main_thread():
+    """Turn SIGTERM and SIGHUP (a closed terminal) into KeyboardInterrupt while creating, so
+    that they roll back too (conda, in its own process group, hears of them from us)."""
+    if threading.current_thread() is not threading.main_thread():
         yield
         return
 
     def handler(_signum: int, _frame: Any) -> None:
         raise KeyboardInterrupt
 
-    try:
-        saved = signal.signal(sigterm, handler)
-    except (ValueError, OSError):  # pragma: no cover
-        yield
-        return
+    saved = {}
+    for name in ("SIGTERM", "SIGHUP"):
+        sig = getattr(signal, name, None)
+        if sig is None:
+            continue
+        with contextlib.suppress(ValueError, OSError):
+            saved[sig] = signal.signal(sig, handler)
     try:
         yield
     finally:
-        with contextlib.suppress(ValueError, OSError):
-            signal.signal(sigterm, saved)
+        for sig, old in saved.items():
+            with contextlib.suppress(ValueError, OSError):
+                signal.signal(sig, old)
 
 
 # --------------------------------------------------------------------------------------------
@@ -806,7 +860,7 @@ def _run(
             hints=["Choose a path where you can create folders."],
         ) from None
     try:
-        with _locked(target), _sigterm_interrupts():
+        with _locked(target) as note_conda, _sigterm_interrupts():
             _check_unchanged(dest)
             try:
                 if dest.exists:
@@ -853,8 +907,9 @@ def _run(
                     t0 = time.perf_counter()
                     conda_started = True
                     run = cd.run_conda(
-                        conda, args, capture=json_output, environ=environ, check=False
-                    )
+                        conda, args, capture=json_output, environ=environ, check=False,
+                        started=note_conda,
+                    )  # fmt: skip
                     conda_doc = run.json() if json_output else None
                     if not run.ok:
                         emit(

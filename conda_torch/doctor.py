@@ -1198,8 +1198,8 @@ def _in_progress(root: Path, label: str, name: str | None) -> Diagnosis | None:
         return None
     finding = _finding(
         "replace-in-progress",
-        f"another conda-torch ({holder.describe()}) is replacing this environment right now: "
-        "what is there is unfinished; run doctor again when it is done",
+        holder.sentence("this environment")
+        + ": what is there is unfinished; run doctor again when it is done",
     )
     return Diagnosis(
         label=label, prefix=str(root), python=None, name=name, findings=(finding,),

@@ -10,6 +10,7 @@ byte-identical (:func:`snapshot`, which includes a marker file) and ``conda env 
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -27,6 +28,7 @@ import pytest
 
 from conda_torch import conda as cd
 from conda_torch import create as cr
+from conda_torch import procs
 from conda_torch.exceptions import CondaTorchError
 
 from . import envtools
@@ -145,6 +147,25 @@ def finish(proc: subprocess.Popen, sig: int = signal.SIGINT) -> tuple[str, str]:
             proc.communicate()
 
 
+def kill_outright(proc: subprocess.Popen, prefix: Path, *, conda_too: bool = True) -> None:
+    """SIGKILL conda-torch (its whole session), as a machine going down would. conda runs in
+    a process group of its own and goes on; with ``conda_too`` it is killed as well (found from
+    the lock, which names it) and waited for."""
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    for stream in (proc.stdout, proc.stderr):
+        stream.close()
+    holder = cr.lock_holder(str(prefix))
+    if conda_too and holder is not None:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(holder.pid, signal.SIGKILL)
+        for _ in range(600):
+            if not procs.group_alive(holder.pid):
+                break
+            time.sleep(0.05)
+
+
 def pid_alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -235,14 +256,21 @@ def test_a_folder_named_like_a_backup_is_not_taken_for_one(sandbox: CondaSandbox
 
 def test_a_killed_runs_backup_carries_conda_torchs_marker(sandbox: CondaSandbox) -> None:
     """A run killed (SIGKILL) while conda builds leaves the old environment aside, marked as
-    conda-torch's; doctor then gives the command that puts it back, and it works."""
+    conda-torch's. While the conda it started still runs (its own process group), doctor says
+    so and advises nothing; once that is gone, doctor gives the command that puts the old
+    environment back, and it works."""
     prefix = sandbox.root / "ml"
     before = old_environment(sandbox, prefix)
     slow = env_file(sandbox.root / "slow.yml", sandbox.channel_url, "slowpkg")
     proc = start_cli(sandbox, "create", "-p", str(prefix), "-f", str(slow), "--as-is", "--force",
                      "-y")  # fmt: skip
     wait_for(sandbox.root / "post-link-started", proc)
-    finish(proc, signal.SIGKILL)
+    kill_outright(proc, prefix, conda_too=False)
+    holder = cr.lock_holder(str(prefix))
+    assert holder is not None and holder.orphan and holder.pid != proc.pid
+    out = torch_cli(sandbox, "doctor", "-p", str(prefix))
+    assert "still writing" in out.stdout and "rm " not in out.stdout, out.stdout
+    kill_outright(proc, prefix)
     backup = Path(cr.backup_path(str(prefix)))
     assert backup.is_dir() and cr.is_backup_of(str(backup), str(prefix))
     out = torch_cli(sandbox, "doctor", "-p", str(prefix), "--json")
@@ -400,13 +428,15 @@ def _late_writer(sandbox: CondaSandbox) -> str:
     return (sandbox.root / "late-channel").as_uri()
 
 
-@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+@pytest.mark.parametrize(
+    "sig", [signal.SIGTERM, signal.SIGINT, signal.SIGHUP], ids=["SIGTERM", "SIGINT", "SIGHUP"]
+)
 def test_a_signal_to_conda_torch_alone_stops_condas_post_link_before_restoring(
     sandbox: CondaSandbox, sig: int
 ) -> None:
-    """``kill PID`` / ``docker stop`` reach conda-torch only. conda and its post-link script must
-    be stopped (and waited for) before the old environment is put back, or the script writes
-    into the environment reported unchanged."""
+    """``kill PID`` / ``docker stop`` / a closed terminal reach conda-torch only. conda and its
+    post-link script must be stopped (and waited for) before the old environment is put back,
+    or the script writes into the environment reported unchanged."""
     prefix = sandbox.root / "ml"
     before = old_environment(sandbox, prefix)
     spec = env_file(sandbox.root / "late.yml", _late_writer(sandbox), "latewriter")
@@ -531,7 +561,7 @@ def test_no_temporary_folder_is_left_beside_the_users_file(sandbox: CondaSandbox
         env=dict(sandbox.environ, TMPDIR=str(tmp)),
     )  # fmt: skip
     wait_for(sandbox.root / "post-link-started", proc)
-    finish(proc, signal.SIGKILL)
+    kill_outright(proc, sandbox.root / "ml")
     assert os.listdir(team_dir) == ["team.yml"]
 
 
