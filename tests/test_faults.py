@@ -109,8 +109,11 @@ def torch_cli(sandbox: CondaSandbox, *args: str, **kw) -> subprocess.CompletedPr
 
 
 def start_cli(sandbox: CondaSandbox, *args: str, env: dict | None = None) -> subprocess.Popen:
-    """``python -m conda_torch ARGS`` in its own session (signals go to it alone)."""
-    return start_cli_env(env or sandbox.environ, *args)
+    """``python -m conda_torch ARGS`` in its own session (signals go to it alone), with its
+    temporary files in the sandbox (a run killed outright cannot delete them)."""
+    tmp = sandbox.root / "tmp"
+    tmp.mkdir(exist_ok=True)
+    return start_cli_env({"TMPDIR": str(tmp), **(env or sandbox.environ)}, *args)
 
 
 def start_cli_env(env: dict, *args: str) -> subprocess.Popen:
@@ -554,12 +557,9 @@ def test_no_temporary_folder_is_left_beside_the_users_file(sandbox: CondaSandbox
     team_dir = sandbox.root / "team"
     team_dir.mkdir()
     team = env_file(team_dir / "team.yml", sandbox.channel_url, "slowpkg")
-    tmp = sandbox.root / "tmp"
-    tmp.mkdir()
     proc = start_cli(
-        sandbox, "create", "-p", str(sandbox.root / "ml"), "-f", str(team), "--as-is", "-y",
-        env=dict(sandbox.environ, TMPDIR=str(tmp)),
-    )  # fmt: skip
+        sandbox, "create", "-p", str(sandbox.root / "ml"), "-f", str(team), "--as-is", "-y"
+    )
     wait_for(sandbox.root / "post-link-started", proc)
     kill_outright(proc, sandbox.root / "ml")
     assert os.listdir(team_dir) == ["team.yml"]
