@@ -48,6 +48,30 @@ def add_plan_options(group: argparse._ActionsContainer) -> None:
     )
 
 
+def add_timeout_option(parser: argparse._ActionsContainer) -> None:
+    """``--timeout SECONDS``: how long the environment's Python may take to validate."""
+    from ..constants import PROBE_TIMEOUT_S
+
+    def seconds(text: str) -> float:
+        import argparse as _argparse
+
+        try:
+            value = float(text)
+        except ValueError:
+            value = -1.0
+        if not value > 0:
+            raise _argparse.ArgumentTypeError(f"{text!r} is not a number of seconds above 0")
+        return value
+
+    parser.add_argument(
+        "--timeout",
+        type=seconds,
+        metavar="SECONDS",
+        help=f"Stop the environment's Python (and all it started) after this long "
+        f"(default: {PROBE_TIMEOUT_S:.0f}).",
+    )
+
+
 def add_machine_options(group: argparse._ActionsContainer, *, what: str = "Plan for") -> None:
     """``--machine FILE`` or ``--from FILE...``: describe another machine than this one."""
     exclusive = group.add_mutually_exclusive_group()
@@ -67,9 +91,11 @@ def add_machine_options(group: argparse._ActionsContainer, *, what: str = "Plan 
 
 
 def apply_settings(args: argparse.Namespace) -> None:
-    """Fill ``--backend``/``--source`` left out on the command line from the settings."""
+    """Fill ``--backend``/``--source`` left out on the command line from the settings, and
+    ``args.default_python`` from conda's configured ``default_python``."""
     from .. import settings
 
+    args.default_python = settings.default_python()
     if getattr(args, "backend", None) in (None, ""):
         args.backend = settings.default_backend()
     if getattr(args, "source", None) is None:

@@ -44,7 +44,7 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     import argparse as _argparse
 
     from ..constants import FRONTENDS
-    from ._options import add_machine_options, add_plan_options
+    from ._options import add_machine_options, add_plan_options, add_timeout_option
 
     parser.formatter_class = _argparse.RawDescriptionHelpFormatter  # keep DESCRIPTION's layout
 
@@ -83,6 +83,7 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="Show the plan, the file and the conda command; change nothing, ask no channel.",
     )
+    add_timeout_option(parser)
     parser.add_argument("-y", "--yes", action="store_true", help="Do not ask for confirmation.")
     parser.add_argument(
         "--json", action="store_true", help="Print one JSON result (conda's output is captured)."
@@ -92,7 +93,7 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
 def execute(args: argparse.Namespace) -> int:
     import json
 
-    from ..create import create, prepare
+    from ..create import create, default_validator, prepare
     from ..exceptions import CondaTorchValueError
     from ._options import apply_settings, machine_from_args
 
@@ -123,6 +124,7 @@ def execute(args: argparse.Namespace) -> int:
         backend=args.backend,
         source=args.source,
         without=tuple(args.without or ()),
+        default_python=getattr(args, "default_python", None),
     )
     if not args.json:
         _print_plan(prepared, dry_run=args.dry_run)
@@ -137,6 +139,7 @@ def execute(args: argparse.Namespace) -> int:
         frontend=args.frontend,
         progress=None if args.json else _show_step,
         confirm=_confirm if interactive else None,
+        validator=default_validator(args.timeout),
     )
     if args.json:
         print(json.dumps(result.to_json(), indent=2))

@@ -47,9 +47,10 @@ _MARK = {"error": "ERROR", "warning": "warn ", "info": "info "}
 
 
 def configure_parser(parser: argparse.ArgumentParser) -> None:
-    from ._options import add_target_options
+    from ._options import add_target_options, add_timeout_option
 
     target = add_target_options(parser, what="conda environment", python=True)
+    add_timeout_option(parser)
     target.add_argument("--all", action="store_true", help="Every conda environment conda knows.")
     target.add_argument(
         "--from",
@@ -88,7 +89,9 @@ def execute(args: argparse.Namespace) -> int:
 
         conda = cd.find_conda()
         envs = [(e.prefix, e.name) for e in cd.list_envs(conda)]
-        results = diagnose_all(envs, machine=machine, run_probe=not args.no_probe)
+        results = diagnose_all(
+            envs, machine=machine, run_probe=not args.no_probe, timeout=args.timeout
+        )
         ok = all(d.ok for d in results)
         if args.json:
             print(
@@ -114,12 +117,18 @@ def execute(args: argparse.Namespace) -> int:
     if args.python is not None:
         from ..envs import check_python
 
-        d = diagnose(python=check_python(args.python), machine=machine, run_probe=not args.no_probe)
+        d = diagnose(
+            python=check_python(args.python), machine=machine, run_probe=not args.no_probe,
+            timeout=args.timeout,
+        )  # fmt: skip
     else:
         from ..envs import prefix_for_name
 
         prefix = prefix_for_name(args.name) if args.name is not None else args.prefix
-        d = diagnose(prefix=prefix, name=args.name, machine=machine, run_probe=not args.no_probe)
+        d = diagnose(
+            prefix=prefix, name=args.name, machine=machine, run_probe=not args.no_probe,
+            timeout=args.timeout,
+        )  # fmt: skip
     if args.json:
         print(json.dumps(d.to_json(), indent=2))
     else:

@@ -36,9 +36,10 @@ _MARK = {"pass": "pass", "warn": "warn", "fail": "FAIL"}
 
 
 def configure_parser(parser: argparse.ArgumentParser) -> None:
-    from ._options import add_target_options
+    from ._options import add_target_options, add_timeout_option
 
     add_target_options(parser, what="conda environment", python=True)
+    add_timeout_option(parser)
     parser.add_argument("--json", action="store_true", help="Print the report as JSON.")
 
 
@@ -57,8 +58,9 @@ def execute(args: argparse.Namespace) -> int:
     target = resolve_target(name=args.name, prefix=args.prefix, python=args.python)
     provenance = prov.read(target.prefix) if target.prefix is not None else None
     report = validate(
-        python=str(target.python), prefix=target.prefix, provenance=provenance, name=target.name
-    )
+        python=str(target.python), prefix=target.prefix, provenance=provenance, name=target.name,
+        **({"timeout": args.timeout} if args.timeout else {}),
+    )  # fmt: skip
     if args.json:
         print(json.dumps(report.to_json(), indent=2))
         return 0 if report.ok else 1
