@@ -45,6 +45,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from . import compat
+from .models import Source, channel_name
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping, Sequence
@@ -131,12 +132,6 @@ CONDA_ABI_STACK: Final = ("pytorch", "torch", "libtorch", "torchvision", "torcha
 #: Channel names Anaconda's ``defaults`` stands for (conda's ``DEFAULT_CHANNELS_UNIX``/``_WIN``).
 DEFAULTS_CHANNELS: Final = ("pkgs/main", "pkgs/r", "pkgs/msys2", "pkgs/free", "pkgs/pro")
 
-#: Subdirs a channel URL may end with.
-_SUBDIRS: Final = frozenset({
-    "noarch", "linux-64", "linux-aarch64", "linux-ppc64le", "linux-s390x", "linux-32",
-    "linux-armv6l", "linux-armv7l", "osx-64", "osx-arm64", "win-64", "win-32", "win-arm64",
-    "emscripten-wasm32", "wasi-wasm32", "zos-z",
-})  # fmt: skip
 
 _CUDA_IN_BUILD = re.compile(r"(?<![a-z])(?:cuda|cu)(\d+)(?:\.(\d+))?", re.I)
 _ROCM_IN_BUILD = re.compile(r"rocm(\d+(?:\.\d+)*)", re.I)
@@ -238,33 +233,6 @@ class Inventory:
     @property
     def has_stack(self) -> bool:
         return bool(self.record(*CONDA_ABI_STACK) or any(self.dist(n) for n in PIP_STACK))
-
-
-def channel_name(raw: str) -> str:
-    """A record's channel as users write it.
-
-    ``https://conda.anaconda.org/conda-forge/linux-64`` -> ``conda-forge``,
-    ``https://repo.anaconda.com/pkgs/main/linux-64`` -> ``pkgs/main``,
-    ``file:///srv/chan/noarch`` -> ``file:///srv/chan``.
-    """
-    text = (raw or "").strip().rstrip("/")
-    if not text:
-        return "<unknown>"
-    if text.endswith((".conda", ".tar.bz2")):
-        text = text.rsplit("/", 1)[0]
-    if "::" in text:  # "conda-forge/linux-64::pytorch-2.5.1-..." style (history lines)
-        text = text.split("::", 1)[0]
-    parts = text.split("/")
-    if parts and parts[-1] in _SUBDIRS:
-        parts = parts[:-1]
-        text = "/".join(parts)
-    for host in ("://conda.anaconda.org/", "://anaconda.org/", "://conda.anaconda.com/"):
-        if host in text:
-            return text.split(host, 1)[1]
-    m = re.search(r"://repo\.anaconda\.(?:com|cloud)/(pkgs/[^/]+)", text)
-    if m:
-        return m.group(1)
-    return text
 
 
 def site_packages_dirs(prefix: str | os.PathLike[str]) -> list[Path]:
@@ -1086,11 +1054,7 @@ def _check_pairs(ctx: _Ctx) -> list[Finding]:
         return []
     try:
         b = installed_torch(ctx.inv)
-        source = (
-            "conda-forge"
-            if b is not None and b.installer == "conda" and b.channel != "pytorch"
-            else None
-        )
+        source = Source.of_install(b.installer, b.channel) if b is not None else None
         reasons = list(
             matrix.pairing_ok(
                 present["torch"],

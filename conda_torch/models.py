@@ -238,6 +238,57 @@ class Source(Enum):
     def is_conda(self) -> bool:
         return self is not Source.PIP
 
+    @classmethod
+    def of_install(cls, installer: str | None, channel: str | None) -> Source | None:
+        """Whose pairings apply to an installed torch: conda-forge's for a conda package from
+        conda-forge, the ``pytorch`` channel's for one from it, pip's for a wheel; None where
+        no source conda-torch knows made it (Anaconda's ``defaults``, another channel)."""
+        if installer == "pip":
+            return cls.PIP
+        if installer != "conda":
+            return None
+        name = channel_name(channel or "")
+        if name == "conda-forge":
+            return cls.CONDA_FORGE
+        if name in ("pytorch", "pytorch-nightly", "pytorch-test"):
+            return cls.PYTORCH
+        return None
+
+
+#: Subdirs a channel URL may end with.
+_CHANNEL_SUBDIRS = frozenset({
+    "noarch", "linux-64", "linux-aarch64", "linux-ppc64le", "linux-s390x", "linux-32",
+    "linux-armv6l", "linux-armv7l", "osx-64", "osx-arm64", "win-64", "win-32", "win-arm64",
+    "emscripten-wasm32", "wasi-wasm32", "zos-z",
+})  # fmt: skip
+
+
+def channel_name(raw: str) -> str:
+    """A record's channel as users write it.
+
+    ``https://conda.anaconda.org/conda-forge/linux-64`` -> ``conda-forge``,
+    ``https://repo.anaconda.com/pkgs/main/linux-64`` -> ``pkgs/main``,
+    ``file:///srv/chan/noarch`` -> ``file:///srv/chan``.
+    """
+    text = (raw or "").strip().rstrip("/")
+    if not text:
+        return "<unknown>"
+    if text.endswith((".conda", ".tar.bz2")):
+        text = text.rsplit("/", 1)[0]
+    if "::" in text:  # "conda-forge/linux-64::pytorch-2.5.1-..." style (history lines)
+        text = text.split("::", 1)[0]
+    parts = text.split("/")
+    if parts and parts[-1] in _CHANNEL_SUBDIRS:
+        parts = parts[:-1]
+        text = "/".join(parts)
+    for host in ("://conda.anaconda.org/", "://anaconda.org/", "://conda.anaconda.com/"):
+        if host in text:
+            return text.split(host, 1)[1]
+    m = re.search(r"://repo\.anaconda\.(?:com|cloud)/(pkgs/[^/]+)", text)
+    if m:
+        return m.group(1)
+    return text
+
 
 # -- Release ------------------------------------------------------------------------------
 

@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING
 
 from .doctor import CAUSE_OF, SEVERITIES, Finding
 from .doctor import FINDINGS as DOCTOR_FINDINGS
+from .models import Source
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Sequence
@@ -1598,13 +1599,7 @@ class _Case:
             evidence += list(c.evidence)
         matrix = self.matrix()
         if matrix is not None and torch.base in (matrix.torch_versions() or ()):
-            source = (
-                "conda-forge"
-                if torch.installer == "conda"
-                and torch.channel not in ("pytorch", "pytorch-nightly")
-                and torch.channel
-                else None
-            )
+            source = Source.of_install(torch.installer, torch.channel)
             try:
                 reasons += list(
                     matrix.pairing_ok(

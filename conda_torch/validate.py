@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING
 
 from . import compat, constants, procs
 from .exceptions import CondaTorchError, ProbeError
+from .models import Source
 from .procs import CappedOutput
 from .specs import installed_matches
 
@@ -523,10 +524,19 @@ def _check_pairing(ctx: _Context) -> Check:
         return Check("pairing", "pass", f"torch {present['torch']} alone (nothing to pair)")
     if isinstance(ctx.matrix, str):
         return Check("pairing", "warn", ctx.matrix)
+    record = next(
+        (r for r in ctx.facts.get("conda_records") or () if r.get("name") == "pytorch"), None
+    )
+    source = Source.of_install(
+        ctx.installer("torch"), record.get("channel") if record is not None else None
+    )
     try:
         reasons = list(
             ctx.matrix.pairing_ok(
-                present.get("torch"), present.get("torchvision"), present.get("torchaudio")
+                present.get("torch"),
+                present.get("torchvision"),
+                present.get("torchaudio"),
+                source=source,
             )
         )
     except CondaTorchError as exc:

@@ -18,7 +18,8 @@ from pathlib import Path
 import pytest
 
 from conda_torch import doctor
-from conda_torch.doctor import Inventory, channel_name, diagnose, inventory
+from conda_torch.doctor import Inventory, diagnose, inventory
+from conda_torch.models import channel_name
 from conda_torch.exceptions import EnvironmentNotFoundError
 
 from . import envtools

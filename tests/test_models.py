@@ -218,3 +218,20 @@ def test_release_ignores_local_tags_when_comparing():
 )
 def test_version_tuple(text, key):
     assert version_tuple(text) == key
+
+
+@pytest.mark.parametrize(
+    ("installer", "channel", "source"),
+    [
+        ("conda", "https://conda.anaconda.org/conda-forge/linux-64", Source.CONDA_FORGE),
+        ("conda", "conda-forge", Source.CONDA_FORGE),
+        ("conda", "https://conda.anaconda.org/pytorch/linux-64", Source.PYTORCH),
+        ("conda", "https://repo.anaconda.com/pkgs/main/linux-64", None),  # defaults' own builds
+        ("pip", None, Source.PIP),
+        (None, None, None),
+    ],
+)
+def test_whose_pairings_apply_to_an_installed_torch(installer, channel, source):
+    """conda-forge's torchaudio 2.11.0 pairs with its pytorch 2.10 (its own build pin), pip's
+    with torch >= 2.11: the check must know whose build is installed."""
+    assert Source.of_install(installer, channel) is source

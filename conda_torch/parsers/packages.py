@@ -328,7 +328,8 @@ def installed(packages: list[dict[str, Any]], dist: str) -> dict[str, Any] | Non
 def build_of(package: dict[str, Any]) -> Any:
     """What a listed package was built for (``doctor.Build``), from its build string or local
     version tag (doctor's rules)."""
-    from ..doctor import CondaRecord, PipDist, channel_name, conda_build, pip_build
+    from ..doctor import CondaRecord, PipDist, conda_build, pip_build
+    from ..models import channel_name
 
     if package["installer"] == "pip" or not package.get("build"):
         return pip_build(PipDist(package["name"], package["version"], "", "pip"))
