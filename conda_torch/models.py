@@ -247,7 +247,8 @@ class Source(Enum):
             return cls.PIP
         if installer != "conda":
             return None
-        name = channel_name(channel or "")
+        # the channel's own name, also behind a mirror or channel_alias (".../conda-forge")
+        name = channel_name(channel or "").rsplit("/", 1)[-1]
         if name == "conda-forge":
             return cls.CONDA_FORGE
         if name in ("pytorch", "pytorch-nightly", "pytorch-test"):

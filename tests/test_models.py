@@ -225,6 +225,7 @@ def test_version_tuple(text, key):
     [
         ("conda", "https://conda.anaconda.org/conda-forge/linux-64", Source.CONDA_FORGE),
         ("conda", "conda-forge", Source.CONDA_FORGE),
+        ("conda", "file:///srv/mirror/conda-forge/linux-64", Source.CONDA_FORGE),  # a mirror
         ("conda", "https://conda.anaconda.org/pytorch/linux-64", Source.PYTORCH),
         ("conda", "https://repo.anaconda.com/pkgs/main/linux-64", None),  # defaults' own builds
         ("pip", None, Source.PIP),
