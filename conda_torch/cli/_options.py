@@ -66,6 +66,48 @@ def add_machine_options(group: argparse._ActionsContainer, *, what: str = "Plan 
     )
 
 
+def add_node_options(group: argparse._ActionsContainer, *, split: bool = False) -> None:
+    """``--node [NAME=]FILE`` (repeatable), and ``--split``: plan for a cluster's node types."""
+    group.add_argument(
+        "--node",
+        action="append",
+        metavar="[NAME=]FILE",
+        help="Plan one environment for several machines (repeatable, one per node type): a "
+        "`conda torch detect --json` file (e.g. from `detect --via`), a captured output, or a "
+        "folder of one node's captures; NAME labels it (default: the file's name).",
+    )
+    if split:
+        group.add_argument(
+            "--split",
+            action="store_true",
+            help="With --node: when no one build serves every node type, one file per group "
+            "(into -o DIR).",
+        )
+
+
+def check_node_args(args: argparse.Namespace) -> None:
+    """``--node`` describes the machines: ``--machine``/``--from`` would describe another."""
+    from ..exceptions import CondaTorchValueError
+
+    if not getattr(args, "node", None):
+        if getattr(args, "split", False):
+            raise CondaTorchValueError("--split needs --node", hints=["Pass --node FILE, repeated."])
+        return
+    other = [
+        flag
+        for flag, value in (
+            ("--machine", getattr(args, "machine", None)),
+            ("--from", getattr(args, "from_files", None)),
+        )
+        if value
+    ]
+    if other:
+        raise CondaTorchValueError(
+            f"--node describes the machines; {' and '.join(other)} would describe another",
+            hints=["Pass a detect --json file or a capture as --node FILE instead."],
+        )
+
+
 def apply_settings(args: argparse.Namespace) -> None:
     """Fill ``--backend``/``--source`` left out on the command line from the settings."""
     from .. import settings
