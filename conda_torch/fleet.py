@@ -47,7 +47,10 @@ if TYPE_CHECKING:
     from .matrix import Candidate, Matrix, Verdict
     from .plan import Plan
 
-__all__ = ["Fleet", "FleetGroup", "FleetSplitError", "Node", "load_node", "plan_fleet"]
+__all__ = [
+    "Explanation", "Fleet", "FleetGroup", "FleetSplitError", "Node", "explain", "load_node",
+    "plan_fleet",
+]  # fmt: skip
 
 #: ``--node NAME=FILE``: the name a node type is given, else the file's (or folder's) stem.
 _LABEL = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.+-]{0,63}")
@@ -101,6 +104,40 @@ class FleetGroup:
         None: the ``__cuda`` a solve without a driver should see."""
         return _oldest_cuda(self.nodes)
 
+    def solve_environ(self) -> tuple[tuple[str, str, str], ...]:
+        """conda's overrides that make a solve elsewhere (a login node) see what these node
+        types have: ``CONDA_OVERRIDE_CUDA`` (the oldest driver's CUDA, for a CUDA plan) and
+        ``CONDA_OVERRIDE_GLIBC`` (the oldest glibc, where the pictures show one): (variable,
+        value, why)."""
+        from .constants import CONDA_OVERRIDE_CUDA
+        from .models import version_tuple
+
+        out = []
+        oldest = self.oldest_cuda
+        if oldest is not None and self.plan.variant == "cuda":
+            out.append((
+                CONDA_OVERRIDE_CUDA, oldest[0],
+                f"the CUDA of the oldest NVIDIA driver among the node types, on {oldest[1]}",
+            ))  # fmt: skip
+        elif self.plan.variant == "cuda" and self.plan.requires_cuda:
+            need = self.plan.requires_cuda.split(">=", 1)[-1]
+            need = need if "." in need else f"{need}.0"
+            out.append((
+                CONDA_OVERRIDE_CUDA, need,
+                "no node type's picture shows its driver's CUDA: the build's own requirement",
+            ))  # fmt: skip
+        glibcs = [
+            (n.machine.platform.glibc, n.label)
+            for n in self.nodes
+            if n.machine.platform.glibc and version_tuple(n.machine.platform.glibc) > (0,)
+        ]
+        if glibcs and self.plan.subdir.startswith("linux-"):
+            value, who = min(glibcs, key=lambda g: version_tuple(g[0]))
+            out.append(
+                ("CONDA_OVERRIDE_GLIBC", value, f"the oldest glibc among the node types, on {who}")
+            )
+        return tuple(out)
+
 
 @dataclass(frozen=True)
 class Fleet:
@@ -116,6 +153,20 @@ class Fleet:
         if len(self.groups) != 1:
             raise IncompatibleError(self.split or "the node types need several files")
         return self.groups[0].plan
+
+
+@dataclass(frozen=True)
+class Explanation:
+    """``matrix --explain --node``: every build judged on every node type."""
+
+    nodes: tuple[Node, ...]
+    subdir: str
+    #: One verdict per build, accepted when every node type accepts it, in the plan's order.
+    verdicts: tuple[Verdict, ...]
+    #: The plan (or the groups) :func:`plan_fleet` makes for these node types; None when none.
+    fleet: Fleet | None
+    #: Why there is no plan, when there is none.
+    problem: str | None = None
 
 
 # -- node pictures ----------------------------------------------------------------------------
@@ -199,7 +250,9 @@ def _from_captures(paths: list[str]) -> Machine:
         except InputFileError:
             raise
         except Exception as exc:  # a parser bug must still end in one clear line
-            raise InputFileError(path, f"could not be parsed ({type(exc).__name__}: {exc})") from None
+            raise InputFileError(
+                path, f"could not be parsed ({type(exc).__name__}: {exc})"
+            ) from None
         if kinds <= lenient:
             raise InputFileError(
                 path,
@@ -279,14 +332,18 @@ def plan_fleet(
             notes.setdefault(note, []).append(node.label)
     node_notes = tuple((note, tuple(who)) for note, who in notes.items())
     if len(by_platform) > 1:
-        grouping = "; ".join(f"{sd}: {', '.join(n.label for n in g)}" for sd, g in by_platform.items())
+        grouping = "; ".join(
+            f"{sd}: {', '.join(n.label for n in g)}" for sd, g in by_platform.items()
+        )
         message = f"these node types cannot share one environment file ({grouping})"
         if not split:
             raise IncompatibleError(
                 message,
                 hints=[
-                    "Pass --split to write one file per platform group (-o DIR), or plan each "
-                    "group on its own."
+                    (
+                        "Pass --split to write one file per platform group (-o DIR), or plan "
+                        "each group on its own."
+                    )
                 ],
             )
         groups: list[FleetGroup] = []
@@ -296,6 +353,60 @@ def plan_fleet(
         return Fleet(tuple(groups), split=message)
     ((sd, group),) = by_platform.items()
     return _plan_platform(group, sd, matrix, request, node_notes, split=split)
+
+
+def explain(
+    nodes: Sequence[Node | str],
+    *,
+    torch: str | None = None,
+    python: str | None = None,
+    backend: str | None = None,
+    source: str | None = None,
+    subdir: str | None = None,
+    matrix: Matrix | None = None,
+) -> Explanation:
+    """Every build judged on every node type (as :meth:`Matrix.evaluate` judges one machine),
+    ranked as :func:`plan_fleet` ranks them, and the plan it makes. The node types must share
+    a platform."""
+    from .plan import rank
+
+    nodes = [load_node(n) if isinstance(n, str) else n for n in nodes]
+    if matrix is None:
+        from .matrix import load
+
+        matrix = load()
+    platforms: dict[str, list[str]] = {}
+    for node in nodes:
+        platforms.setdefault(subdir or _platform(node)[0], []).append(node.label)
+    if len(platforms) > 1:
+        grouping = "; ".join(f"{sd}: {', '.join(lbs)}" for sd, lbs in platforms.items())
+        raise IncompatibleError(
+            f"these node types do not share a platform ({grouping})",
+            hints=["Explain each group on its own."],
+        )
+    (target,) = platforms
+    problem = None
+    try:
+        fleet: Fleet | None = plan_fleet(
+            nodes, split=True, torch=torch, python=python, backend=backend, source=source,
+            subdir=target, matrix=matrix,
+        )  # fmt: skip
+    except IncompatibleError as exc:
+        fleet, problem = None, exc.line
+    judged = {
+        n.label: matrix.evaluate(
+            n.machine,
+            subdir=target,
+            strict=True,
+            python=python,
+            source=source,
+            torch=torch,
+            backend=backend,
+        )  # fmt: skip
+        for n in nodes
+    }
+    verdicts = rank(_combine(nodes, judged), source=source)
+    return Explanation(tuple(nodes), target, tuple(verdicts), fleet, problem)
 
 
 def _platform(node: Node) -> tuple[str, str | None]:
@@ -351,7 +462,10 @@ def _plan_platform(
             message,
             fleet,
             hints=[
-                "Pass --split to write one file per group (-o DIR), or leave a node type out."
+                (
+                    "Write one file per group with generate --split -o DIR (and create one "
+                    "environment per group), or leave a node type out."
+                )
             ],
         )
     return fleet
@@ -530,7 +644,9 @@ def _fleet_machine(nodes: Sequence[Node], subdir: str) -> Machine:
 # -- what bound the choice, and splits --------------------------------------------------------
 
 
-def _union_ranked(nodes: Sequence[Node], judged: Mapping[str, list[Verdict]], request: dict[str, Any]) -> list[Verdict]:
+def _union_ranked(
+    nodes: Sequence[Node], judged: Mapping[str, list[Verdict]], request: dict[str, Any]
+) -> list[Verdict]:
     """Every candidate that some node type accepts, in the plan's order (as if judged against
     that node type alone)."""
     from .plan import rank
@@ -541,8 +657,18 @@ def _union_ranked(nodes: Sequence[Node], judged: Mapping[str, list[Verdict]], re
         vs = [by_node[n.label][v0.candidate] for n in nodes]
         ok = [v for v in vs if v.accepted]
         best = ok[0] if ok else v0
-        union.append(replace(best, accepted=bool(ok), reasons=tuple(dict.fromkeys(r for v in ok for r in v.reasons)) if ok else best.reasons))
-    return [v for v in rank(union, source=request["source"], without=request["without"]) if v.accepted]
+        union.append(
+            replace(
+                best,
+                accepted=bool(ok),
+                reasons=tuple(dict.fromkeys(r for v in ok for r in v.reasons))
+                if ok
+                else best.reasons,
+            )
+        )
+    return [
+        v for v in rank(union, source=request["source"], without=request["without"]) if v.accepted
+    ]
 
 
 def _bound(
@@ -654,7 +780,9 @@ def _partition(
     return parts
 
 
-def _nothing_for(node: Node, subdir: str, matrix: Matrix, request: dict[str, Any]) -> IncompatibleError:
+def _nothing_for(
+    node: Node, subdir: str, matrix: Matrix, request: dict[str, Any]
+) -> IncompatibleError:
     """Why no build runs on ``node`` (its own plan's error), naming it."""
     from .plan import make_plan
 
@@ -665,5 +793,9 @@ def _nothing_for(node: Node, subdir: str, matrix: Matrix, request: dict[str, Any
             matrix=matrix, without=request["without"],
         )  # fmt: skip
     except IncompatibleError as exc:
-        return IncompatibleError(f"node type {node.label} ({node.source}): {exc.line}", hints=list(exc.hints))
-    return IncompatibleError(f"no torch build runs on every node type given ({', '.join([node.label])})")
+        return IncompatibleError(
+            f"node type {node.label} ({node.source}): {exc.line}", hints=list(exc.hints)
+        )
+    return IncompatibleError(
+        f"no torch build runs on every node type given ({', '.join([node.label])})"
+    )

@@ -136,6 +136,19 @@ class Report:
         }
 
 
+@dataclass(frozen=True)
+class Skipped:
+    """A validation that was not run, and why (``create --node`` on a login node: the node
+    types it was made for are elsewhere). Reads like a :class:`Report` that passed."""
+
+    reason: str
+    checks: tuple[Check, ...] = ()
+    ok: bool = True
+
+    def to_json(self) -> dict[str, Any]:
+        return {"schema": SCHEMA, "success": True, "skipped": self.reason, "checks": []}
+
+
 # -- running the probe ------------------------------------------------------------------------
 
 

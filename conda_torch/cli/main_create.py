@@ -25,6 +25,13 @@ then the old environment is kept aside until the new one validates. A failed, in
 interrupted creation (Ctrl-C included) leaves nothing under the requested name and puts the
 old environment back.
 
+On a cluster's login node, --node FILE (repeated, one per node type: `detect --json` files,
+e.g. from `detect --via`, or captured outputs) plans one environment for every node type, as
+`generate --node` does; conda then solves for the nodes' virtual packages
+(CONDA_OVERRIDE_CUDA = the CUDA of their oldest driver, said on the terminal), so a CUDA
+environment is created without a GPU here, into a path the nodes share (-p). It is not
+validated here, where it will never run.
+
 A child process cannot activate your shell: enter the environment with the printed
 `conda activate` line, `conda torch shell -n NAME`, or run one command in it with
 `conda torch run -n NAME -- CMD`.
@@ -35,6 +42,7 @@ Examples:
   conda torch create -n ml -f team.yml             # specialize a team's file, then create
   conda torch create -p ./env -f environment.yml --as-is
   conda torch create -n ml --force -y --json
+  conda torch create -p /shared/envs/ml --node a100.json --node v100.json
 """
 
 _MARK = {"pass": "pass", "warn": "warn", "fail": "FAIL"}
@@ -44,7 +52,7 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     import argparse as _argparse
 
     from ..constants import FRONTENDS
-    from ._options import add_machine_options, add_plan_options
+    from ._options import add_machine_options, add_node_options, add_plan_options
 
     parser.formatter_class = _argparse.RawDescriptionHelpFormatter  # keep DESCRIPTION's layout
 
@@ -67,6 +75,7 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     plan = parser.add_argument_group("plan (as in `conda torch generate`)")
     add_plan_options(plan)
     add_machine_options(plan)
+    add_node_options(plan)
     parser.add_argument(
         "--frontend",
         choices=FRONTENDS,
@@ -94,14 +103,14 @@ def execute(args: argparse.Namespace) -> int:
 
     from ..create import create, prepare
     from ..exceptions import CondaTorchValueError
-    from ._options import apply_settings, machine_from_args
+    from ._options import apply_settings, check_node_args, machine_from_args
 
     if args.as_is:
         if not args.file:
             raise CondaTorchValueError("--as-is needs -f FILE", hints=["Pass -f environment.yml."])
         planned = [opt for opt, value in (
             ("--torch", args.torch), ("--python", args.python), ("--source", args.source),
-            ("--machine", args.machine), ("--from", args.from_files),
+            ("--machine", args.machine), ("--from", args.from_files), ("--node", args.node),
             ("--backend", None if args.backend in (None, "", "auto") else args.backend),
         ) if value]  # fmt: skip
         if planned:
@@ -112,7 +121,8 @@ def execute(args: argparse.Namespace) -> int:
     machine = None
     if not args.as_is:
         apply_settings(args)
-        machine = machine_from_args(args)
+        check_node_args(args)
+        machine = None if args.node else machine_from_args(args)
     prepared = prepare(
         machine,
         file=args.file,
@@ -123,7 +133,18 @@ def execute(args: argparse.Namespace) -> int:
         backend=args.backend,
         source=args.source,
         without=tuple(args.without or ()),
+        nodes=tuple(args.node or ()),
     )
+    validator = None
+    if args.node:
+        from ..validate import Skipped
+
+        def validator(**_kw: Any) -> Skipped:
+            return Skipped(
+                "planned for other machines (--node): validate it where it runs, e.g. "
+                "conda torch validate -p PREFIX --via 'srun -N1'"
+            )
+
     if not args.json:
         _print_plan(prepared, dry_run=args.dry_run)
     interactive = not (args.yes or args.json or args.dry_run) and sys.stdin.isatty()
@@ -137,6 +158,7 @@ def execute(args: argparse.Namespace) -> int:
         frontend=args.frontend,
         progress=None if args.json else _show_step,
         confirm=_confirm if interactive else None,
+        validator=validator,
     )
     if args.json:
         print(json.dumps(result.to_json(), indent=2))
@@ -212,7 +234,9 @@ def _print_result(result: CreateResult, *, frontend: str) -> None:
             _out(f"Would run: {result.conda_command}")
         _out("Dry run: nothing was created.")
         return
-    if result.validation and result.status in ("created", "invalid"):
+    if result.validation and result.validation.get("skipped"):
+        _out(f"Validation: skipped: {result.validation['skipped']}")
+    elif result.validation and result.status in ("created", "invalid"):
         _out("Validation:")
         _print_validation(dict(result.validation))
     for note in result.notes:
