@@ -340,6 +340,12 @@ def main(argv=None):
         },
         "devices": {},
     }
+    try:  # which node answered (validate --via runs the probe on another machine)
+        import socket
+
+        out["host"] = {"name": socket.gethostname()}
+    except Exception:
+        out["host"] = {"name": None}
     try:
         import site
 

@@ -715,10 +715,8 @@ def make_plan(
             why.append(msg)
             fallbacks.append(msg)
         else:
-            why.append(
-                "CPU build: no GPU was detected"
-                + (f" on {scope}." if scope else (" on this platform." if description else " on this machine."))
-            )
+            where = scope or ("this platform" if description else "this machine")
+            why.append(f"CPU build: no GPU was detected on {where}.")
     elif kind == "mps":
         why.append("Metal (MPS) acceleration comes with the macOS arm64 build.")
     else:

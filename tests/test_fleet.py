@@ -362,7 +362,9 @@ def test_matrix_explain_node(tmp_path: Path) -> None:
 def test_create_node_dry_run_says_what_the_solve_sees(tmp_path: Path) -> None:
     paths = nodes(tmp_path, "h100", "quadro")
     args = [x for p in paths for x in ("--node", p)]
-    proc = _cli("create", "-p", str(tmp_path / "cluster-fs" / "ml"), *args, "--dry-run", cwd=tmp_path)
+    proc = _cli(
+        "create", "-p", str(tmp_path / "cluster-fs" / "ml"), *args, "--dry-run", cwd=tmp_path
+    )
     assert proc.returncode == 0, proc.stderr
     assert "for 2 node types (h100, quadro)" in proc.stdout
     assert "CONDA_OVERRIDE_CUDA=12.2" in proc.stdout

@@ -48,6 +48,34 @@ def add_plan_options(group: argparse._ActionsContainer) -> None:
     )
 
 
+def add_timeout_option(
+    parser: argparse._ActionsContainer,
+    *,
+    what: str = "the environment's Python (and all it started)",
+    default: float | None = None,
+) -> None:
+    """``--timeout SECONDS``: how long ``what`` may take before it is stopped."""
+    from ..via import DEFAULT_TIMEOUT_S
+
+    def seconds(text: str) -> float:
+        import argparse as _argparse
+
+        try:
+            value = float(text)
+        except ValueError:
+            value = -1.0
+        if not value > 0:
+            raise _argparse.ArgumentTypeError(f"{text!r} is not a number of seconds above 0")
+        return value
+
+    parser.add_argument(
+        "--timeout",
+        type=seconds,
+        metavar="SECONDS",
+        help=f"Stop {what} after this long (default: {default or DEFAULT_TIMEOUT_S:.0f}).",
+    )
+
+
 def add_machine_options(group: argparse._ActionsContainer, *, what: str = "Plan for") -> None:
     """``--machine FILE`` or ``--from FILE...``: describe another machine than this one."""
     exclusive = group.add_mutually_exclusive_group()
@@ -91,7 +119,9 @@ def check_node_args(args: argparse.Namespace) -> None:
 
     if not getattr(args, "node", None):
         if getattr(args, "split", False):
-            raise CondaTorchValueError("--split needs --node", hints=["Pass --node FILE, repeated."])
+            raise CondaTorchValueError(
+                "--split needs --node", hints=["Pass --node FILE, repeated."]
+            )
         return
     other = [
         flag

@@ -280,7 +280,6 @@ def _fleet(
 ) -> int:
     """``--node``: one file for every node type (or, ``--split``, one per group)."""
     import json
-    import os
 
     from .. import envfile
     from .. import plan as planning

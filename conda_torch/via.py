@@ -1,0 +1,431 @@
+"""Work on another node through a launcher: ``detect --via 'srun -p gpu -N1'``.
+
+A cluster's GPU nodes are reached through its scheduler, not by logging in: the user names a
+command prefix (``srun -p gpu -N1 --gres=gpu:1``, ``ssh node``, ``flux run``, ...) and
+conda-torch runs, through it, ``sh -s`` on the node with a script on its standard input. Only
+those two words pass through the launcher's own argument handling, so any launcher that runs a
+command and forwards standard input works (ssh re-parses its arguments through a shell; a
+script on standard input is untouched).
+
+What runs on the node:
+
+* ``detect`` (:func:`detect_via`): the login node's own detection code, conda-torch's live
+  probes exactly as ``conda torch detect`` runs them, shipped in the script as a zip of the
+  modules it needs (:data:`DETECT_MODULES`) and run with the first Python the node has among
+  ``--node-python``, else this interpreter's path (a conda base on a shared filesystem) and
+  ``python3``. Nothing needs to be installed on the node; its Python must be 3.10 or newer.
+  conda's override variables of the login node (``CONDA_OVERRIDE_CUDA``, ``CONDA_SUBDIR``)
+  are not applied there: the picture is the node's.
+* ``validate``/``doctor`` (:func:`probe_via`): validation's probe (``_probe.py``, standard
+  library, Python 3.8+) in the environment's own Python on the node, with the environment's
+  activation variables exported by the script itself (a launcher need not forward them); for
+  ``doctor`` the node's picture is taken in the same run, so both come from one node.
+
+Every answer line carries a marker (anywhere in the line: ``srun -l`` prefixes ``0: ``) and
+names the host that wrote it, so a launcher that runs several tasks gives one answer per task.
+The launcher runs in a process group of its own; at the time bound (the probe timeout) the
+whole group is stopped (SIGTERM first, which makes ``srun`` cancel its job step, then SIGKILL).
+The launcher's own failures (no such partition, a job refused, not found) are one line with
+its message: :class:`~conda_torch.exceptions.LauncherError`.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import os
+import shlex
+import signal
+import subprocess
+import sys
+import time
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from .exceptions import CondaTorchValueError, LauncherError
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
+    from typing import Any
+
+    from .machine import Machine
+
+__all__ = [
+    "DEFAULT_TIMEOUT_S", "DETECT_MODULES", "NodeAnswer", "ViaResult", "detect_via",
+    "launcher_argv", "probe_via",
+    "run_script",
+]  # fmt: skip
+
+#: Markers of the lines the node writes (each followed by the host and a payload).
+NODE = "@@conda-torch-node@@"
+MACHINE = "@@conda-torch-machine@@"
+FAILED = "@@conda-torch-failed@@"
+#: The probe's own marker (``_probe.MARKER``), written by the probe itself.
+PROBE = "@@conda-torch-probe@@"
+
+#: The modules of the ``conda_torch`` package that live detection imports: shipped to the node.
+#: (tests/test_via.py runs the shipped detection where the installed package cannot be
+#: imported, so a new import that is not listed here fails there.)
+DETECT_MODULES = (
+    "__init__.py", "_version.py", "constants.py", "exceptions.py", "machine.py", "detect.py",
+    "gpu_names.py", "amd_names.py", "parsers/",
+)  # fmt: skip
+
+#: The oldest Python the shipped detection runs on (``requires-python``).
+DETECT_PYTHON = (3, 10)
+
+#: Seconds a launcher run may take by default (``--timeout``): a job waiting in the queue counts.
+DEFAULT_TIMEOUT_S = 300.0
+
+#: Seconds the launcher is given, after SIGTERM, to cancel its job before SIGKILL.
+TERM_GRACE_S = 5.0
+
+#: Variables of this process that describe the login node, not the node: not applied there.
+LOGIN_ONLY = ("CONDA_OVERRIDE_CUDA", "CONDA_SUBDIR")
+
+_PACKAGE = Path(__file__).resolve().parent
+
+
+@dataclass(frozen=True)
+class NodeAnswer:
+    """What one task on one node answered: its host and the payload (parsed JSON)."""
+
+    host: str
+    payload: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class ViaResult:
+    """A launcher run: every answer, the hosts that started, and how long it took."""
+
+    launcher: str
+    answers: tuple[NodeAnswer, ...]
+    hosts: tuple[str, ...]
+    seconds: float
+    failures: tuple[tuple[str, str], ...] = ()
+
+
+def launcher_argv(launcher: str) -> list[str]:
+    """The launcher's words (``shlex``); an empty or unparsable one is a value error."""
+    try:
+        argv = shlex.split(launcher)
+    except ValueError as exc:
+        raise CondaTorchValueError(
+            f"--via {launcher!r} is not a command line ({exc})",
+            hints=["Quote it as one argument: --via 'srun -p gpu -N1'."],
+        ) from None
+    if not argv:
+        raise CondaTorchValueError("--via needs a launcher, e.g. --via 'srun -N1'")
+    return argv
+
+
+# -- the script -----------------------------------------------------------------------------
+
+
+def _node_line() -> str:
+    """Shell: name the host that answered, before anything can fail."""
+    return f'printf "%s %s\\n" "{NODE}" "$(uname -n)"\n'
+
+
+def _fail_line(message: str) -> str:
+    return f'printf "%s %s %s\\n" "{FAILED}" "$(uname -n)" {shlex.quote(message)}\nexit 3\n'
+
+
+def _heredoc_python(pythons: Sequence[str], source: str, *, missing: str) -> str:
+    """Shell: run ``source`` with the first of ``pythons`` the node has."""
+    tag = "CONDA_TORCH_EOF"
+    assert tag not in source
+    body = "".join(
+        f"if command -v {shlex.quote(p)} >/dev/null 2>&1; then\n"
+        f"exec {shlex.quote(p)} - <<'{tag}'\n{source}\n{tag}\nfi\n"
+        for p in pythons
+    )
+    return body + _fail_line(missing)
+
+
+def _bundle() -> str:
+    """The :data:`DETECT_MODULES` as a base64 zip (``conda_torch/...`` paths)."""
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
+        for entry in DETECT_MODULES:
+            path = _PACKAGE / entry
+            files = sorted(path.glob("*.py")) if entry.endswith("/") else [path]
+            for f in files:
+                zf.writestr(f"conda_torch/{f.relative_to(_PACKAGE).as_posix()}", f.read_bytes())
+    return base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+def detect_source() -> str:
+    """The Python the node runs for ``detect``: the shipped modules on ``sys.path`` (first, so
+    another conda-torch there cannot answer instead), live detection, one marked line."""
+    return f"""\
+import sys
+if sys.version_info < {DETECT_PYTHON!r}:
+    import os
+    print({FAILED!r}, os.uname().nodename, "Python %s at %s is older than %s, which "
+          "conda-torch's detection needs; pass --node-python PATH"
+          % (sys.version.split()[0], sys.executable, {".".join(map(str, DETECT_PYTHON))!r}))
+    sys.exit(3)
+import base64, json, os, tempfile
+fd, bundle = tempfile.mkstemp(prefix="conda-torch-", suffix=".zip")
+try:
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(base64.b64decode({_bundle()!r}))
+    sys.path.insert(0, bundle)
+    from conda_torch.detect import detect
+    env = {{k: v for k, v in os.environ.items() if k not in {LOGIN_ONLY!r}}}
+    machine = detect(environ=env)
+    print({MACHINE!r}, os.uname().nodename, json.dumps(machine.to_json()), flush=True)
+finally:
+    os.unlink(bundle)
+"""
+
+
+def detect_script(pythons: Sequence[str]) -> str:
+    """The whole ``sh -s`` script for ``detect``."""
+    tried = ", ".join(pythons)
+    return _node_line() + _heredoc_python(
+        pythons,
+        detect_source(),
+        missing=f"no Python on the node (tried {tried}); pass --node-python PATH",
+    )
+
+
+def probe_script(python: str, variables: Mapping[str, str], *, with_machine: bool = False) -> str:
+    """The ``sh -s`` script for validation: export the environment's variables, then run the
+    probe (``_probe.py``) with the environment's Python; with ``with_machine``, take the node's
+    picture first in the same run (doctor)."""
+    exports = "".join(f"export {k}={shlex.quote(v)}\n" for k, v in variables.items())
+    probe = (_PACKAGE / "_probe.py").read_text(encoding="utf-8")
+    missing = (
+        f"the environment's Python {python} does not exist on this node (is its filesystem "
+        "mounted here?)"
+    )
+    out = _node_line()
+    if with_machine:
+        # the picture first, with the Python that runs conda-torch's detection; then the probe
+        out += (
+            f"if [ -x {shlex.quote(python)} ]; then {shlex.quote(python)} - <<'CONDA_TORCH_EOF'\n"
+            f"{detect_source()}\nCONDA_TORCH_EOF\nfi\n"
+        )
+    out += exports
+    out += f"if [ ! -x {shlex.quote(python)} ]; then\n{_fail_line(missing)}fi\n"
+    out += f"exec {shlex.quote(python)} - <<'CONDA_TORCH_EOF'\n{probe}\nCONDA_TORCH_EOF\n"
+    return out
+
+
+# -- running it -------------------------------------------------------------------------------
+
+
+def run_script(
+    launcher: str,
+    script: str,
+    *,
+    timeout: float,
+    environ: Mapping[str, str] | None = None,
+) -> ViaResult:
+    """Run ``LAUNCHER sh -s`` with ``script`` on its standard input; the answers it printed.
+
+    Raises :class:`LauncherError` when the launcher cannot start, fails before any node
+    answered (its own last line of error output is the message), or runs past ``timeout``
+    seconds (its whole process group is stopped first).
+    """
+    argv = [*launcher_argv(launcher), "sh", "-s"]
+    start = time.perf_counter()
+    try:
+        proc = subprocess.Popen(
+            argv,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=dict(environ) if environ is not None else None,
+            start_new_session=os.name == "posix",
+        )
+    except FileNotFoundError:
+        raise LauncherError(
+            f"launcher not found: {argv[0]}",
+            hints=[
+                (
+                    f"Is {argv[0]} on PATH here? --via takes the command that starts work on "
+                    "a node, e.g. --via 'srun -N1'."
+                )
+            ],  # fmt: skip
+        ) from None
+    except OSError as exc:
+        raise LauncherError(f"cannot start the launcher {argv[0]}: {exc.strerror or exc}") from None
+    try:
+        out, err = proc.communicate(script.encode("utf-8"), timeout=timeout)
+    except subprocess.TimeoutExpired:
+        _stop(proc)
+        raise LauncherError(
+            f"`{launcher}` gave no answer in {timeout:.0f} s; it was stopped, with every "
+            "process it started",
+            hints=[
+                (
+                    "A job waiting for resources counts too: check the queue (squeue), or "
+                    "allow longer with --timeout SECONDS."
+                )
+            ],
+        ) from None
+    except BaseException:
+        _stop(proc)
+        raise
+    _stop(proc)  # what the launcher left running in its group
+    seconds = time.perf_counter() - start
+    text = out.decode("utf-8", "replace")
+    hosts, answers, failures = _read(text)
+    if not hosts:
+        raise LauncherError(
+            f"`{launcher}` failed: {_last_line(err, proc.returncode)}",
+            hints=[
+                f"The launcher's own message; run it yourself to see more: {launcher} uname -n"
+            ],  # fmt: skip
+        )
+    return ViaResult(launcher, tuple(answers), tuple(hosts), seconds, tuple(failures))
+
+
+def _read(text: str) -> tuple[list[str], list[NodeAnswer], list[tuple[str, str]]]:
+    hosts: list[str] = []
+    answers: list[NodeAnswer] = []
+    failures: list[tuple[str, str]] = []
+    for line in text.splitlines():
+        for marker in (NODE, MACHINE, PROBE, FAILED):
+            at = line.find(marker)
+            if at < 0:
+                continue
+            rest = line[at + len(marker) :].strip()
+            if marker == NODE:
+                hosts.append(rest)
+            elif marker == FAILED:
+                host, _, message = rest.partition(" ")
+                failures.append((host, message))
+            elif marker == PROBE:  # the probe's own line: JSON right after the marker
+                data = _json(rest)
+                if data is not None:
+                    host = str((data.get("host") or {}).get("name") or "")
+                    answers.append(NodeAnswer(host, {"probe": data}))
+            else:
+                host, _, doc = rest.partition(" ")
+                data = _json(doc)
+                if data is not None:
+                    answers.append(NodeAnswer(host, {"machine": data}))
+            break
+    return hosts, answers, failures
+
+
+def _json(text: str) -> dict[str, Any] | None:
+    try:
+        data = json.loads(text)
+    except ValueError:
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def _last_line(err: bytes, returncode: int | None) -> str:
+    lines = [ln.strip() for ln in err.decode("utf-8", "replace").splitlines() if ln.strip()]
+    if lines:
+        return lines[-1][:300]
+    return f"exit status {returncode}, no message"
+
+
+def _stop(proc: subprocess.Popen[bytes]) -> None:
+    """Stop ``proc``'s whole process group: SIGTERM (srun cancels its job step), then SIGKILL."""
+    for sig, grace in (
+        (signal.SIGTERM, TERM_GRACE_S),
+        (getattr(signal, "SIGKILL", signal.SIGTERM), TERM_GRACE_S),
+    ):
+        try:
+            if os.name == "posix":
+                os.killpg(proc.pid, sig)
+            elif proc.poll() is None:  # pragma: no cover
+                proc.send_signal(sig)
+        except (ProcessLookupError, PermissionError, OSError):
+            pass
+        try:
+            proc.wait(timeout=grace)
+        except subprocess.TimeoutExpired:
+            continue
+        if not _group_alive(proc.pid):
+            break
+    with_pipes = [p for p in (proc.stdin, proc.stdout, proc.stderr) if p]
+    for pipe in with_pipes:
+        try:
+            pipe.close()
+        except OSError:
+            pass
+
+
+def _group_alive(pgid: int) -> bool:
+    if os.name != "posix":  # pragma: no cover
+        return False
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+# -- the commands' questions ----------------------------------------------------------------
+
+
+def node_pythons(node_python: str | None) -> list[str]:
+    """The interpreters the node tries for ``detect``, in order."""
+    if node_python:
+        return [node_python]
+    return list(dict.fromkeys([sys.executable, "python3"]))
+
+
+def detect_via(
+    launcher: str,
+    *,
+    node_python: str | None = None,
+    timeout: float,
+    environ: Mapping[str, str] | None = None,
+) -> tuple[Machine, ViaResult]:
+    """The picture of the node ``launcher`` reaches, as ``conda torch detect`` there sees it.
+
+    Raises :class:`LauncherError` for the launcher's failures and for a node that could not
+    run the detection (no Python, too old a Python): one line naming the node.
+    """
+    from .machine import Machine
+
+    result = run_script(
+        launcher, detect_script(node_pythons(node_python)), timeout=timeout, environ=environ
+    )
+    machines = [a for a in result.answers if "machine" in a.payload]
+    if not machines:
+        host, why = result.failures[0] if result.failures else (result.hosts[0], "")
+        raise LauncherError(
+            f"node {host} (through `{launcher}`) gave no picture: "
+            + (why or "the detection printed nothing"),
+            hints=["Run `conda torch detect` there yourself to see why."],
+        )
+    answer = machines[0]
+    try:
+        machine = Machine.from_json(answer.payload["machine"])
+    except (ValueError, TypeError) as exc:
+        raise LauncherError(
+            f"node {answer.host} answered a picture this version cannot read ({exc})"
+        ) from None
+    return machine, result
+
+
+def probe_via(
+    launcher: str,
+    *,
+    python: str,
+    variables: Mapping[str, str],
+    timeout: float,
+    with_machine: bool = False,
+    environ: Mapping[str, str] | None = None,
+) -> ViaResult:
+    """Run validation's probe in ``python`` on the node(s) ``launcher`` reaches, with the
+    environment's ``variables``; one answer per task (``payload["probe"]``, and with
+    ``with_machine`` the node's picture, ``payload["machine"]``)."""
+    script = probe_script(python, variables, with_machine=with_machine)
+    return run_script(launcher, script, timeout=timeout, environ=environ)
