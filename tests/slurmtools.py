@@ -13,21 +13,24 @@ import subprocess
 
 import pytest
 
+#: How every skip for want of a Slurm starts (the summary line counts them).
+NO_SLURM = "no Slurm here"
+
 
 @functools.lru_cache(maxsize=1)
 def slurm_problem() -> str | None:
     """Why no Slurm can run jobs here (None when ``srun -N1 true`` works)."""
     if shutil.which("srun") is None:
-        return "no Slurm here: srun is not on PATH (.ci/run starts a local one where it can)"
+        return f"{NO_SLURM}: srun is not on PATH (.ci/run starts a local one where it can)"
     if not os.environ.get("SLURM_CONF") and not os.path.exists("/etc/slurm/slurm.conf"):
-        return "no Slurm here: neither SLURM_CONF nor /etc/slurm/slurm.conf"
+        return f"{NO_SLURM}: neither SLURM_CONF nor /etc/slurm/slurm.conf"
     try:
         proc = subprocess.run(["srun", "-N1", "true"], capture_output=True, text=True, timeout=60)
     except (OSError, subprocess.TimeoutExpired) as exc:
-        return f"no Slurm here: srun -N1 true did not run ({exc})"
+        return f"{NO_SLURM}: srun -N1 true did not run ({exc})"
     if proc.returncode != 0:
         lines = proc.stderr.strip().splitlines()
-        return f"no Slurm here: srun -N1 true failed ({lines[-1] if lines else proc.returncode})"
+        return f"{NO_SLURM}: srun -N1 true failed ({lines[-1] if lines else proc.returncode})"
     return None
 
 

@@ -16,6 +16,8 @@ import time
 import uuid
 from pathlib import Path
 
+import pytest
+
 from conda_torch.detect import clear_cache, detect, load_machine
 from conda_torch.via import DETECT_MODULES, detect_via
 
@@ -151,6 +153,7 @@ def test_bad_via_values(tmp_path: Path) -> None:
 # -- a real Slurm -------------------------------------------------------------------------------
 
 
+@pytest.mark.slurm
 def test_detect_via_srun_names_the_node_and_saves_its_picture(tmp_path: Path) -> None:
     require_slurm()
     host = subprocess.run(
@@ -175,12 +178,14 @@ def test_detect_via_srun_names_the_node_and_saves_its_picture(tmp_path: Path) ->
     assert f"#        login (node.json, {host}): " in plan.stdout
 
 
+@pytest.mark.slurm
 def test_srun_with_a_partition_that_does_not_exist(tmp_path: Path) -> None:
     require_slurm()
     proc = cli("detect", "--via", "srun -p no-such-partition -N1", cwd=tmp_path)
     one_clear_line(proc, "`srun -p no-such-partition -N1` failed: srun: error:", "partition")
 
 
+@pytest.mark.slurm
 def test_srun_waiting_past_the_bound_is_cancelled(tmp_path: Path) -> None:
     require_slurm()
     name = f"ct-{uuid.uuid4().hex[:8]}"
