@@ -109,10 +109,9 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
 def execute(args: argparse.Namespace) -> int:
     import time
 
-    from ..detect import Description, detect
-
     if args.via is not None:
         return _via(args)
+    from ..detect import Description, detect
     from ..exceptions import CondaTorchValueError
 
     for flag, value in (("--node-python", args.node_python), ("-o", args.output),
