@@ -820,7 +820,9 @@ class Matrix:
             cuda = c.backend.cuda_version or ""
             if not f.nvidia and f.cuda is None:
                 if c.source is Source.CONDA_FORGE:
-                    reject("no-gpu", f"cuda {cuda} build needs __cuda but no NVIDIA driver was found")
+                    reject(
+                        "no-gpu", f"cuda {cuda} build needs __cuda but no NVIDIA driver was found"
+                    )
                 else:
                     reject("no-gpu", f"{c.label} needs an NVIDIA driver, none was found")
                 for err in f.errors:

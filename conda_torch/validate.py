@@ -939,3 +939,147 @@ def _check_driver(ctx: _Context) -> Check:
     if support.runs:
         return Check("driver", "pass", f"{support.reason} (build: CUDA {build})")
     return Check("driver", "fail", support.reason, ctx.recreate())
+
+
+# -- validation on other nodes, through a launcher (``validate --via``) ---------------------------
+
+
+@dataclass(frozen=True)
+class NodeReport:
+    """Validation on one node a launcher reached: the host, and its report or why none."""
+
+    launcher: str
+    host: str
+    report: Report | None = None
+    error: str | None = None
+    #: The launcher run, whole (queueing, the node's Python, the probe).
+    seconds: float | None = None
+    #: The node's picture (``doctor --via`` takes it in the same run), as ``detect --json``.
+    machine: Mapping[str, Any] | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.report is not None and self.report.ok
+
+    def gpus(self) -> list[str]:
+        """``NVIDIA H100 80GB HBM3 (9.0)`` for every CUDA device the probe saw."""
+        devices = (self.report.facts.get("devices") or {}) if self.report else {}
+        return [
+            f"{d.get('name') or 'GPU'}"
+            + (f" ({'.'.join(map(str, d['capability']))})" if d.get("capability") else "")
+            for d in devices.get("cuda_devices") or ()
+        ]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "launcher": self.launcher,
+            "host": self.host,
+            "success": self.ok,
+            "error": self.error,
+            "seconds": round(self.seconds, 3) if self.seconds is not None else None,
+            "gpus": self.gpus(),
+            "report": self.report.to_json() if self.report else None,
+        }
+
+
+def report_from_facts(
+    facts: Mapping[str, Any],
+    *,
+    python: str,
+    prefix: str | os.PathLike[str] | None,
+    provenance: Provenance | None = None,
+    name: str | None = None,
+    matrix: Any = None,
+    ms: float | None = None,
+) -> Report:
+    """The checks for what a probe reported (run here or on another node)."""
+    ctx = _Context(
+        facts=facts,
+        python=python,
+        prefix=os.fspath(prefix) if prefix is not None else None,
+        name=name,
+        provenance=provenance,
+        matrix=_load_matrix() if matrix is None else matrix,
+    )
+    return Report(
+        python=python,
+        prefix=ctx.prefix,
+        checks=tuple(derive_checks(ctx)),
+        facts=facts,
+        provenance=str(provenance.path) if provenance is not None else None,
+        ms=ms,
+        probe_ms=facts.get("ms"),
+    )
+
+
+def activation_variables(
+    prefix: str | os.PathLike[str] | None, *, name: str | None = None
+) -> dict[str, str]:
+    """What activating the environment changes in this process's variables (PATH,
+    ``CONDA_PREFIX``, its ``variables``): exported on the node by the script itself, since a
+    launcher need not forward this process's environment."""
+    from .envs import activated_environ
+
+    root = Path(os.fspath(prefix)) if prefix is not None else None
+    env = activated_environ(root, name=name)
+    return {k: v for k, v in env.items() if os.environ.get(k) != v}
+
+
+def validate_via(
+    launchers: Sequence[str],
+    *,
+    python: str | os.PathLike[str],
+    prefix: str | os.PathLike[str] | None = None,
+    provenance: Provenance | None = None,
+    name: str | None = None,
+    timeout: float = PROBE_TIMEOUT_S,
+    with_machine: bool = False,
+) -> tuple[NodeReport, ...]:
+    """Validate the environment on the node(s) each launcher reaches (one run each: ``srun
+    -p a100 -N1``, ``srun -p v100 -N1``): the probe runs with the environment's own Python
+    there (the same path: a shared filesystem), bounded by ``timeout`` (the launcher's whole
+    process group is stopped at the bound). A launcher that runs several tasks gives one
+    report per task. With one launcher, its failure raises :class:`LauncherError`; with
+    several, each failure is that node type's report. ``with_machine`` also takes each node's
+    picture in the same run (for ``doctor --via``).
+    """
+    from . import via
+    from .exceptions import LauncherError
+
+    python = os.fspath(python)
+    variables = activation_variables(prefix, name=name)
+    matrix = _load_matrix()
+    out: list[NodeReport] = []
+    for launcher in launchers:
+        try:
+            run = via.probe_via(
+                launcher, python=python, variables=variables, timeout=timeout,
+                with_machine=with_machine,
+            )  # fmt: skip
+        except LauncherError as exc:
+            if len(launchers) == 1:
+                raise
+            out.append(NodeReport(launcher, "", error=exc.line))
+            continue
+        machines = {
+            a.host: a.payload["machine"] for a in run.answers if "machine" in a.payload
+        }
+        probes = [a for a in run.answers if "probe" in a.payload]
+        for answer in probes:
+            facts = answer.payload["probe"]
+            report = report_from_facts(
+                facts, python=python, prefix=prefix, provenance=provenance, name=name,
+                matrix=matrix, ms=round(run.seconds * 1000.0, 1),
+            )  # fmt: skip
+            out.append(NodeReport(launcher, answer.host, report, seconds=run.seconds,
+                                  machine=machines.get(answer.host)))  # fmt: skip
+        answered = {a.host for a in probes}
+        for host, message in run.failures:
+            out.append(NodeReport(launcher, host, error=message, seconds=run.seconds))
+            answered.add(host)
+        for host in run.hosts:
+            if host not in answered:
+                why = run.stderr_tail or "the probe printed nothing"
+                out.append(NodeReport(launcher, host, error=f"the probe gave no answer: {why}",
+                                      seconds=run.seconds))  # fmt: skip
+    return tuple(out)

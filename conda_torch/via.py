@@ -106,6 +106,8 @@ class ViaResult:
     hosts: tuple[str, ...]
     seconds: float
     failures: tuple[tuple[str, str], ...] = ()
+    #: The last line the launcher or the node wrote on standard error (a crash's message).
+    stderr_tail: str = ""
 
 
 def launcher_argv(launcher: str) -> list[str]:
@@ -282,7 +284,8 @@ def probe_script(python: str, variables: Mapping[str, str], *, with_machine: boo
         )
     out += exports
     out += f"if [ ! -x {shlex.quote(python)} ]; then\n{_fail_line(missing)}fi\n"
-    out += f"exec {shlex.quote(python)} -c {_RUN_STDIN} <<'CONDA_TORCH_EOF'\n{probe}\nCONDA_TORCH_EOF\n"
+    run = f"exec {shlex.quote(python)} -c {_RUN_STDIN}"
+    out += f"{run} <<'CONDA_TORCH_EOF'\n{probe}\nCONDA_TORCH_EOF\n"
     return out
 
 
@@ -353,7 +356,8 @@ def run_script(
                 f"The launcher's own message; run it yourself to see more: {launcher} uname -n"
             ],  # fmt: skip
         )
-    return ViaResult(launcher, tuple(answers), tuple(hosts), seconds, tuple(failures))
+    tail = _last_line(err, proc.returncode) if err.strip() else ""
+    return ViaResult(launcher, tuple(answers), tuple(hosts), seconds, tuple(failures), tail)
 
 
 def _read(text: str) -> tuple[list[str], list[NodeAnswer], list[tuple[str, str]]]:

@@ -198,3 +198,82 @@ def test_srun_waiting_past_the_bound_is_cancelled(tmp_path: Path) -> None:
             break
         time.sleep(0.5)
     assert not [j for j in squeue_jobs() if name in j]
+
+
+# -- validate --via --------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def torch_env(tmp_path_factory) -> Path:
+    """A real virtual environment with torch 2.13.0 (the CPU wheel on this machine's disk)."""
+    from . import torch_venvs
+
+    return torch_venvs.torch_venv(tmp_path_factory)
+
+
+def sleeping_env(tmp_path: Path, tag: str) -> Path:
+    """An environment whose Python hangs as it starts (and has started a child that hangs)."""
+    prefix = tmp_path / f"env-{tag}"
+    (prefix / "bin").mkdir(parents=True)
+    (prefix / "pyvenv.cfg").write_text("home = /usr/bin\n")
+    python = prefix / "bin" / "python"
+    python.write_text(f"#!/bin/sh\nsleep 600 &\nexec sleep 601 # {tag}\n")
+    python.chmod(0o755)
+    return prefix
+
+
+def test_validate_via_runs_the_probe_with_the_environments_python(
+    tmp_path: Path, torch_env: Path
+) -> None:
+    proc = cli("validate", "-p", str(torch_env), "--via", f"env -C {tmp_path}", "--json",
+               cwd=tmp_path, timeout=600)  # fmt: skip
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    (node,) = json.loads(proc.stdout)["nodes"]
+    assert node["host"] == os.uname().nodename and node["gpus"] == []
+    checks = {c["id"]: c["status"] for c in node["report"]["checks"]}
+    assert checks["torch-import"] == "pass" and checks["device-cpu"] == "pass"
+    facts = node["report"]["facts"]
+    assert facts["python"]["executable"].startswith(str(torch_env))
+    assert facts["python"]["prefix"] == str(torch_env)
+    assert facts["torch"]["version"].startswith("2.13.0")
+
+
+@pytest.mark.slurm
+def test_validate_via_srun_reports_the_node(tmp_path: Path, torch_env: Path) -> None:
+    require_slurm()
+    host = subprocess.run(
+        ["srun", "-N1", "uname", "-n"], capture_output=True, text=True, timeout=60, check=True
+    ).stdout.strip()
+    proc = cli("validate", "-p", str(torch_env), "--via", "srun -N1", cwd=tmp_path, timeout=600)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    first = proc.stdout.splitlines()[0]
+    assert first.startswith(f"Node {host} (through `srun -N1`, ") and first.endswith("GPUs: none")
+    assert f"Validating {torch_env} on node {host} (Python " in proc.stdout
+    assert "  pass  torch-import" in proc.stdout and "  pass  device-cpu" in proc.stdout
+
+
+@pytest.mark.slurm
+def test_validate_via_each_node_type(tmp_path: Path, torch_env: Path) -> None:
+    require_slurm()
+    proc = cli("validate", "-p", str(torch_env), "--via", "srun -N1", "--via",
+               "srun -p no-such-partition -N1", cwd=tmp_path, timeout=600)  # fmt: skip
+    assert proc.returncode == 1
+    assert "FAILED: `srun -p no-such-partition -N1` failed: srun: error:" in proc.stdout
+    assert "  pass  torch-import" in proc.stdout
+    assert proc.stdout.rstrip().endswith("FAILED: 1 of 2 nodes passed")
+
+
+@pytest.mark.slurm
+def test_validate_via_stops_a_hanging_python_at_the_timeout(tmp_path: Path) -> None:
+    require_slurm()
+    tag = f"ct-hang-{uuid.uuid4().hex[:8]}"
+    prefix = sleeping_env(tmp_path, tag)
+    proc = cli("validate", "-p", str(prefix), "--via", f"srun -J {tag} -N1", "--timeout", "3",
+               cwd=tmp_path)  # fmt: skip
+    one_clear_line(proc, "gave no answer in 3 s", "stopped")
+    for _ in range(60):  # the job step's processes go with the cancelled job
+        if not processes_with(tag) and not [j for j in squeue_jobs() if tag in j]:
+            break
+        time.sleep(0.5)
+    assert processes_with(tag) == []
+    assert not [j for j in squeue_jobs() if tag in j]

@@ -76,6 +76,17 @@ def add_timeout_option(
     )
 
 
+def add_via_option(parser: argparse._ActionsContainer) -> None:
+    """``--via LAUNCHER`` (repeatable): run the probe on the node a launcher reaches."""
+    parser.add_argument(
+        "--via",
+        action="append",
+        metavar="LAUNCHER",
+        help="Run the probe on the node this command prefix reaches (srun -N1, ssh HOST, "
+        "...), with the environment's Python there; repeat for each node type.",
+    )
+
+
 def add_machine_options(group: argparse._ActionsContainer, *, what: str = "Plan for") -> None:
     """``--machine FILE`` or ``--from FILE...``: describe another machine than this one."""
     exclusive = group.add_mutually_exclusive_group()
