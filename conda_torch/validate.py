@@ -16,7 +16,7 @@ import shlex
 import subprocess
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -956,6 +956,8 @@ class NodeReport:
     seconds: float | None = None
     #: The node's picture (``doctor --via`` takes it in the same run), as ``detect --json``.
     machine: Mapping[str, Any] | None = None
+    #: What the node said besides its report (why it gave no picture).
+    notes: tuple[str, ...] = ()
 
     @property
     def ok(self) -> bool:
@@ -1074,9 +1076,15 @@ def validate_via(
             out.append(NodeReport(launcher, answer.host, report, seconds=run.seconds,
                                   machine=machines.get(answer.host)))  # fmt: skip
         answered = {a.host for a in probes}
+        failed = dict(run.failures)
+        out = [
+            replace(n, notes=(failed[n.host],)) if n.host in failed and n.report else n
+            for n in out
+        ]
         for host, message in run.failures:
-            out.append(NodeReport(launcher, host, error=message, seconds=run.seconds))
-            answered.add(host)
+            if host not in answered:
+                out.append(NodeReport(launcher, host, error=message, seconds=run.seconds))
+                answered.add(host)
         for host in run.hosts:
             if host not in answered:
                 why = run.stderr_tail or "the probe printed nothing"

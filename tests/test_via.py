@@ -277,3 +277,53 @@ def test_validate_via_stops_a_hanging_python_at_the_timeout(tmp_path: Path) -> N
         time.sleep(0.5)
     assert processes_with(tag) == []
     assert not [j for j in squeue_jobs() if tag in j]
+
+
+# -- doctor --via -----------------------------------------------------------------------------
+
+
+@pytest.mark.slurm
+def test_doctor_via_srun_diagnoses_on_the_node(tmp_path: Path, torch_env: Path) -> None:
+    require_slurm()
+    host = subprocess.run(
+        ["srun", "-N1", "uname", "-n"], capture_output=True, text=True, timeout=60, check=True
+    ).stdout.strip()
+    proc = cli("doctor", "-p", str(torch_env), "--via", "srun -N1", cwd=tmp_path, timeout=600)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert proc.stdout.startswith(f"Node {host} (through `srun -N1`, ")
+    assert f"Diagnosis of {torch_env} on node {host}" in proc.stdout
+    doc = json.loads(
+        cli("doctor", "-p", str(torch_env), "--via", "srun -N1", "--json", cwd=tmp_path,
+            timeout=600).stdout  # fmt: skip
+    )
+    (node,) = doc["nodes"]
+    assert node["host"] == host and doc["success"]
+    # the node's picture came back in the same run: no note that it is missing
+    assert not [n for n in node["diagnosis"]["notes"] if "gave no picture" in n]
+
+
+def test_doctor_judges_the_gpu_findings_against_the_node_given(torch_env: Path) -> None:
+    """With a report made elsewhere and a node's picture (what --via brings back), the GPU
+    findings are the node's: a CPU torch beside the H100 of a real capture is an error, though
+    this machine has no GPU."""
+    from conda_torch.doctor import diagnose
+    from conda_torch.validate import validate
+
+    from .conftest import FIXTURES, read_fixture
+
+    from dataclasses import replace
+
+    paths = []
+    for rel in ("nvidia-smi/h100-80gb-hbm3-580.159.04-cuda13.0-vm.txt",
+                "proc-driver-version/open-580.159.04-x86_64-vm.txt"):  # fmt: skip
+        paths.append(torch_env.parent / Path(rel).name)
+        paths[-1].write_text(read_fixture(FIXTURES / rel)[1])
+    node = detect(from_files=[str(p) for p in paths], environ={})
+    assert node.platform.machine == "x86_64"
+    # the conda subdir the live detection on that x86_64 Linux node records (detect --via)
+    node = replace(node, platform=replace(node.platform, subdir="linux-64"))
+    report = validate(python=torch_env / "bin" / "python", prefix=torch_env)
+    d = diagnose(prefix=torch_env, machine=node, report=report)
+    assert d.report is report
+    assert d.finding("cpu-build-on-gpu") is not None
+    assert "NVIDIA H100" in d.finding("cpu-build-on-gpu").message
