@@ -1587,7 +1587,10 @@ def diagnose_via(
         )  # fmt: skip
         if machine is None:
             why = "; ".join(node.notes) or "it printed none"
-            d = replace(d, notes=(*d.notes, f"node {node.host} gave no picture of itself ({why}): "
-                                  "its driver and GPUs were not judged"))  # fmt: skip
+            note = (
+                f"node {node.host} gave no picture of itself ({why}): its driver and GPUs "
+                "were not judged"
+            )
+            d = replace(d, notes=(*d.notes, note))
         out.append(NodeDiagnosis(node, replace(d, label=f"{d.label} on node {node.host}")))
     return tuple(out)

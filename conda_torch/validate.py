@@ -1091,3 +1091,31 @@ def validate_via(
                 out.append(NodeReport(launcher, host, error=f"the probe gave no answer: {why}",
                                       seconds=run.seconds))  # fmt: skip
     return tuple(out)
+
+
+@dataclass(frozen=True)
+class NodesReport:
+    """Validation on several nodes as one result (``create --node ... --via``): it passes when
+    every node's report passes."""
+
+    nodes: tuple[NodeReport, ...]
+
+    @property
+    def ok(self) -> bool:
+        return bool(self.nodes) and all(n.ok for n in self.nodes)
+
+    @property
+    def checks(self) -> tuple[Check, ...]:
+        """Every node's checks, each id prefixed with its host (a node without a report is one
+        failed ``node`` check)."""
+        out: list[Check] = []
+        for n in self.nodes:
+            where = n.host or n.launcher
+            if n.report is None:
+                out.append(Check(f"{where}:node", "fail", n.error or "no report"))
+                continue
+            out.extend(replace(c, id=f"{where}:{c.id}") for c in n.report.checks)
+        return tuple(out)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"success": self.ok, "nodes": [n.to_json() for n in self.nodes]}

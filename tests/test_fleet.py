@@ -455,3 +455,24 @@ def test_a_login_node_without_a_gpu_creates_the_fleets_environment(tmp_path: Pat
     assert prov.plan["solve_environ"] == {"CONDA_OVERRIDE_CUDA": "12.2"}
     assert prov.plan["nodes"][1]["machine"]["nvidia_driver"] == "535.129.03"
     assert result.validation["skipped"]
+
+    # validated through a launcher instead: the probe runs the new environment's own Python
+    # on the node (here the shim to an interpreter without torch), and its failure there rolls
+    # the creation back
+    from conda_torch.validate import NodesReport, validate_via
+
+    def via_env(**kw):
+        return NodesReport(validate_via([f"env -C {tmp_path}"], python=kw["python"],
+                                        prefix=kw["prefix"], provenance=kw["provenance"],
+                                        name=kw["name"], timeout=300))  # fmt: skip
+
+    other = tmp_path / "cluster-fs" / "envs" / "ml2"
+    checked = cr.create(prepared, prefix=str(other), environ=environ, validator=via_env,
+                        json_output=True)  # fmt: skip
+    assert checked.status == cr.INVALID, checked.error
+    (node,) = checked.validation["nodes"]
+    assert node["host"] == os.uname().nodename and node["launcher"] == f"env -C {tmp_path}"
+    failed = [c["id"] for c in node["report"]["checks"] if c["status"] == "fail"]
+    assert "torch-import" in failed
+    assert f"{os.uname().nodename}:torch-import" in (checked.error or "")
+    assert not other.exists()

@@ -293,8 +293,9 @@ def test_doctor_via_srun_diagnoses_on_the_node(tmp_path: Path, torch_env: Path) 
     assert proc.stdout.startswith(f"Node {host} (through `srun -N1`, ")
     assert f"Diagnosis of {torch_env} on node {host}" in proc.stdout
     doc = json.loads(
-        cli("doctor", "-p", str(torch_env), "--via", "srun -N1", "--json", cwd=tmp_path,
-            timeout=600).stdout  # fmt: skip
+        cli(
+            "doctor", "-p", str(torch_env), "--via", "srun -N1", "--json", cwd=tmp_path, timeout=600
+        ).stdout  # fmt: skip
     )
     (node,) = doc["nodes"]
     assert node["host"] == host and doc["success"]

@@ -30,7 +30,8 @@ e.g. from `detect --via`, or captured outputs) plans one environment for every n
 `generate --node` does; conda then solves for the nodes' virtual packages
 (CONDA_OVERRIDE_CUDA = the CUDA of their oldest driver, said on the terminal), so a CUDA
 environment is created without a GPU here, into a path the nodes share (-p). It is not
-validated here, where it will never run.
+validated here, where it will never run: --via LAUNCHER (repeatable, one per node type)
+validates it on the nodes instead, and a failure there rolls the creation back.
 
 A child process cannot activate your shell: enter the environment with the printed
 `conda activate` line, `conda torch shell -n NAME`, or run one command in it with
@@ -43,6 +44,7 @@ Examples:
   conda torch create -p ./env -f environment.yml --as-is
   conda torch create -n ml --force -y --json
   conda torch create -p /shared/envs/ml --node a100.json --node v100.json
+  conda torch create -p /shared/envs/ml --node a100.json --via 'srun -p a100 -N1'
 """
 
 _MARK = {"pass": "pass", "warn": "warn", "fail": "FAIL"}
@@ -52,7 +54,13 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     import argparse as _argparse
 
     from ..constants import FRONTENDS
-    from ._options import add_machine_options, add_node_options, add_plan_options
+    from ._options import (
+        add_machine_options,
+        add_node_options,
+        add_plan_options,
+        add_timeout_option,
+        add_via_option,
+    )
 
     parser.formatter_class = _argparse.RawDescriptionHelpFormatter  # keep DESCRIPTION's layout
 
@@ -76,6 +84,8 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     add_plan_options(plan)
     add_machine_options(plan)
     add_node_options(plan)
+    add_via_option(parser)
+    add_timeout_option(parser)
     parser.add_argument(
         "--frontend",
         choices=FRONTENDS,
@@ -136,7 +146,16 @@ def execute(args: argparse.Namespace) -> int:
         nodes=tuple(args.node or ()),
     )
     validator = None
-    if args.node:
+    if args.via:
+        from ..validate import NodesReport, validate_via
+        from ..via import DEFAULT_TIMEOUT_S
+
+        def validator(**kw: Any) -> NodesReport:
+            return NodesReport(validate_via(
+                args.via, python=kw["python"], prefix=kw["prefix"], provenance=kw["provenance"],
+                name=kw["name"], timeout=args.timeout or DEFAULT_TIMEOUT_S,
+            ))  # fmt: skip
+    elif args.node:
         from ..validate import Skipped
 
         def validator(**_kw: Any) -> Skipped:
@@ -236,6 +255,15 @@ def _print_result(result: CreateResult, *, frontend: str) -> None:
         return
     if result.validation and result.validation.get("skipped"):
         _out(f"Validation: skipped: {result.validation['skipped']}")
+    elif result.validation and result.validation.get("nodes") is not None:
+        for node in result.validation["nodes"]:
+            gpus = ", ".join(node.get("gpus") or ()) or "none"
+            head = f"Validation on node {node.get('host') or '?'} (through `{node['launcher']}`)"
+            if node.get("report") is None:
+                _out(f"{head}: FAILED: {node.get('error')}")
+                continue
+            _out(f"{head}: GPUs: {gpus}")
+            _print_validation(dict(node["report"]))
     elif result.validation and result.status in ("created", "invalid"):
         _out("Validation:")
         _print_validation(dict(result.validation))
