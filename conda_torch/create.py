@@ -594,8 +594,6 @@ def create(
     if prepared.solve_environ:  # a plan for other machines: the solve sees theirs
         environ, said = _solve_environ(prepared, environ)
         emit(Step("solve", "note", said))
-        if dry_run:
-            notes.append(said)
     if conda is None:
         try:
             conda = cd.find_conda(frontend, environ=environ)
@@ -796,7 +794,8 @@ def _run(
                     )
                 )
                 t0 = time.perf_counter()
-                emit(Step("validate", "start", f"validating with {cd.env_python(target)}"))
+                start = getattr(validator, "start", None)  # a validator may say where it runs
+                emit(Step("validate", "start", start or f"validating with {cd.env_python(target)}"))
                 report = validator(
                     python=str(cd.env_python(target)),
                     prefix=target,
@@ -815,7 +814,9 @@ def _run(
                         )
                     )
                     raise _Invalid(report)
-                emit(Step("validate", "ok", "the environment works", time.perf_counter() - t0))
+                skipped = getattr(report, "reason", None)  # validate.Skipped
+                emit(Step("validate", "skipped" if skipped else "ok",
+                          skipped or "the environment works", time.perf_counter() - t0))  # fmt: skip
                 if moved and keep_backup:  # committed; the old one is kept (recreate --keep-backup)
                     with _no_interrupts():
                         try:

@@ -1592,5 +1592,7 @@ def diagnose_via(
                 "were not judged"
             )
             d = replace(d, notes=(*d.notes, note))
-        out.append(NodeDiagnosis(node, replace(d, label=f"{d.label} on node {node.host}")))
+        took = (d.ms or 0.0) + (node.seconds or 0.0) * 1000.0  # the run on the node included
+        out.append(NodeDiagnosis(node, replace(d, label=f"{d.label} on node {node.host}",
+                                               ms=round(took, 1))))  # fmt: skip
     return tuple(out)

@@ -155,6 +155,8 @@ def execute(args: argparse.Namespace) -> int:
                 args.via, python=kw["python"], prefix=kw["prefix"], provenance=kw["provenance"],
                 name=kw["name"], timeout=args.timeout or DEFAULT_TIMEOUT_S,
             ))  # fmt: skip
+
+        validator.start = "on the nodes, through " + ", ".join(f"`{v}`" for v in args.via)
     elif args.node:
         from ..validate import Skipped
 
@@ -163,6 +165,8 @@ def execute(args: argparse.Namespace) -> int:
                 "planned for other machines (--node): validate it where it runs, e.g. "
                 "conda torch validate -p PREFIX --via 'srun -N1'"
             )
+
+        validator.start = "not here: the environment is for the node types"
 
     if not args.json:
         _print_plan(prepared, dry_run=args.dry_run)
@@ -207,6 +211,8 @@ def _show_step(step: Step) -> None:
             _out(f"Running: {step.message}")
         else:
             _out(f"{step.name.capitalize()}: {step.message} ...")
+    elif step.status == "skipped":
+        _out(f"{step.name.capitalize()}: skipped: {step.message}")
     elif step.status == "failed":
         _out(f"{step.name.capitalize()} failed: {step.message}{took}")
     elif step.name in ("plan",):
@@ -254,7 +260,7 @@ def _print_result(result: CreateResult, *, frontend: str) -> None:
         _out("Dry run: nothing was created.")
         return
     if result.validation and result.validation.get("skipped"):
-        _out(f"Validation: skipped: {result.validation['skipped']}")
+        pass  # said as the step ran
     elif result.validation and result.validation.get("nodes") is not None:
         for node in result.validation["nodes"]:
             gpus = ", ".join(node.get("gpus") or ()) or "none"
