@@ -795,7 +795,8 @@ def _run(
                 )
                 t0 = time.perf_counter()
                 start = getattr(validator, "start", None)  # a validator may say where it runs
-                emit(Step("validate", "start", start or f"validating with {cd.env_python(target)}"))
+                start = start or f"validating with {cd.env_python(target)}"
+                emit(Step("validate", "start", start))
                 report = validator(
                     python=str(cd.env_python(target)),
                     prefix=target,
