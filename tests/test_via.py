@@ -49,6 +49,13 @@ def one_clear_line(proc: subprocess.CompletedProcess[str], *needles: str) -> str
     return lines[0]
 
 
+def srun_host() -> str:
+    """The host ``srun -N1`` lands on, as the node itself names it."""
+    return subprocess.run(
+        ["srun", "-N1", "uname", "-n"], capture_output=True, text=True, timeout=60, check=True
+    ).stdout.strip()
+
+
 def isolated_python(tmp_path: Path) -> str:
     """This interpreter without site-packages, PYTHONPATH or the current folder's packages:
     conda-torch is not importable there, so only what the script ships can run."""
@@ -156,9 +163,7 @@ def test_bad_via_values(tmp_path: Path) -> None:
 @pytest.mark.slurm
 def test_detect_via_srun_names_the_node_and_saves_its_picture(tmp_path: Path) -> None:
     require_slurm()
-    host = subprocess.run(
-        ["srun", "-N1", "uname", "-n"], capture_output=True, text=True, timeout=60, check=True
-    ).stdout.strip()
+    host = srun_host()
     proc = cli("detect", "--via", "srun -N1", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.startswith(f"Node {host}, probed live through `srun -N1` in ")
@@ -241,9 +246,7 @@ def test_validate_via_runs_the_probe_with_the_environments_python(
 @pytest.mark.slurm
 def test_validate_via_srun_reports_the_node(tmp_path: Path, torch_env: Path) -> None:
     require_slurm()
-    host = subprocess.run(
-        ["srun", "-N1", "uname", "-n"], capture_output=True, text=True, timeout=60, check=True
-    ).stdout.strip()
+    host = srun_host()
     proc = cli("validate", "-p", str(torch_env), "--via", "srun -N1", cwd=tmp_path, timeout=600)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     first = proc.stdout.splitlines()[0]
@@ -285,9 +288,7 @@ def test_validate_via_stops_a_hanging_python_at_the_timeout(tmp_path: Path) -> N
 @pytest.mark.slurm
 def test_doctor_via_srun_diagnoses_on_the_node(tmp_path: Path, torch_env: Path) -> None:
     require_slurm()
-    host = subprocess.run(
-        ["srun", "-N1", "uname", "-n"], capture_output=True, text=True, timeout=60, check=True
-    ).stdout.strip()
+    host = srun_host()
     proc = cli("doctor", "-p", str(torch_env), "--via", "srun -N1", cwd=tmp_path, timeout=600)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert proc.stdout.startswith(f"Node {host} (through `srun -N1`, ")

@@ -192,20 +192,13 @@ def execute(args: argparse.Namespace) -> int:
                             f"--torch {args.torch} replaces the file's '{request.torch_line}'.",
                         ),
                     )
-                doc = envfile.load(args.file)
-                text = envfile.specialize(doc, plan, matrix=matrix, name=args.name)
-                listed, pip = doc.dependencies, doc.pip or ()
-            else:
-                spec = planning.plan_to_envspec(plan)
-                text = envfile.dump(spec)
-                listed, pip = spec.dependencies, spec.pip
+            text, lock_blocker = _file_text(args, plan, matrix)
         except CondaTorchError as exc:
             if args.all_platforms and generic:
                 skipped.append(f"{planning.target_filename(subdir, variant)}: {exc.line}")
                 continue
             raise
         filename = planning.target_filename(subdir, variant if generic else _own_variant(plan))
-        lock_blocker = planning.conda_lock_blocker(listed, pip, plan.conda_lock_args())
         results.append(
             {"plan": plan, "text": text, "filename": filename, "lock_blocker": lock_blocker}
         )
@@ -282,7 +275,6 @@ def _fleet(
     import json
 
     from .. import envfile
-    from .. import plan as planning
     from ..exceptions import CondaTorchValueError
     from ..fleet import plan_fleet
     from ..matrix import load as load_matrix
@@ -311,15 +303,7 @@ def _fleet(
     items = []
     for group in fleet.groups:
         plan = group.plan
-        if args.file:
-            doc = envfile.load(args.file)
-            text = envfile.specialize(doc, plan, matrix=matrix, name=args.name)
-            listed, pip = doc.dependencies, doc.pip or ()
-        else:
-            spec = planning.plan_to_envspec(plan)
-            text = envfile.dump(spec)
-            listed, pip = spec.dependencies, spec.pip
-        lock_blocker = planning.conda_lock_blocker(listed, pip, plan.conda_lock_args())
+        text, lock_blocker = _file_text(args, plan, matrix)
         items.append({"plan": plan, "text": text, "filename": group.filename,
                       "lock_blocker": lock_blocker, "group": group})  # fmt: skip
     if not args.split and args.output == "-":
@@ -365,6 +349,23 @@ def _fleet(
               + (f"    # the CUDA of the oldest driver ({oldest[1]}): solves on a login node "
                  "without a GPU" if override else ""))  # fmt: skip
     return 0
+
+
+def _file_text(args: argparse.Namespace, plan: Any, matrix: Any) -> tuple[str, str | None]:
+    """The file for ``plan`` (the team's file ``-f`` specialized, else a new one) and why
+    conda-lock cannot lock it (None when it can)."""
+    from .. import envfile
+    from .. import plan as planning
+
+    if args.file:
+        doc = envfile.load(args.file)
+        text = envfile.specialize(doc, plan, matrix=matrix, name=args.name)
+        listed, pip = doc.dependencies, doc.pip or ()
+    else:
+        spec = planning.plan_to_envspec(plan)
+        text = envfile.dump(spec)
+        listed, pip = spec.dependencies, spec.pip
+    return text, planning.conda_lock_blocker(listed, pip, plan.conda_lock_args())
 
 
 def _write_folder(folder: str, files: list[tuple[str, str]], *, force: bool) -> list[str]:

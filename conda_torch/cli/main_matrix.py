@@ -449,11 +449,21 @@ def render_explain(
         )
     else:
         out.append("No build runs on this machine with these filters.")
-    for title, items in (("Accepted", accepted), ("Rejected", rejected)):
+    out.extend(_verdict_sections("Accepted", accepted, rejected, limit=limit, verbose=verbose))
+    out.extend(_stale_lines(matrix))
+    return "\n".join(out)
+
+
+def _verdict_sections(
+    title: str, accepted: list[Verdict], rejected: list[Verdict], *, limit: int, verbose: bool
+) -> list[str]:
+    """The accepted builds under ``title``, then the rejected ones, ``limit`` of each."""
+    out: list[str] = []
+    for head, items in ((title, accepted), ("Rejected", rejected)):
         if not items:
             continue
         out.append("")
-        out.append(f"{title} ({len(items)}):")
+        out.append(f"{head} ({len(items)}):")
         shown = items if not limit else items[:limit]
         for v in shown:
             out.extend(_verdict_lines(v, verbose=verbose))
@@ -461,8 +471,7 @@ def render_explain(
             out.append(
                 f"  ... {len(items) - len(shown)} more (--limit 0 shows all, --torch narrows)"
             )
-    out.extend(_stale_lines(matrix))
-    return "\n".join(out)
+    return out
 
 
 def render_fleet(matrix: Matrix, expl: Explanation, *, limit: int, verbose: bool) -> str:
@@ -494,18 +503,8 @@ def render_fleet(matrix: Matrix, expl: Explanation, *, limit: int, verbose: bool
                 out.extend(_wrap(line, "      ", "    - "))
     accepted = [v for v in expl.verdicts if v.accepted]
     rejected = [v for v in expl.verdicts if not v.accepted]
-    for title, items in (("Accepted on every node type", accepted), ("Rejected", rejected)):
-        if not items:
-            continue
-        out.append("")
-        out.append(f"{title} ({len(items)}):")
-        shown = items if not limit else items[:limit]
-        for v in shown:
-            out.extend(_verdict_lines(v, verbose=verbose))
-        if len(shown) < len(items):
-            out.append(
-                f"  ... {len(items) - len(shown)} more (--limit 0 shows all, --torch narrows)"
-            )
+    out.extend(_verdict_sections("Accepted on every node type", accepted, rejected,
+                                 limit=limit, verbose=verbose))  # fmt: skip
     out.extend(_stale_lines(matrix))
     return "\n".join(out)
 
