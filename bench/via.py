@@ -19,7 +19,7 @@ has it). It prints the medians, the median of the per-round ratios ``detect --vi
 (``via - launcher - detect``), and beyond the launcher running an installed conda-torch on the
 node (``via - installed``: the login side's own start and the script on standard input).
 
-Needs a launcher that works here (``.ci/run`` and ``../shared/slurm`` start a local Slurm).
+Needs a launcher that works here (CI starts a local single-node Slurm where it can).
 """
 
 from __future__ import annotations

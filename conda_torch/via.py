@@ -45,6 +45,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from .constants import PROBE_TIMEOUT_S
 from .exceptions import CondaTorchValueError, LauncherError
 
 if TYPE_CHECKING:
@@ -77,8 +78,9 @@ DETECT_MODULES = (
 #: The oldest Python the shipped detection runs on (``requires-python``).
 DETECT_PYTHON = (3, 10)
 
-#: Seconds a launcher run may take by default (``--timeout``): a job waiting in the queue counts.
-DEFAULT_TIMEOUT_S = 300.0
+#: Seconds a launcher run may take by default (``--timeout``: the probe's timeout, a job
+#: waiting in the queue included).
+DEFAULT_TIMEOUT_S = PROBE_TIMEOUT_S
 
 #: Seconds the launcher is given, after SIGTERM, to cancel its job before SIGKILL.
 TERM_GRACE_S = 5.0

@@ -55,7 +55,7 @@ def add_timeout_option(
     default: float | None = None,
 ) -> None:
     """``--timeout SECONDS``: how long ``what`` may take before it is stopped."""
-    from ..via import DEFAULT_TIMEOUT_S
+    from ..constants import PROBE_TIMEOUT_S as DEFAULT_TIMEOUT_S
 
     def seconds(text: str) -> float:
         import argparse as _argparse
