@@ -329,3 +329,10 @@ def test_doctor_judges_the_gpu_findings_against_the_node_given(torch_env: Path) 
     assert d.report is report
     assert d.finding("cpu-build-on-gpu") is not None
     assert "NVIDIA H100" in d.finding("cpu-build-on-gpu").message
+
+
+def test_validate_via_one_launcher_that_fails_is_one_line(tmp_path: Path, torch_env: Path) -> None:
+    proc = cli("validate", "-p", str(torch_env), "--via", "no-such-launcher-x", cwd=tmp_path)
+    one_clear_line(proc, "launcher not found: no-such-launcher-x")
+    proc = cli("doctor", "-p", str(torch_env), "--via", "no-such-launcher-x", cwd=tmp_path)
+    one_clear_line(proc, "launcher not found: no-such-launcher-x")
