@@ -1063,33 +1063,27 @@ def validate_via(
                 raise
             out.append(NodeReport(launcher, "", error=exc.line))
             continue
-        machines = {
-            a.host: a.payload["machine"] for a in run.answers if "machine" in a.payload
-        }
-        probes = [a for a in run.answers if "probe" in a.payload]
-        for answer in probes:
-            facts = answer.payload["probe"]
-            report = report_from_facts(
-                facts, python=python, prefix=prefix, provenance=provenance, name=name,
-                matrix=matrix, ms=round(run.seconds * 1000.0, 1),
-            )  # fmt: skip
-            out.append(NodeReport(launcher, answer.host, report, seconds=run.seconds,
-                                  machine=machines.get(answer.host)))  # fmt: skip
-        answered = {a.host for a in probes}
+        machines = {a.task: a.payload["machine"] for a in run.answers if "machine" in a.payload}
         failed = dict(run.failures)
-        out = [
-            replace(n, notes=(failed[n.host],)) if n.host in failed and n.report else n
-            for n in out
-        ]
-        for host, message in run.failures:
-            if host not in answered:
-                out.append(NodeReport(launcher, host, error=message, seconds=run.seconds))
-                answered.add(host)
-        for host in run.hosts:
-            if host not in answered:
-                why = run.stderr_tail or "the probe printed nothing"
-                out.append(NodeReport(launcher, host, error=f"the probe gave no answer: {why}",
-                                      seconds=run.seconds))  # fmt: skip
+        answered = set()
+        for answer in run.answers:
+            if "probe" not in answer.payload:
+                continue
+            report = report_from_facts(
+                answer.payload["probe"], python=python, prefix=prefix, provenance=provenance,
+                name=name, matrix=matrix, ms=round(run.seconds * 1000.0, 1),
+            )  # fmt: skip
+            notes = (failed[answer.task],) if answer.task in failed else ()
+            out.append(NodeReport(launcher, answer.host, report, seconds=run.seconds,
+                                  machine=machines.get(answer.task), notes=notes))  # fmt: skip
+            answered.add(answer.task)
+        for task in dict.fromkeys([*(t for t, _m in run.failures), *run.tasks]):
+            if task in answered:
+                continue
+            why = failed.get(task) or "the probe gave no answer: " + (
+                run.stderr_tail or "it printed nothing"
+            )
+            out.append(NodeReport(launcher, via.host_of(task), error=why, seconds=run.seconds))
     return tuple(out)
 
 

@@ -23,8 +23,9 @@ What runs on the node:
   activation variables exported by the script itself (a launcher need not forward them); for
   ``doctor`` the node's picture is taken in the same run, so both come from one node.
 
-Every answer line carries a marker (anywhere in the line: ``srun -l`` prefixes ``0: ``) and
-names the host that wrote it, so a launcher that runs several tasks gives one answer per task.
+Answers come back as short marked lines (``_probe.write_parts``: compressed JSON in pieces,
+found anywhere in a line, since ``srun -l`` prefixes ``0: `` and splits long lines), each
+naming its task (``host/pid``), so a launcher that runs several tasks gives one answer each.
 The launcher runs in a process group of its own; at the time bound (the probe timeout) the
 whole group is stopped (SIGTERM first, which makes ``srun`` cancel its job step, then SIGKILL).
 The launcher's own failures (no such partition, a job refused, not found) are one line with
@@ -62,17 +63,16 @@ __all__ = [
 
 #: Markers of the lines the node writes (each followed by the host and a payload).
 NODE = "@@conda-torch-node@@"
-MACHINE = "@@conda-torch-machine@@"
 FAILED = "@@conda-torch-failed@@"
-#: The probe's own marker (``_probe.MARKER``), written by the probe itself.
-PROBE = "@@conda-torch-probe@@"
+#: The lines of an answer (``_probe.write_parts``: the probe's and the detection's).
+PART = "@@conda-torch-part@@"
 
 #: The modules of the ``conda_torch`` package that live detection imports: shipped to the node.
 #: (tests/test_via.py runs the shipped detection where the installed package cannot be
 #: imported, so a new import that is not listed here fails there.)
 DETECT_MODULES = (
     "__init__.py", "_version.py", "constants.py", "exceptions.py", "machine.py", "detect.py",
-    "gpu_names.py", "amd_names.py", "parsers/",
+    "gpu_names.py", "amd_names.py", "_probe.py", "parsers/",
 )  # fmt: skip
 
 #: The oldest Python the shipped detection runs on (``requires-python``).
@@ -93,23 +93,38 @@ _PACKAGE = Path(__file__).resolve().parent
 
 @dataclass(frozen=True)
 class NodeAnswer:
-    """What one task on one node answered: its host and the payload (parsed JSON)."""
+    """What one task on one node answered: its task (``host/pid``) and the payload
+    (``{"machine": ...}`` or ``{"probe": ...}``, parsed JSON)."""
 
-    host: str
+    task: str
     payload: dict[str, Any]
+
+    @property
+    def host(self) -> str:
+        return host_of(self.task)
+
+
+def host_of(task: str) -> str:
+    """The host of a task id (``gpu-a01/4242`` -> ``gpu-a01``)."""
+    return task.rsplit("/", 1)[0]
 
 
 @dataclass(frozen=True)
 class ViaResult:
-    """A launcher run: every answer, the hosts that started, and how long it took."""
+    """A launcher run: every answer, the tasks that started (``host/pid``), and how long it
+    took; ``failures`` are (task, message) for what a node could not do."""
 
     launcher: str
     answers: tuple[NodeAnswer, ...]
-    hosts: tuple[str, ...]
+    tasks: tuple[str, ...]
     seconds: float
     failures: tuple[tuple[str, str], ...] = ()
     #: The last line the launcher or the node wrote on standard error (a crash's message).
     stderr_tail: str = ""
+
+    @property
+    def hosts(self) -> tuple[str, ...]:
+        return tuple(host_of(t) for t in self.tasks)
 
 
 def launcher_argv(launcher: str) -> list[str]:
@@ -130,12 +145,15 @@ def launcher_argv(launcher: str) -> list[str]:
 
 
 def _node_line() -> str:
-    """Shell: name the host that answered, before anything can fail."""
-    return f'printf "%s %s\\n" "{NODE}" "$(uname -n)"\n'
+    """Shell: name the task (host/pid) that answers, before anything can fail."""
+    return (
+        'CONDA_TORCH_TASK="$(uname -n)/$$"; export CONDA_TORCH_TASK\n'
+        f'printf "%s %s\\n" "{NODE}" "$CONDA_TORCH_TASK"\n'
+    )
 
 
 def _fail_line(message: str) -> str:
-    return f'printf "%s %s %s\\n" "{FAILED}" "$(uname -n)" {shlex.quote(message)}\nexit 3\n'
+    return f'printf "%s %s %s\\n" "{FAILED}" "$CONDA_TORCH_TASK" {shlex.quote(message)}\nexit 3\n'
 
 
 #: ``python -c`` that runs the program on standard input: ``python -`` reads a program from a
@@ -210,7 +228,7 @@ _DETECT = """\
 import sys
 if sys.version_info < %(python)r:
     import os
-    print(%(failed)r, os.uname().nodename, "Python %%s at %%s is older than %%s, which "
+    print(%(failed)r, os.environ["CONDA_TORCH_TASK"], "Python %%s at %%s is older than %%s, which "
           "conda-torch's detection needs; pass --node-python PATH"
           %% (sys.version.split()[0], sys.executable, %(python_text)r))
     sys.exit(3)
@@ -238,9 +256,10 @@ class _Shipped:
         exec(code, module.__dict__)
 
 sys.meta_path.insert(0, _Shipped())
+from conda_torch._probe import write_parts
 from conda_torch.detect import detect
 machine = detect(environ={k: v for k, v in os.environ.items() if k not in %(login_only)r})
-print(%(machine)r, os.uname().nodename, json.dumps(machine.to_json()), flush=True)
+write_parts("machine", machine.to_json(), sys.stdout)
 """
 
 
@@ -252,7 +271,6 @@ def detect_source() -> str:
         "failed": FAILED,
         "payload": _payload(),
         "login_only": LOGIN_ONLY,
-        "machine": MACHINE,
     }
 
 
@@ -286,7 +304,7 @@ def probe_script(python: str, variables: Mapping[str, str], *, with_machine: boo
         )
     out += exports
     out += f"if [ ! -x {shlex.quote(python)} ]; then\n{_fail_line(missing)}fi\n"
-    run = f"exec {shlex.quote(python)} -c {_RUN_STDIN}"
+    run = f"exec {shlex.quote(python)} -c {_RUN_STDIN} --parts"
     out += f"{run} <<'CONDA_TORCH_EOF'\n{probe}\nCONDA_TORCH_EOF\n"
     return out
 
@@ -350,8 +368,8 @@ def run_script(
     _stop(proc)  # what the launcher left running in its group
     seconds = time.perf_counter() - start
     text = out.decode("utf-8", "replace")
-    hosts, answers, failures = _read(text)
-    if not hosts:
+    tasks, answers, failures = _read(text)
+    if not tasks:
         raise LauncherError(
             f"`{launcher}` failed: {_last_line(err, proc.returncode)}",
             hints=[
@@ -359,36 +377,48 @@ def run_script(
             ],  # fmt: skip
         )
     tail = _last_line(err, proc.returncode) if err.strip() else ""
-    return ViaResult(launcher, tuple(answers), tuple(hosts), seconds, tuple(failures), tail)
+    return ViaResult(launcher, tuple(answers), tuple(tasks), seconds, tuple(failures), tail)
 
 
 def _read(text: str) -> tuple[list[str], list[NodeAnswer], list[tuple[str, str]]]:
-    hosts: list[str] = []
-    answers: list[NodeAnswer] = []
+    """The tasks that started, their answers (reassembled from their parts) and failures."""
+    import base64
+    import zlib
+
+    tasks: list[str] = []
     failures: list[tuple[str, str]] = []
+    parts: dict[tuple[str, str], dict[int, str]] = {}
+    counts: dict[tuple[str, str], int] = {}
     for line in text.splitlines():
-        for marker in (NODE, MACHINE, PROBE, FAILED):
+        for marker in (NODE, PART, FAILED):
             at = line.find(marker)
             if at < 0:
                 continue
             rest = line[at + len(marker) :].strip()
             if marker == NODE:
-                hosts.append(rest)
+                tasks.append(rest)
             elif marker == FAILED:
-                host, _, message = rest.partition(" ")
-                failures.append((host, message))
-            elif marker == PROBE:  # the probe's own line: JSON right after the marker
-                data = _json(rest)
-                if data is not None:
-                    host = str((data.get("host") or {}).get("name") or "")
-                    answers.append(NodeAnswer(host, {"probe": data}))
+                task, _, message = rest.partition(" ")
+                failures.append((task, message))
             else:
-                host, _, doc = rest.partition(" ")
-                data = _json(doc)
-                if data is not None:
-                    answers.append(NodeAnswer(host, {"machine": data}))
+                fields = rest.split(" ")
+                if len(fields) == 5 and fields[2].isdigit() and fields[3].isdigit():
+                    kind, task, i, n, data = fields
+                    parts.setdefault((kind, task), {})[int(i)] = data
+                    counts[(kind, task)] = int(n)
             break
-    return hosts, answers, failures
+    answers: list[NodeAnswer] = []
+    for (kind, task), pieces in parts.items():
+        if len(pieces) != counts[(kind, task)]:
+            continue  # cut short: the task died while writing
+        try:
+            raw = zlib.decompress(base64.b64decode("".join(pieces[i] for i in sorted(pieces))))
+        except (ValueError, zlib.error):
+            continue
+        data = _json(raw.decode("utf-8", "replace"))
+        if data is not None:
+            answers.append(NodeAnswer(task, {kind: data}))
+    return tasks, answers, failures
 
 
 def _json(text: str) -> dict[str, Any] | None:
@@ -474,7 +504,8 @@ def detect_via(
     )
     machines = [a for a in result.answers if "machine" in a.payload]
     if not machines:
-        host, why = result.failures[0] if result.failures else (result.hosts[0], "")
+        task, why = result.failures[0] if result.failures else (result.tasks[0], "")
+        host = host_of(task)
         raise LauncherError(
             f"node {host} (through `{launcher}`) gave no picture: "
             + (why or "the detection printed nothing"),

@@ -336,3 +336,21 @@ def test_validate_via_one_launcher_that_fails_is_one_line(tmp_path: Path, torch_
     one_clear_line(proc, "launcher not found: no-such-launcher-x")
     proc = cli("doctor", "-p", str(torch_env), "--via", "no-such-launcher-x", cwd=tmp_path)
     one_clear_line(proc, "launcher not found: no-such-launcher-x")
+
+
+def test_answers_survive_a_launcher_that_labels_and_folds_lines(tmp_path: Path) -> None:
+    """A launcher that prefixes every line (as ``srun -l`` does) and breaks long ones."""
+    launcher = 'sh -c \'"$@" | fold -w 1000 | sed "s/^/0: /"\' launcher'
+    machine, run = detect_via(launcher, node_python=sys.executable, timeout=120)
+    assert machine.platform.hostname == os.uname().nodename
+    assert run.hosts == (os.uname().nodename,)
+
+
+@pytest.mark.slurm
+def test_several_tasks_give_one_report_each(tmp_path: Path, torch_env: Path) -> None:
+    require_slurm()
+    proc = cli("validate", "-p", str(torch_env), "--via", "srun -n2 -l", "--json", cwd=tmp_path,
+               timeout=600)  # fmt: skip
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    nodes = json.loads(proc.stdout)["nodes"]
+    assert len(nodes) == 2 and all(n["success"] for n in nodes)
