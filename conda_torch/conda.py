@@ -49,6 +49,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from . import procs
 from .constants import FRONTENDS
 from .exceptions import (
     CondaCommandError,
@@ -58,7 +59,7 @@ from .exceptions import (
 )
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping, Sequence
+    from collections.abc import Callable, Mapping, Sequence
     from typing import Any
 
 
@@ -78,8 +79,9 @@ HISTORY = Path("conda-meta") / "history"
 
 ON_WIN = sys.platform == "win32"
 
-#: Seconds an interrupted conda is given to roll back before it is signalled, then terminated.
-STOP_GRACE = (3.0, 10.0, 5.0)
+#: Seconds an interrupted conda's process group is given after SIGINT (conda rolls back), after
+#: SIGTERM and after SIGKILL to be gone.
+STOP_GRACE = (15.0, 10.0, 10.0)
 
 
 # --------------------------------------------------------------------------------------------
@@ -123,21 +125,35 @@ def _is_executable(path: str | None) -> bool:
     return bool(path) and os.path.isfile(path) and os.access(path, os.X_OK)  # type: ignore[arg-type]
 
 
+#: The line pip's ``conda`` console script is made of (``conda.cli.main_pip:main``).
+_PIP_ENTRY = re.compile(rb"^from conda\.cli\.main_pip import main\s*$", re.M)
+
+
 def _pip_gated(path: str) -> tuple[str, ...] | None:
     """``(python, "-m", "conda")`` for a ``pip install conda`` console script, else None.
 
     That script calls ``conda.cli.main_pip:main``, which refuses every command but
-    ``init``/``info`` ("Conda has not been initialized", docs/conda-notes.md 6).
+    ``init``/``info`` ("Conda has not been initialized", docs/conda-notes.md 6). It is recognised by
+    its shape: a shebang naming a Python and the line ``from conda.cli.main_pip import main``;
+    a shell wrapper that merely mentions ``main_pip`` is run as it is.
     """
     try:
         with open(path, "rb") as fh:
             head = fh.read(4096)
     except OSError:
         return None
-    if b"main_pip" not in head or not head.startswith(b"#!"):
+    if not head.startswith(b"#!") or not _PIP_ENTRY.search(head):
         return None
     shebang = head[2:].split(b"\n", 1)[0].decode(errors="replace").strip()
-    python = shlex.split(shebang)[0] if shebang else ""
+    try:
+        words = shlex.split(shebang)
+    except ValueError:
+        return None
+    if len(words) > 1 and os.path.basename(words[0]) == "env":
+        words = [shutil.which(words[1]) or words[1], *words[2:]]
+    python = words[0] if words else ""
+    if not re.fullmatch(r"python[\d.]*", os.path.basename(python)):
+        return None
     return (python, "-m", "conda") if _is_executable(python) else None
 
 
@@ -288,34 +304,13 @@ def parse_conda_json(text: str) -> dict[str, Any] | None:
     return None
 
 
-def _stop(proc: subprocess.Popen[str], capture: bool) -> None:
-    """After Ctrl-C: let conda roll back, then SIGINT, SIGTERM and SIGKILL it, in that order.
-
-    A terminal's Ctrl-C reaches conda too (same process group), so it is first given time to
-    finish on its own; a SIGINT sent to conda-torch alone is forwarded.
-    """
-    steps: list[Any] = [None, signal.SIGINT if not ON_WIN else None, "terminate", "kill"]
-    graces = [*STOP_GRACE, 5.0]
-    for action, grace in zip(steps, graces):
-        if proc.poll() is not None:
-            return
-        if action == "terminate":
-            proc.terminate()
-        elif action == "kill":
-            proc.kill()
-        elif action is not None:
-            with contextlib.suppress(OSError):
-                proc.send_signal(action)
-        try:
-            if capture:
-                proc.communicate(timeout=grace)
-            else:
-                proc.wait(timeout=grace)
-            return
-        except subprocess.TimeoutExpired:
-            continue
-        except KeyboardInterrupt:  # a second Ctrl-C: stop waiting politely
-            continue
+def _stop(proc: subprocess.Popen[str]) -> None:
+    """After Ctrl-C or SIGTERM: stop conda's whole process group (post-link scripts included)
+    and wait until none of it is left: SIGINT first (conda rolls its transaction back), then
+    SIGTERM, then SIGKILL (:data:`STOP_GRACE` seconds each)."""
+    steps = zip((signal.SIGINT, signal.SIGTERM, getattr(signal, "SIGKILL", signal.SIGTERM)),
+                STOP_GRACE)  # fmt: skip
+    procs.stop_group(proc, steps)
 
 
 def run_conda(
@@ -327,8 +322,12 @@ def run_conda(
     check: bool = True,
     cwd: str | None = None,
     timeout: float | None = None,
+    started: Callable[[subprocess.Popen[str]], None] | None = None,
 ) -> CondaRun:
     """Run ``conda ARGS``; conda's output passes through unless ``capture``.
+
+    conda runs in its own process group; ``started(proc)`` is called as soon as it runs (the
+    lock records it, so that a conda left running by a killed conda-torch is recognised).
 
     Raises :class:`CondaCommandError` when ``check`` and conda exits non-zero (the message
     carries conda's own error line), :class:`CondaNotFoundError` when the executable vanished,
@@ -340,7 +339,7 @@ def run_conda(
     start = time.perf_counter()
     pipe = subprocess.PIPE if capture else None
     try:
-        proc = subprocess.Popen(
+        proc = procs.start(  # its own process group: stopped as a whole (see _stop)
             argv,
             stdout=pipe,
             stderr=subprocess.PIPE,
@@ -355,6 +354,8 @@ def run_conda(
             f"cannot run {argv[0]}: {exc.strerror or exc}",
             hints=["Check CONDA_EXE / PATH, or use --frontend."],
         ) from exc
+    if started is not None:
+        started(proc)
     tail: list[str] = []
     reader = None if capture else _tee(proc, tail)
     try:
@@ -364,12 +365,12 @@ def run_conda(
             proc.wait(timeout=timeout)
             out, err = None, None
     except subprocess.TimeoutExpired:
-        _stop(proc, capture)
+        _stop(proc)
         raise CondaCommandError(
             f"`{display}` did not finish within {timeout:.0f} s", hints=[]
         ) from None
     except BaseException:
-        _stop(proc, capture)
+        _stop(proc)
         raise
     finally:
         if reader is not None:
@@ -579,7 +580,49 @@ def check_env_name(name: str) -> str:
             f"'{name}' is conda's own base environment; conda-torch does not create or replace it",
             hints=["Choose another name, e.g. -n torch."],
         )
+    check_not_sibling(name)
     return name
+
+
+#: The names conda-torch gives its own files beside an environment (:func:`sibling`).
+SIBLING_TAGS = ("lock", "backup", "trash", "marker")
+_SIBLING = re.compile(r"^\..+\.conda-torch-(?:" + "|".join(SIBLING_TAGS) + r")$")
+
+
+def check_not_sibling(name: str) -> None:
+    """Refuse a name of the shape of conda-torch's own files (``.ml.conda-torch-backup``): an
+    environment so named would be taken for another's backup or lock."""
+    if _SIBLING.match(name):
+        raise CondaTorchValueError(
+            f"{name!r} has the shape of conda-torch's own files beside an environment "
+            "(.NAME.conda-torch-backup, -lock, -trash, -marker); conda-torch does not use it "
+            "for an environment",
+            hints=["Choose another name."],
+        )
+
+
+def check_sibling_room(prefix: str) -> None:
+    """Refuse a prefix whose name leaves no room for conda-torch's files beside it (the longest
+    is ``.NAME.conda-torch-backup``: 20 characters more than NAME, within the filesystem's
+    limit for one name)."""
+    parent, base = os.path.split(os.path.abspath(prefix))
+    check_not_sibling(base)
+    probe = parent
+    while not os.path.isdir(probe) and os.path.dirname(probe) != probe:
+        probe = os.path.dirname(probe)
+    try:
+        limit = os.pathconf(probe, "PC_NAME_MAX")
+    except (OSError, ValueError, AttributeError):
+        limit = 255
+    longest = len(os.path.basename(sibling(prefix, "backup")).encode())
+    if longest > limit:
+        room = limit - (longest - len(base.encode()))
+        raise CondaTorchValueError(
+            f"the name {base[:20]}... is too long ({len(base)} characters): conda-torch keeps "
+            f".NAME.conda-torch-backup beside the environment, and this filesystem allows "
+            f"{limit} characters in a name",
+            hints=[f"Choose a name of at most {room} characters."],
+        )
 
 
 # --------------------------------------------------------------------------------------------

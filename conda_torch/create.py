@@ -33,9 +33,11 @@ environment is built at the requested path itself, while the old one waits besid
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import shlex
 import signal
+import stat
 import sys
 import tempfile
 import threading
@@ -45,10 +47,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from . import conda as cd
+from . import procs
 from .exceptions import (
     CondaTorchError,
     CondaTorchValueError,
     OutputExistsError,
+    os_error_line,
 )
 
 if TYPE_CHECKING:
@@ -103,8 +107,9 @@ class Prepared:
     machine: Machine | None = None
     #: The ``name:`` in the file, used when neither -n nor -p is given.
     file_name: str | None = None
-    #: The user's file (when there was one): pip's relative paths (``-e ./pkg``) are relative
-    #: to it, so conda reads the final text from a file in the same folder.
+    #: The user's file (when there was one). Its pip section's relative paths (``-e ./pkg``)
+    #: are made absolute in ``text`` (``envfile.absolute_pip_paths``): conda reads ``text`` from
+    #: a temporary folder, never one beside the user's file.
     source_path: str | None = None
     #: One line saying what was planned (``torch 2.9.1 (conda-forge, cu129) for Python 3.12``).
     summary: str = ""
@@ -203,6 +208,7 @@ def prepare(
     source: str | None = None,
     without: Sequence[str] = (),
     nodes: Sequence[Any] = (),
+    default_python: str | None = None,
 ) -> Prepared:
     """The environment file to create, from a plan for ``machine`` or from ``file``.
 
@@ -213,12 +219,15 @@ def prepare(
     ``file`` alone is specialized like ``conda torch generate -f``: its torch stack, channels and
     variables are set from the plan, everything else is kept. With ``as_is`` the file is taken
     exactly as written (for files ``generate`` already made); what it pins is recorded as the
-    plan.
+    plan. ``default_python`` is conda's configured ``default_python`` (see ``make_plan``).
     """
     from . import envfile
 
+    folder = os.path.dirname(os.path.abspath(file)) if file is not None else ""
     if file is not None and as_is:
         doc = envfile.load(file)
+        if envfile.absolute_pip_paths(doc, folder):
+            doc = envfile.loads(doc.dump(), file)
         return _prepared_as_is(doc, file)
     if as_is:
         raise CondaTorchValueError("--as-is needs -f FILE", hints=["Pass -f environment.yml."])
@@ -230,6 +239,7 @@ def prepare(
         machine = detect()
     doc = envfile.load(file) if file is not None else None
     if doc is not None:
+        envfile.absolute_pip_paths(doc, folder)
         request = envfile.team_request(doc)
         torch = torch or request.torch
         python = python or request.python
@@ -240,7 +250,7 @@ def prepare(
 
         group = plan_fleet(
             nodes, torch=torch, python=python, backend=backend, source=source, name=name,
-            without=tuple(dict.fromkeys(without)),
+            without=tuple(dict.fromkeys(without)), default_python=default_python,
         ).groups[0]  # fmt: skip
         plan, machine, solve_environ = group.plan, None, group.solve_environ()
     else:
@@ -253,6 +263,7 @@ def prepare(
             source=source,
             name=name,
             without=tuple(dict.fromkeys(without)),
+            default_python=default_python,
         )
     if doc is not None:
         from .matrix import load as load_matrix
@@ -358,15 +369,38 @@ def resolve_destination(
         if conda is not None and check_exists:
             info = cd.conda_info(conda, environ=environ)
         shown_name = info.name_of(target) if info is not None else None
+    target = _through_link(target)
+    cd.check_sibling_room(target)
+    holder = lock_holder(target)
+    if holder is not None:  # what is there is another run's unfinished work
+        raise busy_error(target, holder)
     exists = cd.is_conda_env(target)
     _refuse_protected(target, info, env)
     if not exists and os.path.lexists(target):
         if not os.path.isdir(target) or os.listdir(target):
-            raise OutputExistsError(target, "a path that is not a conda environment,")
+            raise OutputExistsError(
+                target,
+                "a path that is not a conda environment,",
+                hint="conda-torch only replaces conda environments: choose another path.",
+            )
     if exists and not force:
         label = f"'{name}' ({target})" if name else target
         raise OutputExistsError(label, "environment")
     return Destination(prefix=target, name=shown_name, exists=exists, conda=conda)
+
+
+def _through_link(target: str) -> str:
+    """A symlinked prefix means the folder it points to: that is what is replaced (the link is
+    kept). A link to nothing is refused."""
+    if not os.path.islink(target):
+        return target
+    real = os.path.realpath(target)
+    if not os.path.exists(real):
+        raise CondaTorchValueError(
+            f"{target} is a symlink to {real}, which does not exist",
+            hints=["Point it at a folder, or give the real path with -p."],
+        )
+    return real
 
 
 def _refuse_protected(target: str, info: cd.CondaInfo | None, env: Mapping[str, str]) -> None:
@@ -400,6 +434,34 @@ def trash_path(prefix: str) -> str:
     return cd.sibling(prefix, "trash")
 
 
+def marker_path(prefix: str) -> str:
+    """The marker that proves a backup is conda-torch's: written beside the environment just
+    before it is moved aside, naming the folder by device and inode (a rename keeps both), so
+    that only that very folder is ever taken for the backup, renamed back or deleted. Outside
+    the environment, which stays byte-identical while it waits."""
+    return cd.sibling(prefix, "marker")
+
+
+@dataclass(frozen=True)
+class Holder:
+    """A conda-torch run that holds an environment's lock right now."""
+
+    pid: int
+    command: str
+    #: A conda left running by a conda-torch that was killed outright.
+    orphan: bool = False
+
+    def describe(self) -> str:
+        return f"pid {self.pid}: {self.command}" if self.command else f"pid {self.pid}"
+
+    def sentence(self, prefix: str) -> str:
+        """``another conda-torch (pid 12: ...) is replacing PREFIX right now``."""
+        if self.orphan:
+            return (f"a conda ({self.describe()}) that a killed conda-torch left running is "
+                    f"still writing {prefix}")  # fmt: skip
+        return f"another conda-torch ({self.describe()}) is replacing {prefix} right now"
+
+
 def _pid_alive(pid: int) -> bool:
     if pid <= 0:
         return False
@@ -414,8 +476,128 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
+def _cmdline(pid: int) -> list[str] | None:
+    """A process's command line (``/proc/PID/cmdline``), None where it cannot be read."""
+    try:
+        raw = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return None
+    return [part.decode(errors="replace") for part in raw.split(b"\0")[:-1]]
+
+
+def _same_process(pid: int, recorded: list[str] | None) -> bool:
+    """``pid`` runs and is the process recorded (not a zombie, not a reused pid): its command
+    line ends with the recorded arguments (how the program itself is named may differ: a
+    script's interpreter, ``conda`` re-running as ``python -m conda``)."""
+    if not _pid_alive(pid):
+        return False
+    now = _cmdline(pid)
+    if now is None:
+        return True
+    if not now:
+        return False  # a zombie
+    if recorded is None:
+        return True
+    args = recorded[1:]
+    return now == recorded or (bool(args) and now[len(now) - len(args) :] == args)
+
+
+def lock_holder(prefix: str) -> Holder | None:
+    """The live run that holds ``prefix``'s lock, None when none does.
+
+    The lock names its process and command line; a pid that is gone, a zombie or a pid reused
+    by another program (its command line differs) holds nothing. It also names the conda that
+    run started (its own process group): a conda-torch killed outright (SIGKILL) leaves conda
+    running, and as long as any process of that group runs, the environment is being written.
+    """
+    try:
+        lines = Path(lock_path(prefix)).read_text(encoding="utf-8").splitlines()
+        pid = int(lines[0].split()[0])
+    except (OSError, ValueError, IndexError):
+        return None
+    doc: dict[str, Any] = {}
+    with contextlib.suppress(ValueError, IndexError):
+        loaded = json.loads(lines[1])
+        doc = loaded if isinstance(loaded, dict) else {}
+    recorded = list(doc.get("cmdline") or ()) or None
+    if _same_process(pid, recorded):
+        return Holder(pid, shlex.join(recorded or _cmdline(pid) or ()))
+    child = doc.get("conda") if isinstance(doc.get("conda"), dict) else {}
+    try:
+        group = int(child.get("pid") or 0)
+    except (TypeError, ValueError):
+        group = 0
+    command = list(child.get("cmdline") or ()) or None
+    if group > 0 and procs.group_alive(group):
+        leader_gone = not _pid_alive(group)
+        if leader_gone or _same_process(group, command):
+            return Holder(group, shlex.join(command or ()), orphan=True)
+    return None
+
+
+def busy_error(prefix: str, holder: Holder) -> CondaTorchError:
+    """Another run is replacing ``prefix``: wait (nothing is advised against it)."""
+    return CondaTorchError(
+        holder.sentence(prefix), hints=["Wait for it to finish, then run this again."]
+    )
+
+
+def is_backup_of(backup: str, prefix: str) -> bool:
+    """Whether ``backup`` is the environment conda-torch moved aside from ``prefix``."""
+    try:
+        doc = json.loads(Path(marker_path(prefix)).read_text(encoding="utf-8"))
+        st = os.lstat(backup)
+    except (OSError, ValueError):
+        return False
+    return (
+        isinstance(doc, dict)
+        and stat.S_ISDIR(st.st_mode)
+        and (doc.get("dev"), doc.get("ino")) == (st.st_dev, st.st_ino)
+    )
+
+
+def leftover_advice(prefix: str) -> tuple[str, list[str]] | None:
+    """What a killed run left beside ``prefix`` and the commands that put it back or drop it
+    (None when no backup of conda-torch's is there)."""
+    backup = backup_path(prefix)
+    if not is_backup_of(backup, prefix):
+        return None
+    q = shlex.quote
+    marker = q(marker_path(prefix))
+    back = f"rm -rf {q(prefix)} && mv {q(backup)} {q(prefix)} && rm -f {marker}"
+    return back, [f"To get it back: {back}", f"To drop it: rm -rf {q(backup)} {marker}"]
+
+
+def mark_backup(prefix: str, folder: str | None = None) -> None:
+    """Write the marker for ``folder`` (default: ``prefix`` itself, about to be moved aside)."""
+    st = os.lstat(folder or prefix)
+    doc = {"schema": "conda-torch.backup/1", "prefix": prefix, "backup": backup_path(prefix),
+           "dev": st.st_dev, "ino": st.st_ino, "pid": os.getpid()}  # fmt: skip
+    Path(marker_path(prefix)).write_text(json.dumps(doc) + "\n", encoding="utf-8")
+
+
+def foreign_backup_error(prefix: str) -> CondaTorchError:
+    """The backup name is taken by a folder conda-torch did not make."""
+    return CondaTorchError(
+        f"{backup_path(prefix)} exists and is not a conda-torch backup: conda-torch needs that "
+        "name to keep the environment aside while it builds the new one",
+        hints=["Rename that folder (it is not conda-torch's), then run this again."],
+    )
+
+
+def _unmark(prefix: str) -> None:
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(marker_path(prefix))
+
+
+def _lock_text(doc: Mapping[str, Any]) -> str:
+    return f"{doc['pid']}\n{json.dumps(doc)}\n"
+
+
 @contextlib.contextmanager
-def _locked(prefix: str) -> Iterator[None]:
+def _locked(prefix: str) -> Iterator[Callable[[Any], None]]:
+    """Hold ``prefix``'s lock; yields ``note_conda(proc)``, which records the conda this run
+    started in the lock (see :func:`lock_holder`)."""
     path = lock_path(prefix)
     backup = backup_path(prefix)
     for _attempt in range(2):
@@ -423,40 +605,43 @@ def _locked(prefix: str) -> Iterator[None]:
             fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
             break
         except FileExistsError:
-            try:
-                pid = int(Path(path).read_text().split()[0])
-            except (OSError, ValueError, IndexError):
-                pid = -1
-            if _pid_alive(pid):
-                raise CondaTorchError(
-                    f"another conda-torch (pid {pid}) is creating {prefix}",
-                    hints=[f"Wait for it to finish; if it is gone, delete {path}."],
-                ) from None
+            holder = lock_holder(prefix)
+            if holder is not None:
+                raise busy_error(prefix, holder) from None
             with contextlib.suppress(OSError):
                 os.unlink(path)
+        except OSError as exc:  # a read-only folder, a full disk
+            raise CondaTorchError(
+                os_error_line(exc, "cannot create the lock") + "; nothing was changed",
+                hints=["conda-torch writes beside the environment: choose a writable folder."],
+            ) from None
     else:  # pragma: no cover - lost a race twice
-        raise CondaTorchError(f"cannot lock {prefix}", hints=[f"Delete {path} and retry."])
-    trash = trash_path(prefix)
-    if os.path.lexists(trash):  # a replaced environment whose deletion was cut short
-        cd._rmtree(trash)
-    if os.path.lexists(backup):
-        os.close(fd)
-        os.unlink(path)
-        raise CondaTorchError(
-            f"an earlier conda-torch create was killed while replacing {prefix}: the environment "
-            f"that was there is now at {backup}",
-            hints=[
-                (
-                    f"To get it back: rm -rf {shlex.quote(prefix)} && "
-                    f"mv {shlex.quote(backup)} {shlex.quote(prefix)}"
-                ),
-                f"To drop it: rm -rf {shlex.quote(backup)}",
-            ],
-        )
+        raise CondaTorchError(f"cannot lock {prefix}", hints=["Try again."])
+    me = _cmdline(os.getpid()) or [sys.executable, *sys.argv]
+    doc: dict[str, Any] = {"pid": os.getpid(), "cmdline": me}
+
+    def note_conda(proc: Any) -> None:
+        doc["conda"] = {"pid": proc.pid, "cmdline": [str(a) for a in proc.args]}
+        with contextlib.suppress(OSError):
+            Path(path).write_text(_lock_text(doc), encoding="utf-8")
+
     try:
         with os.fdopen(fd, "w") as fh:
-            fh.write(f"{os.getpid()}\n")
-        yield
+            fh.write(_lock_text(doc))
+        trash = trash_path(prefix)
+        if os.path.lexists(trash):  # a replaced environment whose deletion was cut short
+            cd._rmtree(trash)
+        advice = leftover_advice(prefix)
+        if advice is not None:
+            raise CondaTorchError(
+                f"an earlier conda-torch create was killed while replacing {prefix}: the "
+                f"environment that was there is now at {backup}",
+                hints=advice[1],
+            )
+        if os.path.lexists(backup):
+            raise foreign_backup_error(prefix)
+        _unmark(prefix)  # a killed run's marker whose backup is no longer there
+        yield note_conda
     finally:
         with contextlib.suppress(OSError):
             os.unlink(path)
@@ -464,12 +649,13 @@ def _locked(prefix: str) -> Iterator[None]:
 
 @contextlib.contextmanager
 def _no_interrupts() -> Iterator[None]:
-    """Ignore SIGINT (and SIGTERM) while rolling back; children started meanwhile inherit it."""
+    """Ignore SIGINT, SIGTERM and SIGHUP while rolling back; children started meanwhile
+    inherit it."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
     saved = {}
-    for sig in (signal.SIGINT, getattr(signal, "SIGTERM", None)):
+    for sig in (signal.SIGINT, getattr(signal, "SIGTERM", None), getattr(signal, "SIGHUP", None)):
         if sig is None:
             continue
         with contextlib.suppress(ValueError, OSError):
@@ -484,25 +670,28 @@ def _no_interrupts() -> Iterator[None]:
 
 @contextlib.contextmanager
 def _sigterm_interrupts() -> Iterator[None]:
-    """Turn SIGTERM into KeyboardInterrupt while creating, so that it rolls back too."""
-    sigterm = getattr(signal, "SIGTERM", None)
-    if sigterm is None or threading.current_thread() is not threading.main_thread():
+    """Turn SIGTERM and SIGHUP (a closed terminal) into KeyboardInterrupt while creating, so
+    that they roll back too (conda, in its own process group, hears of them from us)."""
+    if threading.current_thread() is not threading.main_thread():
         yield
         return
 
     def handler(_signum: int, _frame: Any) -> None:
         raise KeyboardInterrupt
 
-    try:
-        saved = signal.signal(sigterm, handler)
-    except (ValueError, OSError):  # pragma: no cover
-        yield
-        return
+    saved = {}
+    for name in ("SIGTERM", "SIGHUP"):
+        sig = getattr(signal, name, None)
+        if sig is None:
+            continue
+        with contextlib.suppress(ValueError, OSError):
+            saved[sig] = signal.signal(sig, handler)
     try:
         yield
     finally:
-        with contextlib.suppress(ValueError, OSError):
-            signal.signal(sigterm, saved)
+        for sig, old in saved.items():
+            with contextlib.suppress(ValueError, OSError):
+                signal.signal(sig, old)
 
 
 # --------------------------------------------------------------------------------------------
@@ -515,12 +704,15 @@ class _Invalid(Exception):
         super().__init__("validation failed")
 
 
-def _report_json(report: Any) -> dict[str, Any] | None:
+def _report_json(report: Any, *, without_fixes: bool = False) -> dict[str, Any] | None:
+    """The report as JSON; ``without_fixes`` drops the fix commands (they name an environment
+    that was removed again: a failed creation's)."""
     if report is None:
         return None
-    if hasattr(report, "to_json"):
-        return report.to_json()
-    return dict(report)
+    doc = report.to_json() if hasattr(report, "to_json") else dict(report)
+    if without_fixes:
+        doc["checks"] = [{**c, "fix": None} for c in doc.get("checks") or ()]
+    return doc
 
 
 def _report_failures(report: Any) -> list[str]:
@@ -533,12 +725,20 @@ def _report_failures(report: Any) -> list[str]:
     return out
 
 
-def _default_validator(
-    *, python: str, prefix: str, environ: Mapping[str, str], provenance: Any, name: str | None
-) -> Any:
-    from .validate import validate
+def default_validator(timeout: float | None = None) -> Callable[..., Any]:
+    """:func:`conda_torch.validate.validate`, its probe bounded by ``timeout`` (None: the
+    default bound)."""
 
-    return validate(python=python, prefix=prefix, environ=environ, provenance=provenance, name=name)
+    def run(
+        *, python: str, prefix: str, environ: Mapping[str, str], provenance: Any, name: str | None
+    ) -> Any:
+        from .validate import validate
+
+        extra = {"timeout": timeout} if timeout else {}
+        return validate(python=python, prefix=prefix, environ=environ, provenance=provenance,
+                        name=name, **extra)  # fmt: skip
+
+    return run
 
 
 def create(
@@ -653,10 +853,12 @@ def create(
             seconds=time.perf_counter() - started,
         )
     if keep_backup and os.path.lexists(keep_backup):
-        raise OutputExistsError(keep_backup, "backup path")
+        raise OutputExistsError(
+            keep_backup, "backup path", hint="Move it away first, or leave out --keep-backup."
+        )
     return _run(prepared, dest, conda=conda, frontend=frontend, json_output=json_output,
                 environ=environ, emit=emit, steps=steps, base=base, started=started,
-                validator=validator or _default_validator, keep_backup=keep_backup)  # fmt: skip
+                validator=validator or default_validator(), keep_backup=keep_backup)  # fmt: skip
 
 
 def _solve_environ(
@@ -704,13 +906,20 @@ def _run(
     report: Any = None
     notes: list[str] = []
     status, error, hints = CREATED, None, ()
+    #: an empty folder (or mount point) the new environment goes into: it stays a folder
+    empty_dir = not dest.exists and os.path.isdir(target)
 
-    os.makedirs(parent, exist_ok=True)
     try:
-        with _locked(target), _sigterm_interrupts():
+        os.makedirs(parent, exist_ok=True)
+    except OSError as exc:
+        raise CondaTorchError(
+            os_error_line(exc, "cannot make the folder") + "; nothing was changed",
+            hints=["Choose a path where you can create folders."],
+        ) from None
+    try:
+        with _locked(target) as note_conda, _sigterm_interrupts():
+            _check_unchanged(dest)
             try:
-                if os.path.isdir(target) and not dest.exists:  # an empty folder: conda's to fill
-                    os.rmdir(target)
                 if dest.exists:
                     emit(
                         Step(
@@ -718,8 +927,10 @@ def _run(
                         )
                     )
                     try:
+                        mark_backup(target)
                         cd.move_aside(target, backup)
                     except OSError as exc:
+                        _unmark(target)
                         raise CondaTorchError(
                             f"cannot move {target} aside: {exc.strerror or exc}",
                             hints=[
@@ -734,9 +945,7 @@ def _run(
                             f"existing environment kept at {backup} until the new one validates",
                         )
                     )
-                with tempfile.TemporaryDirectory(
-                    prefix=".conda-torch-", dir=_file_dir(prepared)
-                ) as tmp:
+                with tempfile.TemporaryDirectory(prefix="conda-torch-") as tmp:
                     env_file = os.path.join(tmp, "environment.yml")
                     text = prepared.text
                     Path(env_file).write_text(text, encoding="utf-8")
@@ -755,8 +964,9 @@ def _run(
                     t0 = time.perf_counter()
                     conda_started = True
                     run = cd.run_conda(
-                        conda, args, capture=json_output, environ=environ, check=False
-                    )
+                        conda, args, capture=json_output, environ=environ, check=False,
+                        started=note_conda,
+                    )  # fmt: skip
                     conda_doc = run.json() if json_output else None
                     if not run.ok:
                         emit(
@@ -816,12 +1026,14 @@ def _run(
                     )
                     raise _Invalid(report)
                 skipped = getattr(report, "reason", None)  # validate.Skipped
+                took = time.perf_counter() - t0
                 emit(Step("validate", "skipped" if skipped else "ok",
-                          skipped or "the environment works", time.perf_counter() - t0))  # fmt: skip
+                          skipped or "the environment works", took))  # fmt: skip
                 if moved and keep_backup:  # committed; the old one is kept (recreate --keep-backup)
                     with _no_interrupts():
                         try:
                             os.rename(backup, keep_backup)
+                            _unmark(target)
                             emit(Step("finish", "ok", f"old environment kept at {keep_backup}"))
                         except OSError as exc:
                             notes.append(
@@ -836,6 +1048,7 @@ def _run(
                             os.rename(backup, trash)
                         except OSError:
                             trash = backup
+                        _unmark(target)
                         moved = False
                         cd._rmtree(trash)
                     if os.path.lexists(trash):
@@ -846,26 +1059,36 @@ def _run(
                 fails = _report_failures(inv.report)
                 if fails:
                     error += ": " + "; ".join(fails)
-                hints = ("The validation report says what to fix.",)
+                hints = (
+                    (
+                        "The report says what failed in the environment that was removed "
+                        "again: change what the file or the plan asks for (--torch, --backend, "
+                        "--source), then run this again."
+                    ),
+                )
             except KeyboardInterrupt:
                 status, error = INTERRUPTED, "stopped by an interrupt (Ctrl-C or SIGTERM)"
             except CondaTorchError as exc:
                 status, error, hints = FAILED, exc.line, tuple(exc.hints)
+            except OSError as exc:  # after conda: a provenance that cannot be written, ...
+                status, error, hints = FAILED, os_error_line(exc), ()
             except BaseException:
                 _rollback(conda, target, backup, moved=moved, built=conda_started,
-                          environ=environ, notes=notes, emit=emit)  # fmt: skip
+                          empty_dir=empty_dir, environ=environ, notes=notes, emit=emit)  # fmt: skip
                 raise
             if status != CREATED:
                 left = _rollback(conda, target, backup, moved=moved, built=conda_started,
-                                 environ=environ, notes=notes, emit=emit)  # fmt: skip
+                                 empty_dir=empty_dir, environ=environ, notes=notes,
+                                 emit=emit)  # fmt: skip
                 what = _what_is_left(dest, left)
                 error = f"{error}; {what}" if error else what
                 failed = replace(
                     base, status=status, prefix=target, name=dest.name, error=error, hints=hints,
                     conda_command=command, conda=conda.to_json(), conda_output=conda_doc,
-                    validation=_report_json(report), replaced=False, notes=tuple(notes),
+                    validation=_report_json(report, without_fixes=True), replaced=False,
+                    notes=tuple(notes),
                     steps=tuple(steps), seconds=time.perf_counter() - started,
-                    backup_left=backup if left else None,
+                    backup_left=backup if left == _BACKUP_LEFT else None,
                 )  # fmt: skip
     except BaseException:
         _remove_empty(made_dirs)  # folders made for the lock, now empty again
@@ -880,15 +1103,6 @@ def _run(
         validation=_report_json(report), notes=tuple(notes), steps=tuple(steps),
         seconds=time.perf_counter() - started,
     )  # fmt: skip
-
-
-def _file_dir(prepared: Prepared) -> str | None:
-    """Where conda reads the file from: beside the user's file (pip's ``-e ./pkg`` paths)."""
-    if prepared.source_path:
-        folder = os.path.dirname(prepared.source_path)
-        if os.access(folder, os.W_OK):
-            return folder
-    return None
 
 
 def _missing_parents(path: str) -> list[str]:
@@ -909,6 +1123,11 @@ def _remove_empty(dirs: Sequence[str]) -> None:
             os.rmdir(d)
 
 
+#: What a rollback could not do: the old environment is still at the backup path / the backup
+#: was gone (or not conda-torch's) so the new environment was kept.
+_BACKUP_LEFT, _KEPT_NEW = "backup-left", "kept-new"
+
+
 def _rollback(
     conda: cd.Conda,
     target: str,
@@ -916,15 +1135,40 @@ def _rollback(
     *,
     moved: bool,
     built: bool,
+    empty_dir: bool = False,
     environ: Mapping[str, str] | None,
     notes: list[str],
     emit: Callable[[Step], None],
-) -> bool:
-    """Remove what was built and put the old environment back. True if the backup is left."""
+) -> str | None:
+    """Remove what was built and put the old environment back.
+
+    The backup is checked first: when it is gone or is not the one this run moved aside, the
+    new environment is the only one left and stays (:data:`_KEPT_NEW`). With a backup to put
+    back, the new environment is deleted without ``conda remove``, which would unregister the
+    path the old environment comes back to (``environments.txt``). An empty folder the new
+    environment was built in (a mount point, a symlinked folder) is left a folder.
+    Returns None, :data:`_BACKUP_LEFT` or :data:`_KEPT_NEW`.
+    """
     with _no_interrupts():
         t0 = time.perf_counter()
+        if moved and not is_backup_of(backup, target):
+            _unmark(target)
+            notes.append(
+                f"the old environment is no longer at {backup}: the new one at {target} was kept"
+            )
+            emit(Step("rollback", "failed", notes[-1]))
+            return _KEPT_NEW
         if built and os.path.lexists(target):
-            notes.extend(cd.remove_env(conda, target, environ=environ))
+            if moved:
+                cd._rmtree(target)
+            else:
+                notes.extend(cd.remove_env(conda, target, environ=environ))
+            if empty_dir and not os.path.lexists(target):
+                with contextlib.suppress(OSError):
+                    os.mkdir(target)
+            elif empty_dir and os.path.isdir(target):  # a mount point: empty it
+                for entry in os.listdir(target):
+                    cd._rmtree(os.path.join(target, entry))
             emit(
                 Step(
                     "rollback",
@@ -936,24 +1180,48 @@ def _rollback(
         if moved:
             try:
                 cd.restore(backup, target)
+                _unmark(target)
                 emit(Step("rollback", "ok", f"old environment restored at {target}"))
             except OSError as exc:
                 notes.append(f"could not move {backup} back to {target}: {exc.strerror or exc}")
                 emit(Step("rollback", "failed", notes[-1]))
-                return True
-    return False
+                return _BACKUP_LEFT
+    return None
 
 
-def _what_is_left(dest: Destination, backup_left: bool) -> str:
+def _what_is_left(dest: Destination, left: str | None) -> str:
     label = f"'{dest.name}'" if dest.name else dest.prefix
-    if backup_left:
+    if left == _BACKUP_LEFT:
         return (f"the old environment could not be put back and is at {backup_path(dest.prefix)}; "
                 f"move it to {dest.prefix} by hand")  # fmt: skip
-    if os.path.lexists(dest.prefix) and not dest.exists:
+    if left == _KEPT_NEW:
+        return (f"the environment that was there was gone from {backup_path(dest.prefix)}, so "
+                f"the new one was kept at {dest.prefix}")  # fmt: skip
+    if not dest.exists and os.path.lexists(dest.prefix):
+        if os.path.isdir(dest.prefix) and not os.listdir(dest.prefix):
+            return f"{dest.prefix} is an empty folder again"
         return f"{dest.prefix} could not be removed completely; delete it by hand"
     if dest.exists:
         return f"the existing environment {label} is unchanged"
     return f"nothing was left under {label}"
+
+
+def _check_unchanged(dest: Destination) -> None:
+    """Under the lock: the target is still what was checked (another run may have created an
+    environment there while the user was asked to confirm)."""
+    target = dest.prefix
+    if cd.is_conda_env(target) == dest.exists and (
+        dest.exists
+        or not os.path.lexists(target)
+        or (os.path.isdir(target) and not os.listdir(target))
+    ):
+        return
+    raise CondaTorchError(
+        f"{target} changed while this run waited"
+        + (" (another run created an environment there)" if cd.is_conda_env(target) else "")
+        + "; nothing was changed",
+        hints=["Check what is there now, then run this again (with --force to replace it)."],
+    )
 
 
 __all__ = [

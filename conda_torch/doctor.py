@@ -21,6 +21,7 @@ pair-mismatch             error     torchvision/torchaudio not made for the inst
 drift                     error     installed versions/builds differ from the provenance plan
 no-torch                  info      the environment has no torch stack
 interrupted-replace       error     a killed create/recreate left the old environment beside it
+replace-in-progress       warning   another conda-torch is replacing the environment right now
 probe-failed              error     the environment's Python cannot run (or cannot run the probe)
 provenance-unreadable     warning   ``conda-meta/conda-torch.provenance`` cannot be read
 validate.<check>          mapped    a failed (error) or warned (warning) validate check
@@ -71,6 +72,7 @@ FINDINGS: Final[dict[str, tuple[str, str]]] = {
     "drift": ("error", "environment drifted from its provenance"),
     "no-torch": ("info", "no torch stack installed"),
     "interrupted-replace": ("error", "a killed create/recreate left the old environment aside"),
+    "replace-in-progress": ("warning", "another conda-torch is replacing the environment now"),
     "probe-failed": ("error", "the environment's Python could not run the probe"),
     "provenance-unreadable": ("warning", "the provenance file cannot be read"),
     "not-an-environment": ("error", "not an environment (--all: it vanished or is broken)"),
@@ -1137,14 +1139,9 @@ def _pip_pair_fix(ctx: _Ctx, matrix: Any, present: Mapping[str, str]) -> str | N
     return ctx.pip("install --force-reinstall --no-deps", *specs) + index
 
 
-def _same(a: str | None, b: str | None) -> bool:
-    if not a or not b:
-        return True
-    a, b = a.split("+")[0], b.split("+")[0]
-    return _vtuple(a) == _vtuple(b) or a == b
-
-
 def _check_drift(ctx: _Ctx, build: Build | None) -> list[Finding]:
+    from .specs import installed_matches
+
     prov = ctx.provenance
     if prov is None:
         return []
@@ -1155,7 +1152,7 @@ def _check_drift(ctx: _Ctx, build: Build | None) -> list[Finding]:
         have = ctx.version(package)
         if want and not have:
             diffs.append(f"{package} {want} is planned but not installed")
-        elif want and have and not _same(want, have):
+        elif not installed_matches(want, have):
             diffs.append(f"{package}: planned {want}, installed {have.split('+')[0]}")
     planned = _planned_backend(ctx)
     if build is not None and planned in ("cpu", "cuda", "rocm") and build.kind != "unknown":
@@ -1182,7 +1179,7 @@ def _check_drift(ctx: _Ctx, build: Build | None) -> list[Finding]:
             diffs.append(f"planned torch from {source}, installed from {build.channel}")
     py_plan = plan.get("python")
     py_have = ctx.inv.python_version or (ctx.facts.get("python") or {}).get("version")
-    if py_plan and py_have and _vtuple(str(py_plan))[:2] != _vtuple(str(py_have))[:2]:
+    if py_plan and py_have and not installed_matches(f"={py_plan}", str(py_have)):
         diffs.append(f"planned Python {py_plan}, installed {py_have}")
     if not diffs:
         return []
@@ -1206,24 +1203,44 @@ def _plan_cuda(plan: Mapping[str, Any]) -> str | None:
 
 
 def _check_leftovers(ctx: _Ctx) -> list[Finding]:
-    """A backup left beside the environment by a create/recreate that was killed."""
+    """A backup left beside the environment by a create/recreate that was killed (only a folder
+    carrying conda-torch's marker counts: see ``create.is_backup_of``)."""
     if not ctx.prefix:
         return []
-    from .conda import sibling
+    from .create import backup_path, leftover_advice
 
-    backup = sibling(ctx.prefix, "backup")
-    if not os.path.isdir(backup):
+    advice = leftover_advice(ctx.prefix)
+    if advice is None:
         return []
-    p, b = ctx.q(ctx.prefix), ctx.q(backup)
+    backup = backup_path(ctx.prefix)
     return [
         _finding(
             "interrupted-replace",
             f"a conda-torch create/recreate was killed while replacing this environment: the "
             f"environment that was here before is at {backup}",
-            f"rm -rf {p} && mv {b} {p}",
-            [f"to keep the current one instead: rm -rf {b}"],
+            advice[0],
+            [f"to keep the current one instead: rm -rf {ctx.q(backup)}"],
         )
     ]
+
+
+def _in_progress(root: Path, label: str, name: str | None) -> Diagnosis | None:
+    """Another conda-torch holds the environment's lock: say so and look at nothing else (what
+    is at the prefix is that run's unfinished work)."""
+    from .create import lock_holder
+
+    holder = lock_holder(str(root))
+    if holder is None:
+        return None
+    finding = _finding(
+        "replace-in-progress",
+        holder.sentence("this environment")
+        + ": what is there is unfinished; run doctor again when it is done",
+    )
+    return Diagnosis(
+        label=label, prefix=str(root), python=None, name=name, findings=(finding,),
+        notes=("nothing else was checked while another run is replacing the environment",),
+    )  # fmt: skip
 
 
 #: validate checks that a doctor finding explains better: the check is not repeated when the
@@ -1281,6 +1298,7 @@ def diagnose(
     home: str | os.PathLike[str] | None = None,
     run_probe: bool = True,
     matrix: Any = None,
+    timeout: float | None = None,
     report: Any = None,
 ) -> Diagnosis:
     """Diagnose the environment at ``prefix`` (or the one ``python`` runs in).
@@ -1291,7 +1309,8 @@ def diagnose(
     ``name`` words the fix commands (``-n name``); ``machine`` is the machine picture (detected
     when a check needs it and none is given); ``environ``/``home`` are the caller's variables
     and home folder (``PYTHONPATH``, ``~/.local``); ``run_probe=False`` skips validate's probe
-    (metadata-only checks: fast, but blind to what imports). Raises
+    (metadata-only checks: fast, but blind to what imports); ``timeout`` bounds the probe
+    (default: ``validate.PROBE_TIMEOUT_S``). Raises
     :class:`~conda_torch.exceptions.EnvironmentNotFoundError` for a prefix that is not an
     environment; a Python that cannot run becomes a ``probe-failed`` finding.
     """
@@ -1302,6 +1321,9 @@ def diagnose(
     env = dict(os.environ if environ is None else environ)
     root: Path | None = Path(os.fspath(prefix)).absolute() if prefix is not None else None
     if root is not None:
+        busy = _in_progress(root, name or str(root), name)
+        if busy is not None:
+            return busy
         if not root.exists():
             raise EnvironmentNotFoundError(
                 f"environment {root} does not exist",
@@ -1366,6 +1388,7 @@ def diagnose(
                 provenance=prov,
                 environ=_probe_environ(root, name, env),
                 name=name,
+                **({"timeout": timeout} if timeout else {}),
             )
             facts = report.facts
         except ProbeError as exc:
@@ -1477,6 +1500,7 @@ def diagnose_all(
     environ: Mapping[str, str] | None = None,
     home: str | os.PathLike[str] | None = None,
     run_probe: bool = True,
+    timeout: float | None = None,
 ) -> list[Diagnosis]:
     """Diagnose each ``(prefix, name)``; an environment that vanished becomes a note."""
     from .exceptions import CondaTorchError
@@ -1499,6 +1523,7 @@ def diagnose_all(
                 home=home,
                 run_probe=run_probe,
                 matrix=matrix,
+                timeout=timeout,
             )
         except CondaTorchError as exc:
             d = Diagnosis(

@@ -156,26 +156,62 @@ def _dump_yaml(doc: Any, *, mapping: int, sequence: int, offset: int) -> str:
 # -- writing -----------------------------------------------------------------------------------
 
 
-def write_atomic(path: str | os.PathLike[str], text: str, *, force: bool = False) -> None:
-    """Write ``text`` to ``path`` whole or not at all.
+#: Paths that name a descriptor this process already has open: written to that descriptor.
+_OWN_FD = re.compile(r"^/(?:dev/(?:stdout|stderr|fd/(\d+))|proc/self/fd/(\d+))$")
 
-    Refuses an existing file unless ``force`` (:class:`OutputExistsError`); writes a temporary
-    file in the same folder and renames it over ``path``; an unwritable place raises
-    :class:`OutputWriteError`. The temporary file is removed on any failure.
+
+def write_atomic(path: str | os.PathLike[str], text: str, *, force: bool = False) -> str:
+    """Write ``text`` to ``path`` whole or not at all; never replace anything but a file.
+
+    * a regular file (or nothing yet): a temporary file in the same folder is renamed over it,
+      so a reader sees the old text or the new; an existing file is refused unless ``force``
+      (:class:`OutputExistsError`);
+    * a symlink is written through: the file it points to is written (or replaced, with
+      ``force``) and the link kept;
+    * ``/dev/stdout``, ``/dev/stderr``, ``/dev/fd/N``: written to that open descriptor;
+    * a character device (``/dev/null``) or a FIFO is written to, never replaced (no ``force``
+      needed, and ``force`` does not replace it);
+    * a directory, a block device or a socket is refused (``force`` would not help).
+
+    Returns ``"file"`` or ``"stream"`` (a device, FIFO or descriptor: nothing to read back).
+    Failures raise :class:`OutputWriteError` naming the path (a full disk names the disk).
     """
+    from .exceptions import os_error_reason
+
     target = os.fspath(path)
-    if os.path.isdir(target):
+    own = _OWN_FD.match(target)
+    if own:
+        fd = int(own.group(1) or own.group(2) or (1 if target.endswith("stdout") else 2))
+        _write_stream(target, text, fd=fd)
+        return "stream"
+    if os.path.islink(target):
+        target = os.path.realpath(target)
+    try:
+        mode_now = os.stat(target).st_mode
+    except FileNotFoundError:
+        mode_now = None
+    except OSError as exc:
+        raise OutputWriteError(target, os_error_reason(exc)) from None
+    if mode_now is not None and not stat.S_ISREG(mode_now):
+        if stat.S_ISCHR(mode_now) or stat.S_ISFIFO(mode_now):
+            _write_stream(target, text)
+            return "stream"
+        kind = "a directory" if stat.S_ISDIR(mode_now) else "not a regular file"
+        if stat.S_ISBLK(mode_now):
+            kind = "a block device"
         raise OutputWriteError(
-            target, "is a directory", hints=["Give a file name, or -o - for stdout."]
+            target,
+            f"is {kind}; conda-torch writes files, FIFOs and character devices only",
+            hints=["Give a file name, or -o - for stdout."],
         )
-    if os.path.lexists(target) and not force:
+    if mode_now is not None and not force:
         raise OutputExistsError(target)
     folder = os.path.dirname(os.path.abspath(target))
     if not os.path.isdir(folder):
         raise OutputWriteError(target, f"folder {folder} does not exist")
-    try:
-        mode = stat.S_IMODE(os.stat(target).st_mode)
-    except OSError:
+    if mode_now is not None:
+        mode = stat.S_IMODE(mode_now)
+    else:
         umask = os.umask(0)
         os.umask(umask)
         mode = 0o666 & ~umask
@@ -197,7 +233,8 @@ def write_atomic(path: str | os.PathLike[str], text: str, *, force: bool = False
     except FileExistsError:
         raise OutputExistsError(target) from None
     except OSError as exc:
-        raise OutputWriteError(target, f"cannot be written ({exc.strerror or exc})") from None
+        exc.filename = target
+        raise OutputWriteError(target, os_error_reason(exc)) from None
     except ValueError as exc:  # text that cannot be encoded (a lone surrogate)
         raise OutputWriteError(target, f"cannot be written ({exc})") from None
     finally:
@@ -206,6 +243,29 @@ def write_atomic(path: str | os.PathLike[str], text: str, *, force: bool = False
                 os.unlink(tmp)
             except OSError:
                 pass
+    return "file"
+
+
+def _write_stream(target: str, text: str, *, fd: int | None = None) -> None:
+    """Write ``text`` to a device, a FIFO or an open descriptor (nothing to rename)."""
+    from .exceptions import os_error_reason
+
+    data = text.encode("utf-8")
+    try:
+        own = fd is None
+        if own:
+            fd = os.open(target, os.O_WRONLY | getattr(os, "O_CLOEXEC", 0))
+        assert fd is not None
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view) :]
+        finally:
+            if own:
+                os.close(fd)
+    except OSError as exc:
+        exc.filename = target
+        raise OutputWriteError(target, os_error_reason(exc)) from None
 
 
 def _link_new(tmp: str, target: str) -> None:
@@ -436,49 +496,6 @@ def conda_version_spec(spec: str) -> str | None:
     return rest.split()[0]
 
 
-def conda_version_matches(version_spec: str | None, version: str) -> bool:
-    """Whether ``version`` satisfies a conda version spec (``=2.5``, ``>=2,<3``, ``2.5|2.6``).
-
-    ``=X`` and ``X.*`` match by prefix; ``==X`` exactly; ``,`` is "and", ``|`` is "or".
-    """
-    if not version_spec:
-        return True
-    from packaging.version import InvalidVersion, Version
-
-    try:
-        have = Version(version.split("+")[0])
-    except InvalidVersion:
-        return False
-
-    def one(term: str) -> bool:
-        term = term.strip()
-        for op in ("==", ">=", "<=", "!=", "~=", ">", "<", "="):
-            if term.startswith(op):
-                value = term[len(op) :].strip()
-                break
-        else:
-            op, value = "=", term  # a bare "2.5.*" or "2.5"
-            if not term.endswith("*") and term.count(".") >= 2:
-                op = "=="
-        prefix = value.endswith("*") or op in ("=", "~=")
-        value = value.rstrip("*").rstrip(".")
-        try:
-            want = Version(value)
-        except InvalidVersion:
-            return False
-        if op == "=" or (op == "==" and prefix):
-            return have.release[: len(want.release)] == want.release
-        if op == "==":
-            return have == want
-        if op == "!=":
-            return have.release[: len(want.release)] != want.release if prefix else have != want
-        if op == "~=":
-            return have >= want and have.release[: len(want.release) - 1] == want.release[:-1]
-        return {">=": have >= want, "<=": have <= want, ">": have > want, "<": have < want}[op]
-
-    return any(all(one(t) for t in alt.split(",") if t.strip()) for alt in version_spec.split("|"))
-
-
 def pip_version_matches(line: str, version: str) -> bool:
     """Whether ``version`` satisfies the specifier of a pip requirement line."""
     from packaging.requirements import InvalidRequirement, Requirement
@@ -489,6 +506,41 @@ def pip_version_matches(line: str, version: str) -> bool:
         return req.specifier.contains(Version(version), prereleases=True)
     except (InvalidRequirement, InvalidVersion):
         return True
+
+
+#: pip lines that name a file or folder: ``-r FILE``, ``-c FILE``, ``-e PATH`` (each also as the
+#: long option, with ``=`` or a space), and a bare local path (``./pkg``, ``../x``, ``.``).
+_PIP_PATH = re.compile(
+    r"^(?P<lead>\s*(?:(?:-r|--requirement|-c|--constraint|-e|--editable)(?:\s*=\s*|\s+))?)"
+    r"(?P<path>(?:\.{1,2}(?=\[|\s|$)|[^\s\[#]+))(?P<rest>.*)$"
+)
+
+
+def absolute_pip_paths(doc: EnvDocument, folder: str) -> bool:
+    """Make the relative paths of ``doc``'s pip section absolute, from ``folder`` (the file's own).
+
+    conda reads pip lines relative to the environment file's folder (pip runs there); conda-torch
+    hands conda a specialized copy from a temporary folder, so ``-r other.txt`` and ``-e ./pkg``
+    would point into that folder. Returns whether anything changed. A path inside a file that
+    ``-r`` names is pip's to resolve (from its working directory).
+    """
+    changed = False
+    for i, line in enumerate(doc.pip or ()):
+        if not isinstance(line, str):
+            continue
+        m = _PIP_PATH.match(line)
+        if not m:
+            continue
+        lead, path, rest = m.group("lead"), m.group("path"), m.group("rest")
+        is_option = bool(lead.strip())
+        bare_path = path in (".", "..") or path.startswith(("./", "../", ".\\", "..\\"))
+        if (not is_option and not bare_path) or "://" in path or "+" in path.split("/")[0]:
+            continue  # a requirement (rich>=13), a URL, git+https://...
+        if os.path.isabs(os.path.expanduser(path)) or path.startswith("-"):
+            continue
+        doc.pip[i] = f"{lead}{os.path.normpath(os.path.join(folder, path))}{rest}"
+        changed = True
+    return changed
 
 
 def pinned_version(version_spec: str | None) -> str | None:
@@ -646,13 +698,24 @@ def _pin_fits(vspec: str, version: str, kind: str, package: str) -> bool:
         if pinned:
             return pinned.split(".")[: len(base.split("."))] == base.split(".") or pinned == base
         return (
-            conda_version_matches(vspec, base + ".0")
+            _conda_pin_fits(vspec, base + ".0")
             if kind == "conda"
             else pip_version_matches(package + vspec, base + ".0")
         )
     if kind == "pip":
         return pip_version_matches(package + vspec, version)
-    return conda_version_matches(vspec, version)
+    return _conda_pin_fits(vspec, version)
+
+
+def _conda_pin_fits(vspec: str, version: str) -> bool:
+    """conda's own reading of a pin (:mod:`conda_torch.specs`); a pin conda would refuse never
+    fits."""
+    from .specs import InvalidSpec, version_matches
+
+    try:
+        return version_matches(vspec, version)
+    except InvalidSpec:
+        return False
 
 
 def _pip_pinned(spec: str) -> str | None:
@@ -716,7 +779,7 @@ def specialize(doc: EnvDocument, plan: Plan, *, matrix: Any = None, name: str | 
             return False
         # A Python line the plan's Python does not satisfy (only when --python overrode it).
         return not (
-            is_python(item) and not conda_version_matches(conda_version_spec(item), plan.python)
+            is_python(item) and not _conda_pin_fits(conda_version_spec(item) or "*", plan.python)
         )
 
     stack = [d for d in spec.dependencies if conda_name(d) not in ("python", "pip")]

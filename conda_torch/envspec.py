@@ -76,6 +76,7 @@ class TorchEnvironmentSpec(EnvironmentSpecBase):
             file=self.filename,
             backend=settings.default_backend(),
             source=settings.default_source(),
+            default_python=settings.default_python(),
         )
         log.info("conda-torch: %s; %s", prepared.summary, " ".join(prepared.why))
         handle, path = tempfile.mkstemp(prefix="conda-torch-", suffix=".yml")

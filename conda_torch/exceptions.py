@@ -43,6 +43,53 @@ except ImportError:  # pragma: no cover - exercised where conda is absent (CI)
             }
 
 
+def disk_words(path: str) -> str:
+    """``the disk mounted at /data (12 MB free)``: the filesystem holding ``path``."""
+    import os
+
+    probe = os.path.abspath(path)
+    while not os.path.lexists(probe) and os.path.dirname(probe) != probe:
+        probe = os.path.dirname(probe)
+    try:
+        device = os.lstat(probe).st_dev
+        mount = probe
+        while os.path.dirname(mount) != mount and os.lstat(os.path.dirname(mount)).st_dev == device:
+            mount = os.path.dirname(mount)
+        if os.path.isfile(mount) or not os.path.isdir(mount):
+            mount = os.path.dirname(mount)
+        fs = os.statvfs(mount)
+    except OSError:
+        return f"the disk holding {probe}"
+    free = fs.f_bavail * fs.f_frsize
+    units = ("bytes", "KB", "MB", "GB", "TB")
+    size, unit = float(free), 0
+    while size >= 1000 and unit < len(units) - 1:
+        size, unit = size / 1000, unit + 1
+    amount = f"{size:.0f} {units[unit]}" if unit else f"{free} bytes"
+    return f"the disk mounted at {mount}, {amount} free"
+
+
+def os_error_line(exc: OSError, doing: str | None = None) -> str:
+    """One line for an operating-system error: the path and what went wrong, and for a full
+    disk which disk (``/data/x: No space left on device (the disk mounted at /data, 0 bytes
+    free)``)."""
+    path = exc.filename if isinstance(exc.filename, str) else None
+    what = os_error_reason(exc)
+    head = " ".join(p for p in (doing, path) if p)
+    return f"{head}: {what}" if head else what
+
+
+def os_error_reason(exc: OSError) -> str:
+    """What went wrong, without the path (``No space left on device (the disk mounted at ...)``)."""
+    import errno
+
+    what = exc.strerror or str(exc)
+    if exc.errno == errno.ENOSPC:
+        path = exc.filename if isinstance(exc.filename, str) else "."
+        what += f" ({disk_words(path)})"
+    return what
+
+
 def suggest(value: str, choices: Iterable[str], n: int = 3) -> list[str]:
     """The nearest spellings of ``value`` among ``choices`` (for "did you mean" hints)."""
     return get_close_matches(value, list(choices), n=n, cutoff=0.5)
@@ -185,11 +232,17 @@ class EnvironmentFileError(CondaTorchValueError):
 
 
 class OutputExistsError(CondaTorchError):
-    """Refusing to overwrite a file or an environment without ``--force``."""
+    """Refusing to overwrite a file or an environment without ``--force``.
 
-    def __init__(self, path: str, what: str = "file") -> None:
+    ``hint`` replaces "Pass --force" where ``--force`` would not help (a folder that is not an
+    environment, a device, a backup path).
+    """
+
+    def __init__(self, path: str, what: str = "file", *, hint: str | None = None) -> None:
         self.path = path
-        super().__init__(f"{what} {path} already exists", hints=["Pass --force to replace it."])
+        super().__init__(
+            f"{what} {path} already exists", hints=[hint or "Pass --force to replace it."]
+        )
 
 
 class OutputWriteError(CondaTorchError):

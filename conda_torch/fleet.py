@@ -294,6 +294,7 @@ def plan_fleet(
     without: Sequence[str] = (),
     asked_by: Mapping[str, str] | None = None,
     stamp_version: bool = True,
+    default_python: str | None = None,
 ) -> Fleet:
     """One plan for every node type in ``nodes`` (see the module docstring): :class:`Node`
     values, or ``[NAME=]PATH`` texts read with :func:`load_node`.
@@ -320,7 +321,7 @@ def plan_fleet(
     request = {
         "torch": torch, "python": python, "backend": backend, "source": source, "name": name,
         "without": tuple(without), "asked_by": dict(asked_by or {}),
-        "stamp_version": stamp_version,
+        "stamp_version": stamp_version, "default_python": default_python,
     }  # fmt: skip
 
     by_platform: dict[str, list[Node]] = {}
@@ -503,6 +504,7 @@ def _plan_group(
         stamp_version=request["stamp_version"],
         asked_by=request["asked_by"],
         without=request["without"],
+        default_python=request["default_python"],
         evaluate=evaluate,
         scope=SCOPE if len(nodes) > 1 else None,
     )

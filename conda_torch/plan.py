@@ -458,15 +458,25 @@ def _pick_python(
     c: Candidate,
     asked: str | None,
     asked_by: str | None = None,
+    preferred: str | None = None,
     wanted: Sequence[str] = COMPANIONS,
 ) -> tuple[str, str]:
-    """The Python: as asked, else the newest up to the ceiling that torch and every companion
-    in the stack cover."""
+    """The plan's Python: what was asked, else conda's configured ``default_python``
+    (``preferred``) when the release supports it, else the newest up to the ceiling; among
+    the Pythons torch and every companion in the stack (``wanted``) cover."""
     pythons = sorted({str(p) for p in c.pythons_for(wanted) or ()}, key=_version)
     if asked:
         return asked, f"Python {asked}, as {asked_by or '--python'} asks."
     if not pythons:
         raise IncompatibleError(f"the matrix lists no Python for {candidate_label(c)}")
+    if preferred and preferred in pythons:
+        return preferred, f"Python {preferred}: conda's default_python setting."
+    not_default = (
+        f" (conda's default_python {preferred} is not one torch {c.torch} supports from "
+        f"{_source_name(c.source)})"
+        if preferred
+        else ""
+    )
     ceiling = _version(DEFAULT_PYTHON_CEILING)
     fit = [p for p in pythons if _version(p) <= ceiling]
     if fit:
@@ -481,10 +491,10 @@ def _pick_python(
         return chosen, (
             f"Python {chosen}: the newest that torch {c.torch} supports from "
             f"{_source_name(c.source)}, "
-            f"up to {DEFAULT_PYTHON_CEILING}{extra}."
+            f"up to {DEFAULT_PYTHON_CEILING}{extra}{not_default}."
         )
     chosen = pythons[0]
-    return chosen, f"Python {chosen}: the oldest Python torch {c.torch} supports."
+    return chosen, f"Python {chosen}: the oldest Python torch {c.torch} supports{not_default}."
 
 
 def summarize_machine(
@@ -547,6 +557,7 @@ def make_plan(
     stamp_version: bool = True,
     asked_by: dict[str, str] | None = None,
     without: Sequence[str] = (),
+    default_python: str | None = None,
     evaluate: Callable[..., list[Verdict]] | None = None,
     scope: str | None = None,
 ) -> Plan:
@@ -561,7 +572,10 @@ def make_plan(
     it stands for. ``asked_by`` says where a ``torch``/``python`` request came from when not
     from the flags (``{"torch": "team.yml's 'pytorch=2.5'"}``). ``without`` names
     companions to leave out of the stack (``--without``, or a team file that does not list
-    them). Raises :class:`IncompatibleError` when nothing fits, with the best reasons.
+    them). ``default_python`` is conda's configured ``default_python``
+    (:func:`conda_torch.settings.default_python`): the Python when none is asked and the
+    chosen release supports it. Raises :class:`IncompatibleError` when nothing fits, with the
+    best reasons.
     """
     asked_by = dict(asked_by or {})
     from .models import Backend, Subdir
@@ -643,7 +657,9 @@ def make_plan(
         )
     chosen_verdict = accepted[0]
     chosen = chosen_verdict.candidate
-    py, py_reason = _pick_python(chosen, python, asked_by.get("python"), wanted)
+    py, py_reason = _pick_python(
+        chosen, python, asked_by.get("python"), default_python, wanted
+    )
 
     why: list[str] = []
     fallbacks: list[str] = []

@@ -19,7 +19,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .exceptions import ProvenanceError
+from .exceptions import ProvenanceError, os_error_line
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -119,17 +119,24 @@ def write(
         machine=machine_json,
     ).to_json()
     target = path_for(prefix)
-    fd, tmp = tempfile.mkstemp(prefix=".conda-torch.", suffix=".tmp", dir=meta)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=".conda-torch.", suffix=".tmp", dir=meta)
+    except OSError as exc:
+        exc.filename = str(target)
+        raise ProvenanceError(os_error_line(exc, "cannot write")) from None
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             json.dump(doc, f, indent=2, sort_keys=False)
             f.write("\n")
         os.replace(tmp, target)
-    except BaseException:
+    except BaseException as exc:
         try:
             os.unlink(tmp)
         except OSError:
             pass
+        if isinstance(exc, OSError):
+            exc.filename = str(target)
+            raise ProvenanceError(os_error_line(exc, "cannot write")) from None
         raise
     return target
 

@@ -472,18 +472,20 @@ def _read_only(path: str) -> bool:
 def check_target(prefix: str) -> None:
     """Refuse what recreate cannot replace safely, before anything changes."""
     from .create import backup_path as create_backup
+    from .create import busy_error, foreign_backup_error, leftover_advice, lock_holder
 
-    left = create_backup(prefix)
-    if os.path.lexists(left):  # first: a killed run may have left a half-built prefix
-        q = shlex.quote
+    holder = lock_holder(prefix)
+    if holder is not None:  # first: what is at the prefix is another run's unfinished work
+        raise busy_error(prefix, holder)
+    advice = leftover_advice(prefix)
+    if advice is not None:  # a killed run may have left a half-built prefix
         raise CondaTorchError(
             f"an earlier create or recreate of {prefix} was interrupted: the environment that "
-            f"was there is at {left}",
-            hints=[
-                f"To get it back: rm -rf {q(prefix)} && mv {q(left)} {q(prefix)}",
-                f"To drop it: rm -rf {q(left)}",
-            ],
+            f"was there is at {create_backup(prefix)}",
+            hints=advice[1],
         )
+    if os.path.lexists(create_backup(prefix)):
+        raise foreign_backup_error(prefix)
     if not os.path.exists(prefix):
         raise EnvironmentNotFoundError(
             f"environment {prefix} does not exist",
@@ -530,11 +532,17 @@ def plan_recreate(
     source: str | None = None,
     keep_backup: bool = False,
     without: Sequence[str] = (),
+    default_python: str | None = None,
+    default_backend: str | None = None,
+    default_source: str | None = None,
 ) -> RecreatePlan:
     """Decide what the environment at ``prefix`` becomes (see the module docstring).
 
     Raises for a prefix that cannot be recreated (:func:`check_target`), a ``keep_backup``
     path that is taken, an unreadable file or provenance, and a plan that cannot be made.
+    ``torch``/``python``/``backend``/``source`` are what the command line asked for;
+    ``default_*`` are the settings (``.condarc``, :mod:`conda_torch.settings`), used only when a
+    plan is made anew.
     """
     from . import provenance as provenance_mod
     from .create import Prepared, prepare
@@ -551,6 +559,11 @@ def plan_recreate(
     extras: Extras | None = None
     options = {"torch": torch, "python": python, "backend": backend, "source": source}
     asked = {k: v for k, v in options.items() if v not in (None, "", "auto")}
+    # the settings (.condarc) are defaults for a new plan, never flags that need --regenerate
+    if backend in (None, "", "auto") and default_backend:
+        backend = options["backend"] = default_backend
+    if source is None and default_source:
+        source = options["source"] = default_source
 
     if from_file is not None:
         if regenerate or asked:
@@ -573,7 +586,7 @@ def plan_recreate(
         extras = user_extras(prefix, inv, prepared.channels)
     elif prov is not None:
         prepared = _regenerate_from_provenance(
-            prov, machine, name=name, without=without, **options
+            prov, machine, name=name, without=without, default_python=default_python, **options
         )
         origin = "regenerate"
         extras = user_extras(prefix, inv, prepared.channels)
@@ -596,6 +609,7 @@ def plan_recreate(
             source=source,
             name=name,
             without=tuple(dict.fromkeys(without)),
+            default_python=default_python,
         )
         origin = "regenerate" if regenerate else "history"
         extras = user_extras(prefix, inv, prepared.channels)
@@ -696,6 +710,7 @@ def _regenerate_from_provenance(
     backend: str | None,
     source: str | None,
     without: Sequence[str] = (),
+    default_python: str | None = None,
 ) -> Prepared:
     """The provenance's file with its torch stack planned anew for this machine."""
     from .create import Prepared
@@ -717,6 +732,7 @@ def _regenerate_from_provenance(
         source=source,
         name=name,
         without=tuple(dict.fromkeys((*without, *request.without))),
+        default_python=default_python,
     )
     if torch is None and request.torch:
         # The old file pinned the old stack: re-plan freely unless --torch says otherwise.

@@ -20,8 +20,10 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from . import compat
+from . import compat, constants, procs
 from .exceptions import CondaTorchError, ProbeError
+from .procs import CappedOutput
+from .specs import installed_matches
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
@@ -37,8 +39,11 @@ PROBE = Path(__file__).with_name("_probe.py")
 #: The line prefix the probe writes before its JSON (``_probe.MARKER``).
 MARKER = "@@conda-torch-probe@@"
 
-#: Seconds the probe may take (a cold torch import from a network disk can take a minute).
-PROBE_TIMEOUT_S = 600.0
+#: Seconds the probe may take by default (``--timeout``; ``constants.PROBE_TIMEOUT_S``).
+PROBE_TIMEOUT_S = constants.PROBE_TIMEOUT_S
+
+#: Bytes of the probe's stdout and stderr that are kept (``procs.OUTPUT_CAP``).
+OUTPUT_CAP = procs.OUTPUT_CAP
 
 STATUSES = ("pass", "warn", "fail")
 
@@ -152,20 +157,26 @@ class Skipped:
 # -- running the probe ------------------------------------------------------------------------
 
 
+@dataclass
+class _Probe:
+    """A started probe: the process (its own process group) and the reader of its output."""
+
+    proc: subprocess.Popen[bytes]
+    output: CappedOutput
+
+
 def start_probe(
     python: str | os.PathLike[str], *, environ: Mapping[str, str] | None = None
-) -> subprocess.Popen[str]:
-    """Start the probe in ``python``; raises ProbeError when the interpreter cannot run."""
+) -> _Probe:
+    """Start the probe in ``python`` (a process group of its own, output capped); raises
+    ProbeError when the interpreter cannot run."""
     cmd = [os.fspath(python), str(PROBE)]
     try:
-        return subprocess.Popen(
+        proc = procs.start(
             cmd,
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
-            text=True,
-            encoding="utf-8",
-            errors="replace",
             env=dict(environ) if environ is not None else None,
         )
     except OSError as exc:
@@ -173,25 +184,36 @@ def start_probe(
             f"cannot run Python {os.fspath(python)}: {exc.strerror or exc}",
             hints=["Pass an executable interpreter with --python PATH."],
         ) from exc
+    return _Probe(proc, CappedOutput(proc.stdout, proc.stderr))
 
 
-def finish_probe(
-    proc: subprocess.Popen[str], python: str, *, timeout: float = PROBE_TIMEOUT_S
-) -> dict[str, Any]:
-    """Wait for the probe and parse its JSON; raises ProbeError when it gave none."""
+def finish_probe(probe: _Probe, python: str, *, timeout: float = PROBE_TIMEOUT_S) -> dict[str, Any]:
+    """Wait for the probe and parse its JSON; raises ProbeError when it gave none.
+
+    At ``timeout`` the probe's whole process group is killed (a wrapper's children too). When
+    the probe is done, whatever it left running in its group is killed as well, so a child
+    that kept the output pipes open cannot hold validation.
+    """
+    proc = probe.proc
     try:
-        out, err = proc.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired as exc:
-        proc.kill()
-        proc.communicate()
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        procs.kill_group(proc)
+        probe.output.join(2.0)
         raise ProbeError(
-            f"the probe in {python} did not finish in {timeout:.0f} s",
-            hints=["Importing torch hangs there; try 'python -c \"import torch\"' in it."],
-        ) from exc
+            f"the probe in {python} did not finish in {timeout:.0f} s; it was stopped, with "
+            "every process it started",
+            hints=[
+                "Importing torch hangs there; try 'python -c \"import torch\"' in it.",
+                "A slow disk may need longer: --timeout SECONDS.",
+            ],
+        ) from None
     except BaseException:
-        proc.kill()
-        proc.communicate()
+        procs.kill_group(proc)
         raise
+    procs.kill_group(proc)  # what the probe left behind (a wrapper's background child)
+    probe.output.join(5.0)
+    out, err = probe.output.text(0), probe.output.text(1)
     for line in reversed(out.splitlines()):
         if line.startswith(MARKER):
             try:
@@ -201,10 +223,18 @@ def finish_probe(
             if isinstance(data, dict):
                 return data
             break
+    cut = probe.output.note()
+    crashed = procs.signal_name(proc.returncode or 0)
+    if crashed:
+        raise ProbeError(
+            f"the Python at {python} crashed ({crashed}) while the probe ran"
+            + (f"; {cut}" if cut else ""),
+            hints=[f"Run it yourself to see where: {shlex.quote(python)} -c 'import torch'"],
+        )
     lines = [ln for ln in (err or "").strip().splitlines() if ln.strip()]
-    detail = lines[-1].strip() if lines else f"exit status {proc.returncode}"
+    detail = lines[-1].strip()[:300] if lines else f"exit status {proc.returncode}"
     raise ProbeError(
-        f"the probe could not run in {python}: {detail}",
+        f"the probe could not run in {python}: {detail}" + (f"; {cut}" if cut else ""),
         hints=["validate needs Python 3.8 or later in the environment."],
     )
 
@@ -243,33 +273,18 @@ def validate(
     python = os.fspath(python)
     root = Path(os.fspath(prefix)) if prefix is not None else None
     env = activated_environ(root, name=name) if environ is None else dict(environ)
-    proc = start_probe(python, environ=env)
+    probe = start_probe(python, environ=env)
     try:
         # While the probe imports torch, load the matrix here (it is needed for pairing).
         matrix = _load_matrix()
     except BaseException:
-        proc.kill()
-        proc.communicate()
+        procs.kill_group(probe.proc)
         raise
-    facts = finish_probe(proc, python, timeout=timeout)
-    ctx = _Context(
-        facts=facts,
-        python=python,
-        prefix=str(root) if root else None,
-        name=name,
-        provenance=provenance,
-        matrix=matrix,
+    facts = finish_probe(probe, python, timeout=timeout)
+    report = report_from_facts(
+        facts, python=python, prefix=root, provenance=provenance, name=name, matrix=matrix
     )
-    checks = tuple(derive_checks(ctx))
-    return Report(
-        python=python,
-        prefix=ctx.prefix,
-        checks=checks,
-        facts=facts,
-        provenance=str(provenance.path) if provenance is not None else None,
-        ms=round((time.perf_counter() - start) * 1000.0, 1),
-        probe_ms=facts.get("ms"),
-    )
+    return replace(report, ms=round((time.perf_counter() - start) * 1000.0, 1))
 
 
 def _load_matrix() -> Any:
@@ -616,12 +631,12 @@ def _check_planned(ctx: _Context) -> Check:
             )
     for package in ("torch", *COMPANIONS):
         wanted = ctx.provenance.wants(package)
-        have = _base(ctx.pkg(package).get("version"))
-        if wanted and have and not _same_version(wanted, have):
-            problems.append(f"planned {package} {wanted}, found {have}")
+        have = ctx.pkg(package).get("version")
+        if not installed_matches(wanted, have):
+            problems.append(f"planned {package} {wanted}, found {_base(have)}")
     py_plan = plan.get("python")
     py_have = (ctx.facts.get("python") or {}).get("version", "")
-    if py_plan and not (py_have == str(py_plan) or py_have.startswith(f"{py_plan}.")):
+    if py_plan and not installed_matches(f"={py_plan}", py_have):
         problems.append(f"planned Python {py_plan}, found {py_have}")
     if problems:
         return Check("planned-build", "fail", "; ".join(problems), ctx.recreate())
@@ -630,15 +645,6 @@ def _check_planned(ctx: _Context) -> Check:
         "pass",
         f"matches the plan ({backend or 'backend not planned'}, torch {plan.get('torch')})",
     )
-
-
-def _same_version(a: str, b: str) -> bool:
-    try:
-        from packaging.version import Version
-
-        return Version(a) == Version(b)
-    except Exception:
-        return a == b
 
 
 def _inside(path: str, root: str) -> bool:

@@ -36,16 +36,17 @@ from __future__ import annotations
 
 import base64
 import json
-import os
 import shlex
 import signal
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from . import procs
 from .constants import PROBE_TIMEOUT_S
 from .exceptions import CondaTorchValueError, LauncherError
 
@@ -82,8 +83,9 @@ DETECT_PYTHON = (3, 10)
 #: waiting in the queue included).
 DEFAULT_TIMEOUT_S = PROBE_TIMEOUT_S
 
-#: Seconds the launcher is given, after SIGTERM, to cancel its job before SIGKILL.
-TERM_GRACE_S = 5.0
+#: How the launcher's process group is stopped (``procs.stop_group``): SIGTERM, on which srun
+#: cancels its job step, then SIGKILL.
+STOP_STEPS = ((signal.SIGTERM, 5.0), (getattr(signal, "SIGKILL", signal.SIGTERM), 5.0))
 
 #: Variables of this process that describe the login node, not the node: not applied there.
 LOGIN_ONLY = ("CONDA_OVERRIDE_CUDA", "CONDA_SUBDIR")
@@ -328,13 +330,12 @@ def run_script(
     argv = [*launcher_argv(launcher), "sh", "-s"]
     start = time.perf_counter()
     try:
-        proc = subprocess.Popen(
+        proc = procs.start(
             argv,
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             env=dict(environ) if environ is not None else None,
-            start_new_session=os.name == "posix",
         )
     except FileNotFoundError:
         raise LauncherError(
@@ -348,10 +349,14 @@ def run_script(
         ) from None
     except OSError as exc:
         raise LauncherError(f"cannot start the launcher {argv[0]}: {exc.strerror or exc}") from None
+    output = procs.CappedOutput(proc.stdout, proc.stderr)
+    # a launcher that hangs before it reads must not hold this process past the bound
+    threading.Thread(target=_feed, args=(proc.stdin, script.encode("utf-8")), daemon=True).start()
     try:
-        out, err = proc.communicate(script.encode("utf-8"), timeout=timeout)
+        proc.wait(timeout=timeout)
     except subprocess.TimeoutExpired:
-        _stop(proc)
+        procs.stop_group(proc, STOP_STEPS)
+        output.join(2.0)
         raise LauncherError(
             f"`{launcher}` gave no answer in {timeout:.0f} s; it was stopped, with every "
             "process it started",
@@ -363,12 +368,13 @@ def run_script(
             ],
         ) from None
     except BaseException:
-        _stop(proc)
+        procs.stop_group(proc, STOP_STEPS)
         raise
-    _stop(proc)  # what the launcher left running in its group
+    procs.stop_group(proc, STOP_STEPS)  # what the launcher left running in its group
+    output.join(5.0)
+    out, err = output.text(0), output.text(1)
     seconds = time.perf_counter() - start
-    text = out.decode("utf-8", "replace")
-    tasks, answers, failures = _read(text)
+    tasks, answers, failures = _read(out)
     if not tasks:
         raise LauncherError(
             f"`{launcher}` failed: {_last_line(err, proc.returncode)}",
@@ -429,50 +435,25 @@ def _json(text: str) -> dict[str, Any] | None:
     return data if isinstance(data, dict) else None
 
 
-def _last_line(err: bytes, returncode: int | None) -> str:
-    lines = [ln.strip() for ln in err.decode("utf-8", "replace").splitlines() if ln.strip()]
+def _last_line(err: str, returncode: int | None) -> str:
+    lines = [ln.strip() for ln in err.splitlines() if ln.strip()]
     if lines:
         return lines[-1][:300]
     return f"exit status {returncode}, no message"
 
 
-def _stop(proc: subprocess.Popen[bytes]) -> None:
-    """Stop ``proc``'s whole process group: SIGTERM (srun cancels its job step), then SIGKILL."""
-    for sig, grace in (
-        (signal.SIGTERM, TERM_GRACE_S),
-        (getattr(signal, "SIGKILL", signal.SIGTERM), TERM_GRACE_S),
-    ):
-        try:
-            if os.name == "posix":
-                os.killpg(proc.pid, sig)
-            elif proc.poll() is None:  # pragma: no cover
-                proc.send_signal(sig)
-        except (ProcessLookupError, PermissionError, OSError):
-            pass
-        try:
-            proc.wait(timeout=grace)
-        except subprocess.TimeoutExpired:
-            continue
-        if not _group_alive(proc.pid):
-            break
-    with_pipes = [p for p in (proc.stdin, proc.stdout, proc.stderr) if p]
-    for pipe in with_pipes:
-        try:
-            pipe.close()
-        except OSError:
-            pass
-
-
-def _group_alive(pgid: int) -> bool:
-    if os.name != "posix":  # pragma: no cover
-        return False
+def _feed(stdin: Any, data: bytes) -> None:
+    """Write the script to the launcher's standard input, then close it (a launcher that is
+    gone, or stopped, ends the write)."""
     try:
-        os.killpg(pgid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+        stdin.write(data)
+    except (BrokenPipeError, OSError, ValueError):
+        pass
+    finally:
+        try:
+            stdin.close()
+        except (BrokenPipeError, OSError, ValueError):
+            pass
 
 
 # -- the commands' questions ----------------------------------------------------------------

@@ -3,23 +3,21 @@
 A conda is looked for through ``CONDA_EXE`` and then ``conda`` on ``PATH``; its base
 environment's Python (which can ``import conda``) is found from ``conda info --json``.
 
-That conda need not have conda-torch installed: :func:`with_plugin` gives a subprocess's
-environment the checkout and a copy of this Python's own conda-torch metadata (its ``conda``
-entry point) on ``PYTHONPATH``, which is how conda finds the plugin (it reads the entry points
-of every distribution on its path), without installing anything into that conda.
+That conda need not have conda-torch installed: :func:`plugin_environ` gives a subprocess's
+environment the checkout and, where that conda has no conda-torch plugin, a minimal
+``conda_torch-0.dev0.dist-info`` (its ``conda`` entry point) on ``PYTHONPATH``, which is how
+conda finds plugins (it reads the entry points of every distribution on its path), without
+installing anything into that conda.
 """
 
 from __future__ import annotations
 
-import atexit
 import functools
-import importlib.metadata
 import json
 import os
 import shutil
 import subprocess
 import sys
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -68,36 +66,41 @@ def require_conda() -> RealConda:
 
 
 @functools.cache
-def _plugin_metadata() -> str | None:
-    """A folder holding a copy of this Python's conda-torch metadata, or None if not installed.
+@functools.cache
+def _plugin_registered(conda: RealConda) -> bool:
+    """Whether the conda found already has conda-torch installed as a plugin (asked once)."""
+    proc = subprocess.run(
+        [conda.exe, "torch", "--help"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        env={k: v for k, v in os.environ.items() if k != "PYTHONPATH"},
+    )
+    return proc.returncode == 0
 
-    README's test command installs the checkout (``pip install -e .``), so the metadata is the
-    one pip wrote: ``METADATA`` and ``entry_points.txt`` with the ``conda`` entry point.
-    """
-    try:
-        dist = importlib.metadata.distribution("conda-torch")
-    except importlib.metadata.PackageNotFoundError:
-        return None
-    folder = Path(tempfile.mkdtemp(prefix="conda-torch-plugin-"))
-    atexit.register(shutil.rmtree, folder, ignore_errors=True)
-    info = folder / f"conda_torch-{dist.version}.dist-info"
-    info.mkdir()
-    for name in ("METADATA", "entry_points.txt"):
-        (info / name).write_text(dist.read_text(name) or "", encoding="utf-8")
+
+@functools.cache
+def _plugin_dir(base: str) -> str:
+    """A folder holding only ``conda_torch-0.dev0.dist-info`` whose entry point is conda-torch's
+    plugin: on ``PYTHONPATH`` beside the checkout, conda (which finds plugins through
+    ``importlib.metadata``) loads this checkout's plugin, and nothing is installed into conda."""
+    folder = Path(base) / "conda-torch-plugin"
+    info = folder / "conda_torch-0.dev0.dist-info"
+    info.mkdir(parents=True, exist_ok=True)
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: conda-torch\nVersion: 0.dev0\n")
+    (info / "entry_points.txt").write_text("[conda]\nconda-torch = conda_torch.plugin\n")
     return str(folder)
 
 
-def with_plugin(environ: Mapping[str, str]) -> dict[str, str]:
-    """``environ`` with this checkout on ``PYTHONPATH`` as a conda plugin, for a real conda.
-
-    Skips where this Python has no conda-torch metadata to give conda (the checkout is not
-    installed: ``pip install -e .``).
-    """
-    metadata = _plugin_metadata()
-    if metadata is None:
-        pytest.skip(
-            "conda-torch is not installed in this Python (pip install -e .), so a real "
-            "conda cannot find it as a plugin"
-        )
-    path = [str(ROOT_DIR), metadata, *filter(None, [environ.get("PYTHONPATH")])]
-    return {**environ, "PYTHONPATH": os.pathsep.join(path)}
+def plugin_environ(base: Path, environ: dict[str, str] | None = None) -> dict[str, str]:
+    """``environ`` (default: ours) with this checkout importable by conda's Python and, where
+    the conda found has no conda-torch plugin installed, registered as one (``conda torch ...``,
+    ``conda env create --format conda-torch``)."""
+    conda = require_conda()
+    env = dict(os.environ if environ is None else environ)
+    paths = [str(ROOT_DIR)]
+    if not _plugin_registered(conda):
+        paths.append(_plugin_dir(str(base)))
+    env["PYTHONPATH"] = os.pathsep.join(paths)
+    return env

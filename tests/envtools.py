@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 from . import torch_venvs
-from .condatools import ROOT_DIR, require_conda, with_plugin
+from .condatools import ROOT_DIR, plugin_environ, require_conda
 
 if TYPE_CHECKING:
     from .condatools import RealConda
@@ -259,7 +259,7 @@ class Channel:
             (folder / "repodata.json").write_text(json.dumps(doc))
 
 
-def _tree(site: Path, names: list[str]) -> dict[str, Path]:
+def site_tree(site: Path, names: list[str]) -> dict[str, Path]:
     """relpath in an environment -> file, for the given top-level entries of a site-packages."""
     rel_site = Path("lib") / f"python{sys.version_info[0]}.{sys.version_info[1]}" / "site-packages"
     out: dict[str, Path] = {}
@@ -287,26 +287,12 @@ class CondaBox:
     channel: Channel
 
     def environ(self, **extra: str) -> dict[str, str]:
-        env = {
-            k: v
-            for k, v in os.environ.items()
-            if not k.startswith(("CONDA_", "_CE_", "PIP_")) and k not in ("PYTHONPATH", "CONDARC")
+        # this machine's package mirrors only (torch/torchvision are in pypi-more)
+        mirrors = {
+            "PIP_INDEX_URL": "file:///opt/pypi-more/simple",
+            "PIP_EXTRA_INDEX_URL": "file:///opt/pypi/simple",
         }
-        env.update(
-            {
-                "CONDARC": str(self.condarc),
-                "CONDA_EXE": self.conda.exe,
-                "CONDA_PKGS_DIRS": str(self.channel.pkgs),
-                # this machine's package mirrors only (torch/torchvision are in pypi-more)
-                "PIP_INDEX_URL": "file:///opt/pypi-more/simple",
-                "PIP_EXTRA_INDEX_URL": "file:///opt/pypi/simple",
-                "PIP_NO_INPUT": "1",
-                "PIP_DISABLE_PIP_VERSION_CHECK": "1",
-                "HOME": str(self.root / "home"),
-            }
-        )
-        env.update(extra)
-        return env
+        return box_environ(self.root, self.condarc, self.channel.pkgs, **{**mirrors, **extra})
 
     def conda_run(
         self,
@@ -315,8 +301,8 @@ class CondaBox:
         env: dict[str, str] | None = None,
         timeout: float = 300,
     ) -> subprocess.CompletedProcess[str]:
-        """conda ARGS, with this checkout as its plugin unless ``env`` is given."""
-        env = env or with_plugin(self.environ())
+        """conda ARGS (the box's environment, this checkout as its plugin, unless ``env``)."""
+        env = env or self.environ()
         return run([self.conda.exe, *args], env=env, check=check, timeout=timeout)
 
     def create(self, prefix: Path, *specs: str, env: dict[str, str] | None = None) -> Path:
@@ -343,27 +329,52 @@ class CondaBox:
         return conda_torch_cli(*args, env=env or self.environ(), check=check, timeout=timeout)
 
 
-def make_condabox(base: Path, venv: Path) -> CondaBox:
-    conda = require_conda()
-    root = base / "condabox"
+def box_layout(base: Path, name: str, *extra: str) -> tuple[Path, Channel, Path]:
+    """``(root, channel, condarc)`` of a private conda setup under ``base/name``: a local channel
+    served as ``conda-forge`` (``channel_alias``), its own package cache, envs folder and home,
+    offline, classic solver; ``extra`` condarc lines on top."""
+    root = base / name
     if root.exists():
         shutil.rmtree(root)
     channels = root / "channels"
     chan = Channel(root=channels / "conda-forge", pkgs=root / "pkgs")
     (root / "home").mkdir(parents=True)
     condarc = root / "condarc.yml"
-    condarc.write_text(
-        "solver: classic\n"
-        "offline: true\n"
-        "channels: [conda-forge]\n"
-        f"channel_alias: {channels.as_uri()}\n"
-        f"pkgs_dirs: [{chan.pkgs}]\n"
-        f"envs_dirs: [{root / 'envs'}]\n"
-        "add_pip_as_python_dependency: false\n"
-        "register_envs: false\n"
-        "notify_outdated_conda: false\n"
-        "auto_activate: false\n"
+    lines = [
+        "solver: classic", "offline: true", "channels: [conda-forge]",
+        f"channel_alias: {channels.as_uri()}", f"pkgs_dirs: [{chan.pkgs}]",
+        f"envs_dirs: [{root / 'envs'}]", "add_pip_as_python_dependency: false",
+        "notify_outdated_conda: false", "auto_activate: false", *extra,
+    ]  # fmt: skip
+    condarc.write_text("\n".join(lines) + "\n")
+    return root, chan, condarc
+
+
+def box_environ(root: Path, condarc: Path, pkgs: Path, **extra: str) -> dict[str, str]:
+    """Our environment without the caller's conda, pip or PYTHONPATH settings, pointed at a
+    :func:`box_layout`, with this checkout as conda's plugin."""
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("CONDA_", "_CE_", "PIP_")) and k not in ("PYTHONPATH", "CONDARC")
+    }
+    env.update(
+        {
+            "CONDARC": str(condarc),
+            "CONDA_EXE": require_conda().exe,
+            "CONDA_PKGS_DIRS": str(pkgs),
+            "PIP_NO_INPUT": "1",
+            "PIP_DISABLE_PIP_VERSION_CHECK": "1",
+            "HOME": str(root / "home"),
+            **extra,
+        }
     )
+    return plugin_environ(root, env)
+
+
+def make_condabox(base: Path, venv: Path) -> CondaBox:
+    conda = require_conda()
+    root, chan, condarc = box_layout(base, "condabox", "register_envs: false")
     home = BASE_PYTHON.resolve().parent
     py = f"{sys.version_info[0]}.{sys.version_info[1]}"
     full = ".".join(map(str, sys.version_info[:3]))
@@ -391,7 +402,8 @@ def make_condabox(base: Path, venv: Path) -> CondaBox:
         ).strip()
     )
     # this machine's own pip, linked from the package cache like the torch files
-    chan.add("pip", "24.0", "0_local", cached_tree=_tree(base_site, ["pip"]), depends=("python",))
+    pip_tree = site_tree(base_site, ["pip"])
+    chan.add("pip", "24.0", "0_local", cached_tree=pip_tree, depends=("python",))
     site = site_packages(venv)
     torch_names = [
         e
@@ -408,7 +420,7 @@ def make_condabox(base: Path, venv: Path) -> CondaBox:
             )
         )
     ]
-    tree = _tree(site, torch_names)
+    tree = site_tree(site, torch_names)
     # conda-built packages say so in their metadata (INSTALLER), as conda-forge's do
     installers = {rel: b"conda\n" for rel in tree if rel.endswith(".dist-info/INSTALLER")}
     for rel in installers:
@@ -430,7 +442,7 @@ def make_condabox(base: Path, venv: Path) -> CondaBox:
         pip(tv_venv / "bin" / "python", "--no-deps", f"torchvision=={TORCHVISION}")
         (tv_venv / ".tv").write_text("ok\n")
     tv_site = site_packages(tv_venv)
-    tv_tree = _tree(tv_site, [e for e in os.listdir(tv_site) if e.startswith("torchvision")])
+    tv_tree = site_tree(tv_site, [e for e in os.listdir(tv_site) if e.startswith("torchvision")])
     tv_installers = {rel: b"conda\n" for rel in tv_tree if rel.endswith(".dist-info/INSTALLER")}
     for rel in tv_installers:
         tv_tree.pop(rel)
@@ -490,7 +502,7 @@ def stand_in_forge(root: Path) -> dict[str, str]:
     pin, ``cuda-version`` range, Python, ``__cuda``); the packages have no files, so it serves
     ``--dry-run`` solves and conda-lock. Returns the environment to run conda with: its own
     condarc, offline, none of the caller's ``CONDA_*`` variables, this checkout as a plugin
-    (``condatools.with_plugin``).
+    (``condatools.plugin_environ``).
     """
     from . import standin
 
@@ -509,4 +521,4 @@ def stand_in_forge(root: Path) -> dict[str, str]:
             "CONDA_ADD_PIP_AS_PYTHON_DEPENDENCY": "false",
         }
     )
-    return with_plugin(env)
+    return plugin_environ(root, env)

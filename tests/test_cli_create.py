@@ -22,7 +22,7 @@ from conda_torch import conda as cd
 from conda_torch import create as cr
 
 from . import test_conda_adapter as adapter
-from .condatools import with_plugin
+from .condatools import plugin_environ
 from .test_conda_adapter import ROOT_DIR, clean_environ, env_file, fake_conda, make_env
 from .test_create import Recorder, fake_file, siblings
 
@@ -419,8 +419,8 @@ def test_real_shell_and_run(sandbox: CondaSandbox) -> None:
 
 
 def test_real_plugin_path(sandbox: CondaSandbox) -> None:
-    """`conda torch create` through conda's own CLI, with this checkout as its plugin."""
-    sandbox = dataclasses.replace(sandbox, environ=with_plugin(sandbox.environ))
+    """`conda torch create` through conda's own CLI (this checkout as its plugin)."""
+    sandbox = dataclasses.replace(sandbox, environ=plugin_environ(sandbox.root, sandbox.environ))
     probe = sandbox.run("torch", "--help", check=False)
     assert probe.returncode == 0, probe.stderr
     bad = sandbox.run("torch", "create", "-n", "a/b", "--as-is", "-f", "x.yml", check=False)

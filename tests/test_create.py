@@ -316,6 +316,7 @@ def test_leftover_backup_of_a_killed_run_is_reported(tmp_path: Path) -> None:
     fake = fake_conda(tmp_path)
     env = make_env(fake.envs / "ml")
     backup = make_env(fake.envs / ".ml.conda-torch-backup", marker="the old one")
+    cr.mark_backup(str(env), str(backup))
     with pytest.raises(CondaTorchError) as info:
         cr.create(
             as_is(fake_file(tmp_path)),

@@ -452,23 +452,18 @@ def test_gpu_architecture_missing_from_the_build(tmp_path: Path) -> None:
     )
 
 
-def test_drift_from_provenance(tmp_path: Path) -> None:
+def planned(prefix: Path, **over: str) -> None:
+    """Provenance of a conda-forge plan: torch 2.13.0, torchvision 0.28.*, Python 3.11."""
     from conda_torch import provenance
 
+    plan = {"torch": "2.13.0", "torchvision": "0.28.*", "torchaudio": None, "python": "3.11",
+            "backend": "cpu", "backend_kind": "cpu", "source": "conda-forge", **over}  # fmt: skip
+    provenance.write(prefix, plan=plan, environment_file="dependencies: []\n")
+
+
+def test_drift_from_provenance(tmp_path: Path) -> None:
     prefix = conda_torch_prefix(tmp_path / "env", version="2.12.0", build="cpu_generic_py311_h1_0")
-    provenance.write(
-        prefix,
-        plan={
-            "torch": "2.13.0",
-            "torchvision": "0.28.*",
-            "torchaudio": None,
-            "python": "3.11",
-            "backend": "cu130",
-            "backend_kind": "cuda",
-            "source": "conda-forge",
-        },
-        environment_file="dependencies: []\n",
-    )
+    planned(prefix, backend="cu130", backend_kind="cuda")
     d = diagnose(prefix=prefix, run_probe=False, environ=clean_env())
     f = d.finding("drift")
     assert f is not None and f.severity == "error"
@@ -477,6 +472,15 @@ def test_drift_from_provenance(tmp_path: Path) -> None:
     assert "torchvision 0.28.* is planned but not installed" in text
     assert "planned a CUDA build" in text
     assert f.fix == f"conda torch recreate -p {prefix}"
+
+
+def test_a_planned_series_is_no_drift(tmp_path: Path) -> None:
+    """A conda-forge plan records ``torchvision 0.28.*``; conda installed 0.28.0 (issue 11)."""
+    prefix = conda_torch_prefix(tmp_path / "env", version="2.13.0", build="cpu_generic_py311_h1_0")
+    dist_info(prefix, "torchvision", "0.28.0", "conda")
+    planned(prefix)
+    d = diagnose(prefix=prefix, run_probe=False, environ=clean_env())
+    assert d.finding("drift") is None, d.finding("drift")
 
 
 def test_unreadable_provenance_is_a_warning(tmp_path: Path) -> None:
@@ -496,10 +500,11 @@ def test_no_torch_is_ok(tmp_path: Path) -> None:
 
 
 def test_leftover_backup_from_a_killed_replace(tmp_path: Path) -> None:
-    from conda_torch.create import backup_path
+    from conda_torch.create import backup_path, mark_backup
 
     prefix = conda_torch_prefix(tmp_path / "env")
     os.makedirs(os.path.join(backup_path(str(prefix)), "conda-meta"))
+    mark_backup(str(prefix), backup_path(str(prefix)))
     d = diagnose(prefix=prefix, run_probe=False, environ=clean_env())
     f = d.finding("interrupted-replace")
     assert f is not None and f.severity == "error"

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from .condatools import require_conda
+from .condatools import plugin_environ, require_conda
 from .envtools import stand_in_forge
 
 if TYPE_CHECKING:
@@ -35,7 +35,8 @@ dependencies:
 @pytest.fixture(scope="module")
 def forge(tmp_path_factory) -> tuple[str, dict[str, str]]:
     conda = require_conda()
-    env = stand_in_forge(tmp_path_factory.mktemp("forge"))
+    base = tmp_path_factory.mktemp("forge")
+    env = plugin_environ(base, stand_in_forge(base))
     return conda.exe, env
 
 

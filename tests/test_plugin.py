@@ -10,7 +10,7 @@ import textwrap
 
 import pytest
 
-from .condatools import ROOT_DIR, require_conda, with_plugin
+from .condatools import ROOT_DIR, plugin_environ, require_conda
 
 #: Modules that must never be loaded by importing the plugin (or configuring its parser).
 HEAVY = (
@@ -130,7 +130,7 @@ def test_conda_torch_help_lists_subcommands_with_real_conda(tmp_path):
         capture_output=True,
         text=True,
         timeout=120,
-        env=with_plugin(os.environ),
+        env=plugin_environ(tmp_path),
     )
     assert proc.returncode == 0, proc.stderr
     from conda_torch.cli import SUBCOMMANDS

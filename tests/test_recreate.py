@@ -450,7 +450,8 @@ def _wait_for_conda(prefix: Path, proc: subprocess.Popen[str], timeout: float = 
 def test_killed_between_the_renames_never_loses_the_original(
     condabox: CondaBox, tmp_path: Path
 ) -> None:
-    from conda_torch.create import backup_path
+    from conda_torch.create import backup_path, lock_holder
+    from conda_torch.procs import group_alive
 
     box = condabox
     prefix = box.create(box.root / "envs" / "rc-killed", f"python={PY}", "alpha")
@@ -458,7 +459,15 @@ def test_killed_between_the_renames_never_loses_the_original(
     slow = env_file(tmp_path / "slow.yml", f"python={PY}", "alpha", "slowpoke")
     proc = _start(box, "recreate", "-p", str(prefix), "--from", str(slow), "-y")
     _wait_for_conda(prefix, proc)
-    os.killpg(proc.pid, signal.SIGKILL)  # conda-torch and the conda it runs, no chance to clean up
+    # conda-torch and the conda it runs (its own process group, named in the lock): no chance
+    # to clean up
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    conda = lock_holder(str(prefix))
+    assert conda is not None and conda.orphan
+    os.killpg(conda.pid, signal.SIGKILL)
+    while group_alive(conda.pid):
+        time.sleep(0.05)
     proc.communicate()
     backup = Path(backup_path(str(prefix)))
     # the original is whole, aside; nothing of it was deleted

@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from .condatools import ROOT_DIR, require_conda, with_plugin
+from .condatools import ROOT_DIR, plugin_environ, require_conda
 
 
 def _generate(
@@ -66,13 +66,43 @@ def test_invalid_setting_is_one_clear_line(value):
     assert "Traceback" not in proc.stderr
 
 
-@pytest.mark.conda
-def test_condarc_setting_inside_conda(tmp_path):
+def _inside_conda(tmp_path, condarc_text: str) -> subprocess.CompletedProcess:
+    """``python -m conda torch generate`` (the plugin, inside conda) with this condarc."""
     conda = require_conda()
     condarc = tmp_path / "condarc.yml"
-    condarc.write_text("solver: classic\nplugins:\n  torch_source: pip\n")
-    proc = _generate(
-        with_plugin({"CONDARC": str(condarc)}), python=conda.python, prefix=("-m", "conda", "torch")
-    )
+    condarc.write_text(condarc_text)
+    env = plugin_environ(tmp_path, {"CONDARC": str(condarc)})
+    return _generate(env, python=conda.python, prefix=("-m", "conda", "torch"))
+
+
+def test_condarc_setting_inside_conda(tmp_path):
+    proc = _inside_conda(tmp_path, "solver: classic\nplugins:\n  torch_source: pip\n")
     assert proc.returncode == 0, proc.stderr
     assert "--index-url https://download.pytorch.org/whl/cpu" in proc.stdout
+
+
+def test_default_python_inside_conda(tmp_path):
+    """conda's own ``default_python``, set in a .condarc, is the plan's Python."""
+    proc = _inside_conda(tmp_path, "solver: classic\ndefault_python: '3.11'\n")
+    assert proc.returncode == 0, proc.stderr
+    assert "  - python=3.11\n" in proc.stdout
+    assert "conda's default_python setting" in proc.stdout
+    # conda's built-in default (its own Python) is not a request: the usual newest Python
+    proc = _inside_conda(tmp_path, "solver: classic\n")
+    assert proc.returncode == 0, proc.stderr
+    assert "  - python=3.11\n" not in proc.stdout
+
+
+def test_default_python_standalone_and_unsupported():
+    proc = _generate({"CONDA_DEFAULT_PYTHON": "3.12"})
+    assert proc.returncode == 0, proc.stderr
+    assert "  - python=3.12\n" in proc.stdout
+    # a Python the release does not support: the usual choice, and the header says why
+    proc = _generate({"CONDA_DEFAULT_PYTHON": "2.7"})
+    assert proc.returncode == 0, proc.stderr
+    assert "  - python=2.7" not in proc.stdout
+    header = " ".join(proc.stdout.replace("#", " ").split())
+    assert "default_python 2.7 is not one torch" in header
+    bad = _generate({"CONDA_DEFAULT_PYTHON": "three"})
+    assert bad.returncode == 1 and "default_python" in bad.stderr
+    assert "Traceback" not in bad.stderr

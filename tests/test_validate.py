@@ -258,6 +258,30 @@ def test_matching_provenance_passes(planned_right: Report):
     )
 
 
+@pytest.fixture(scope="session")
+def planned_series(tmp_path_factory: pytest.TempPathFactory) -> Report:
+    """A conda-forge plan records companions as a series (``0.28.*``), as generate writes them."""
+    prefix = tv.vision_venv(tmp_path_factory)
+    plan = _plan(source="conda-forge", torchvision="0.28.*", torchaudio=None)
+    doc = prov.Provenance(
+        path=prefix / "conda-torch.provenance",
+        conda_torch_version="0",
+        created="",
+        environment_file="dependencies: []\n",
+        plan=plan,
+    )
+    return validate(python=tv.venv_python(prefix), prefix=prefix, provenance=doc)
+
+
+@torch_mark
+def test_a_planned_series_takes_the_installed_release(planned_series: Report):
+    """``torchvision 0.28.*`` is what conda installs as 0.28.0 (issue 11): not a mismatch."""
+    check = planned_series.check("planned-build")
+    assert check is not None and check.status == "pass", check.message
+    # the installed torchvision really is 0.28.0 (PyPI's build, whose operators fail here)
+    assert planned_series.facts["torchvision"]["version"].startswith("0.28.0")
+
+
 # -- without torch, and bad interpreters (no torch import: fast) ---------------------------------
 
 

@@ -52,11 +52,22 @@ def configure_parser(parser: argparse.ArgumentParser, *, only: str | None = None
 
 
 def execute(args: argparse.Namespace) -> int:
+    """Run the subcommand; an operating-system error nothing else caught becomes one line that
+    names the path (never conda's error report)."""
     target = getattr(args, "_execute", None)
     if target is None:
         args._parser.print_help()
         return 0
-    return int(importlib.import_module(target).execute(args) or 0)
+    try:
+        return int(importlib.import_module(target).execute(args) or 0)
+    except BrokenPipeError:
+        raise
+    except OSError as exc:
+        from ..exceptions import CondaTorchError, os_error_line
+
+        raise CondaTorchError(
+            os_error_line(exc), hints=["Nothing was changed by the step that failed."]
+        ) from None
 
 
 def main(argv: Sequence[str] | None = None) -> int:

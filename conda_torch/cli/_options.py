@@ -52,10 +52,9 @@ def add_timeout_option(
     parser: argparse._ActionsContainer,
     *,
     what: str = "the environment's Python (and all it started)",
-    default: float | None = None,
 ) -> None:
     """``--timeout SECONDS``: how long ``what`` may take before it is stopped."""
-    from ..constants import PROBE_TIMEOUT_S as DEFAULT_TIMEOUT_S
+    from ..constants import PROBE_TIMEOUT_S
 
     def seconds(text: str) -> float:
         import argparse as _argparse
@@ -72,7 +71,7 @@ def add_timeout_option(
         "--timeout",
         type=seconds,
         metavar="SECONDS",
-        help=f"Stop {what} after this long (default: {default or DEFAULT_TIMEOUT_S:.0f}).",
+        help=f"Stop {what} after this long (default: {PROBE_TIMEOUT_S:.0f}).",
     )
 
 
@@ -150,9 +149,11 @@ def check_node_args(args: argparse.Namespace) -> None:
 
 
 def apply_settings(args: argparse.Namespace) -> None:
-    """Fill ``--backend``/``--source`` left out on the command line from the settings."""
+    """Fill ``--backend``/``--source`` left out on the command line from the settings, and
+    ``args.default_python`` from conda's configured ``default_python``."""
     from .. import settings
 
+    args.default_python = settings.default_python()
     if getattr(args, "backend", None) in (None, ""):
         args.backend = settings.default_backend()
     if getattr(args, "source", None) is None:

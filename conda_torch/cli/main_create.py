@@ -85,7 +85,6 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     add_machine_options(plan)
     add_node_options(plan)
     add_via_option(parser)
-    add_timeout_option(parser)
     parser.add_argument(
         "--frontend",
         choices=FRONTENDS,
@@ -102,6 +101,7 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="Show the plan, the file and the conda command; change nothing, ask no channel.",
     )
+    add_timeout_option(parser)
     parser.add_argument("-y", "--yes", action="store_true", help="Do not ask for confirmation.")
     parser.add_argument(
         "--json", action="store_true", help="Print one JSON result (conda's output is captured)."
@@ -111,7 +111,7 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
 def execute(args: argparse.Namespace) -> int:
     import json
 
-    from ..create import create, prepare
+    from ..create import create, default_validator, prepare
     from ..exceptions import CondaTorchValueError
     from ._options import apply_settings, check_node_args, machine_from_args
 
@@ -144,8 +144,9 @@ def execute(args: argparse.Namespace) -> int:
         source=args.source,
         without=tuple(args.without or ()),
         nodes=tuple(args.node or ()),
+        default_python=getattr(args, "default_python", None),
     )
-    validator = None
+    validator = default_validator(args.timeout)
     if args.via:
         from ..validate import NodesReport, validate_via
         from ..via import DEFAULT_TIMEOUT_S

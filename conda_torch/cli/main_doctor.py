@@ -97,7 +97,9 @@ def execute(args: argparse.Namespace) -> int:
 
         conda = cd.find_conda()
         envs = [(e.prefix, e.name) for e in cd.list_envs(conda)]
-        results = diagnose_all(envs, machine=machine, run_probe=not args.no_probe)
+        results = diagnose_all(
+            envs, machine=machine, run_probe=not args.no_probe, timeout=args.timeout
+        )
         ok = all(d.ok for d in results)
         if args.json:
             print(
@@ -123,12 +125,18 @@ def execute(args: argparse.Namespace) -> int:
     if args.python is not None:
         from ..envs import check_python
 
-        d = diagnose(python=check_python(args.python), machine=machine, run_probe=not args.no_probe)
+        d = diagnose(
+            python=check_python(args.python), machine=machine, run_probe=not args.no_probe,
+            timeout=args.timeout,
+        )  # fmt: skip
     else:
         from ..envs import prefix_for_name
 
         prefix = prefix_for_name(args.name) if args.name is not None else args.prefix
-        d = diagnose(prefix=prefix, name=args.name, machine=machine, run_probe=not args.no_probe)
+        d = diagnose(
+            prefix=prefix, name=args.name, machine=machine, run_probe=not args.no_probe,
+            timeout=args.timeout,
+        )  # fmt: skip
     if args.json:
         print(json.dumps(d.to_json(), indent=2))
     else:

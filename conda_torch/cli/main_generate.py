@@ -182,6 +182,7 @@ def execute(args: argparse.Namespace) -> int:
                 description=description,
                 asked_by=asked_by,
                 without=without,
+                default_python=None if generic else args.default_python,
             )
             if args.file:
                 if request is not None and request.torch_line and args.torch:
@@ -225,7 +226,7 @@ def execute(args: argparse.Namespace) -> int:
                 sys.stdout.write(item["text"])
             return 0
         path = out or DEFAULT_OUTPUT
-        envfile.write_atomic(path, item["text"], force=args.force)
+        item["stream"] = envfile.write_atomic(path, item["text"], force=args.force) == "stream"
         written.append(path)
         item["path"] = path
     else:
@@ -245,18 +246,21 @@ def execute(args: argparse.Namespace) -> int:
             payload.update({**_json(results[0]), "path": results[0]["path"]})
         print(json.dumps(payload, indent=2))
         return 0
+    streamed = not multi and results[0].get("stream")
+    report = sys.stderr if streamed else sys.stdout  # the file itself may be on stdout
     for r in results:
         p = r["plan"]
         print(
             f"Wrote {r['path']}: {p.label()}, Python {p.python}, for {p.machine.subdir}"
-            + (" (generic)" if p.machine.generic else "")
+            + (" (generic)" if p.machine.generic else ""),
+            file=report,
         )
         for f in p.fallbacks:
-            print(f"  note: {f}")
+            print(f"  note: {f}", file=report)
         _print_warnings(p)
     for s in skipped:
         print(f"Skipped {s}", file=sys.stderr)
-    if not multi:
+    if not multi and not streamed:
         print(f"Create it with: conda env create -f {written[0]}")
         if results[0]["lock_blocker"] is None:
             print(f"Lock it with:   {results[0]['plan'].conda_lock_command(written[0])}")
@@ -299,6 +303,7 @@ def _fleet(
         matrix=matrix,
         without=without,
         asked_by=asked_by,
+        default_python=args.default_python,
     )
     items = []
     for group in fleet.groups:

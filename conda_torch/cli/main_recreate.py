@@ -33,7 +33,7 @@ Examples:
 
 
 def configure_parser(parser: argparse.ArgumentParser) -> None:
-    from ._options import add_plan_options
+    from ._options import add_plan_options, add_timeout_option
 
     target = parser.add_mutually_exclusive_group()
     target.add_argument("-n", "--name", help="Name of the conda environment to rebuild.")
@@ -66,6 +66,7 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--dry-run", action="store_true", help="Show what would change; change nothing."
     )
+    add_timeout_option(parser)
     parser.add_argument("-y", "--yes", action="store_true", help="Do not ask for confirmation.")
     parser.add_argument(
         "--json", action="store_true", help="Print one JSON result (conda's output is captured)."
@@ -78,7 +79,6 @@ def execute(args: argparse.Namespace) -> int:
     from .. import conda as cd
     from ..exceptions import CondaTorchValueError
     from ..recreate import check_conda, plan_recreate, recreate
-    from ._options import apply_settings
 
     if args.name is None and args.prefix is None:
         raise CondaTorchValueError(
@@ -98,7 +98,8 @@ def execute(args: argparse.Namespace) -> int:
     if not args.dry_run:
         conda = conda or cd.find_conda()
         check_conda(conda)
-    apply_settings(args)
+    from .. import settings
+
     machine = None
     if args.machine:
         from ..detect import load_machine
@@ -108,6 +109,8 @@ def execute(args: argparse.Namespace) -> int:
         prefix=prefix, name=name, from_file=args.from_file, regenerate=args.regenerate,
         machine=machine, torch=args.torch, python=args.python, backend=args.backend,
         source=args.source, keep_backup=args.keep_backup, without=tuple(args.without or ()),
+        default_python=settings.default_python(), default_backend=settings.default_backend(),
+        default_source=settings.default_source(),
     )  # fmt: skip
     if not args.json:
         _print_plan(rplan, dry_run=args.dry_run)
@@ -127,11 +130,13 @@ def execute(args: argparse.Namespace) -> int:
                 file=sys.stderr,
             )
             return 1
+    from ..create import default_validator
     from .main_create import _show_step
 
     result = recreate(
-        rplan, conda=conda, json_output=args.json, progress=None if args.json else _show_step
-    )
+        rplan, conda=conda, json_output=args.json, progress=None if args.json else _show_step,
+        validator=default_validator(args.timeout),
+    )  # fmt: skip
     if args.json:
         print(json.dumps(result.to_json(), indent=2))
     else:

@@ -69,8 +69,9 @@ def execute(args: argparse.Namespace) -> int:
     if args.via:
         return _via(args, target, provenance)
     report = validate(
-        python=str(target.python), prefix=target.prefix, provenance=provenance, name=target.name
-    )
+        python=str(target.python), prefix=target.prefix, provenance=provenance, name=target.name,
+        **({"timeout": args.timeout} if args.timeout else {}),
+    )  # fmt: skip
     if args.json:
         print(json.dumps(report.to_json(), indent=2))
         return 0 if report.ok else 1
