@@ -199,7 +199,7 @@ def _payload() -> str:
 
     python = [sys.implementation.cache_tag, list(sys.version_info[:3])]
     doc = {"python": python, "modules": modules}
-    return base64.b64encode(zlib.compress(marshal.dumps(doc), 6)).decode("ascii")
+    return base64.b64encode(zlib.compress(marshal.dumps(doc), 1)).decode("ascii")
 
 
 def _cached_code(path: Path) -> bytes | None:
@@ -353,7 +353,11 @@ def run_script(
     # a launcher that hangs before it reads must not hold this process past the bound
     threading.Thread(target=_feed, args=(proc.stdin, script.encode("utf-8")), daemon=True).start()
     try:
-        proc.wait(timeout=timeout)
+        # the answer is complete at EOF on both pipes (waiting on the pipes, not polling the
+        # process: Popen.wait with a timeout sleeps in steps of up to 50 ms)
+        output.join(timeout)
+        left = max(0.0, timeout - (time.perf_counter() - start))
+        proc.wait(timeout=left)
     except subprocess.TimeoutExpired:
         procs.stop_group(proc, STOP_STEPS)
         output.join(2.0)
