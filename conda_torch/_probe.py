@@ -27,6 +27,8 @@ import re
 import time
 
 MARKER = "@@conda-torch-probe@@"
+#: Marks the short lines of an answer sent through a launcher (``write_parts``).
+PART = "@@conda-torch-part@@"
 SCHEMA = "conda-torch.probe/1"
 PACKAGES = ("torch", "torchvision", "torchaudio")
 #: conda package names that install a copy of torch (pytorch-cpu/-gpu are metapackages).
@@ -340,6 +342,12 @@ def main(argv=None):
         },
         "devices": {},
     }
+    try:  # which node answered (validate --via runs the probe on another machine)
+        import socket
+
+        out["host"] = {"name": socket.gethostname()}
+    except Exception:
+        out["host"] = {"name": None}
     try:
         import site
 
@@ -371,9 +379,31 @@ def main(argv=None):
         out["dists_error"] = _err(exc)
     out["ms"] = _ms(total)
     sys.stdout = real_stdout
+    if "--parts" in (argv or ()):
+        write_parts("probe", out, sys.stdout)
+        return 0
     sys.stdout.write("\n" + MARKER + json.dumps(out, default=str) + "\n")
     sys.stdout.flush()
     return 0
+
+
+def write_parts(kind, doc, stream, width=900):
+    """``doc`` as short marked lines, ``PART KIND TASK I N DATA`` (compressed JSON, base64, in
+    pieces of ``width``): a launcher that splits or labels long lines (``srun -l`` prefixes
+    ``0: ``) cannot break them, and ``TASK`` (``CONDA_TORCH_TASK``, else host/pid) keeps the
+    answers of several tasks apart. ``conda torch detect --via`` and ``validate --via`` read
+    them back."""
+    import base64
+    import socket
+    import zlib
+
+    raw = json.dumps(doc, default=str).encode("utf-8")
+    data = base64.b64encode(zlib.compress(raw)).decode("ascii")
+    parts = [data[i : i + width] for i in range(0, len(data), width)] or [""]
+    task = os.environ.get("CONDA_TORCH_TASK") or f"{socket.gethostname()}/{os.getpid()}"
+    for i, part in enumerate(parts):
+        stream.write(f"{PART} {kind} {task} {i} {len(parts)} {part}\n")
+    stream.flush()
 
 
 if __name__ == "__main__":

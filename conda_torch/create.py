@@ -81,7 +81,8 @@ SCHEMA = "conda-torch.create/1"
 class Step:
     """One step of the flow, as reported to the ``progress`` callback and in the result."""
 
-    name: str  # plan | file | target | backup | conda | provenance | validate | finish | rollback
+    #: plan | solve | file | target | backup | conda | provenance | validate | finish | rollback
+    name: str
     status: str  # start | ok | failed | skipped | note
     message: str
     seconds: float | None = None
@@ -113,6 +114,10 @@ class Prepared:
     #: One line saying what was planned (``torch 2.9.1 (conda-forge, cu129) for Python 3.12``).
     summary: str = ""
     why: tuple[str, ...] = ()
+    #: Variables the solve runs with, and why: ``(("CONDA_OVERRIDE_CUDA", "12.2", "the CUDA
+    #: of the oldest driver among the node types (quadro)"),)`` for a plan made for other
+    #: machines (``--node``), so that it solves here without their driver.
+    solve_environ: tuple[tuple[str, str, str], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -202,9 +207,14 @@ def prepare(
     backend: str | None = "auto",
     source: str | None = None,
     without: Sequence[str] = (),
+    nodes: Sequence[Any] = (),
     default_python: str | None = None,
 ) -> Prepared:
     """The environment file to create, from a plan for ``machine`` or from ``file``.
+
+    ``nodes`` (``--node``: :class:`conda_torch.fleet.Node` values or ``[NAME=]PATH`` texts)
+    plans for those node types instead of ``machine`` (:func:`conda_torch.fleet.plan_fleet`),
+    and the solve gets their virtual packages (:attr:`Prepared.solve_environ`).
 
     ``file`` alone is specialized like ``conda torch generate -f``: its torch stack, channels and
     variables are set from the plan, everything else is kept. With ``as_is`` the file is taken
@@ -223,7 +233,7 @@ def prepare(
         raise CondaTorchValueError("--as-is needs -f FILE", hints=["Pass -f environment.yml."])
     from .plan import make_plan, plan_to_envspec
 
-    if machine is None:
+    if machine is None and not nodes:
         from .detect import detect
 
         machine = detect()
@@ -234,16 +244,27 @@ def prepare(
         torch = torch or request.torch
         python = python or request.python
         without = (*without, *request.without)
-    plan = make_plan(
-        machine,
-        torch=torch,
-        python=python,
-        backend=backend,
-        source=source,
-        name=name,
-        without=tuple(dict.fromkeys(without)),
-        default_python=default_python,
-    )
+    solve_environ: tuple[tuple[str, str, str], ...] = ()
+    if nodes:
+        from .fleet import plan_fleet
+
+        group = plan_fleet(
+            nodes, torch=torch, python=python, backend=backend, source=source, name=name,
+            without=tuple(dict.fromkeys(without)), default_python=default_python,
+        ).groups[0]  # fmt: skip
+        plan, machine, solve_environ = group.plan, None, group.solve_environ()
+    else:
+        assert machine is not None
+        plan = make_plan(
+            machine,
+            torch=torch,
+            python=python,
+            backend=backend,
+            source=source,
+            name=name,
+            without=tuple(dict.fromkeys(without)),
+            default_python=default_python,
+        )
     if doc is not None:
         from .matrix import load as load_matrix
 
@@ -252,18 +273,24 @@ def prepare(
     else:
         text = envfile.dump(plan_to_envspec(plan))
         origin = "plan"
+    plan_json = plan.to_json()
+    if solve_environ:  # what a rebuild elsewhere needs to solve the same way
+        plan_json["solve_environ"] = {var: value for var, value, _why in solve_environ}
     parsed = envfile.loads(text, file or "<plan>")
     channels = tuple(str(c) for c in (parsed.data.get("channels") or ()))
     return Prepared(
         text=text,
-        plan=plan.to_json(),
+        plan=plan_json,
         channels=channels,
         origin=origin,
         machine=machine,
         file_name=_doc_name(parsed),
         source_path=os.path.abspath(file) if file else None,
-        summary=f"{plan.label()} for Python {plan.python}",
-        why=tuple(plan.why),
+        summary=f"{plan.label()} for Python {plan.python}"
+        + (f", for {len(plan.nodes)} node type{'s' if len(plan.nodes) > 1 else ''} "
+           f"({', '.join(n.label for n in plan.nodes)})" if plan.nodes else ""),
+        why=tuple(plan.bound) + tuple(plan.why),
+        solve_environ=solve_environ,
     )
 
 
@@ -764,6 +791,9 @@ def create(
 
     # conda is needed to know the target; a dry run goes on without it.
     notes: list[str] = []
+    if prepared.solve_environ:  # a plan for other machines: the solve sees theirs
+        environ, said = _solve_environ(prepared, environ)
+        emit(Step("solve", "note", said))
     if conda is None:
         try:
             conda = cd.find_conda(frontend, environ=environ)
@@ -829,6 +859,23 @@ def create(
     return _run(prepared, dest, conda=conda, frontend=frontend, json_output=json_output,
                 environ=environ, emit=emit, steps=steps, base=base, started=started,
                 validator=validator or default_validator(), keep_backup=keep_backup)  # fmt: skip
+
+
+def _solve_environ(
+    prepared: Prepared, environ: Mapping[str, str] | None
+) -> tuple[dict[str, str], str]:
+    """``environ`` with the plan's solve variables (a value the user set wins), and a sentence
+    saying what the solve sees."""
+    env = dict(os.environ if environ is None else environ)
+    said = []
+    for variable, value, why in prepared.solve_environ:
+        if env.get(variable) not in (None, value):
+            yours = f"{variable}={env[variable]}"
+            said.append(f"{yours} (yours; the node types suggest {value}: {why})")
+            continue
+        env[variable] = value
+        said.append(f"{variable}={value} ({why})")
+    return env, "conda solves for the node types, not this machine: " + "; ".join(said)
 
 
 def _run(
@@ -957,7 +1004,9 @@ def _run(
                     )
                 )
                 t0 = time.perf_counter()
-                emit(Step("validate", "start", f"validating with {cd.env_python(target)}"))
+                start = getattr(validator, "start", None)  # a validator may say where it runs
+                start = start or f"validating with {cd.env_python(target)}"
+                emit(Step("validate", "start", start))
                 report = validator(
                     python=str(cd.env_python(target)),
                     prefix=target,
@@ -976,7 +1025,10 @@ def _run(
                         )
                     )
                     raise _Invalid(report)
-                emit(Step("validate", "ok", "the environment works", time.perf_counter() - t0))
+                skipped = getattr(report, "reason", None)  # validate.Skipped
+                took = time.perf_counter() - t0
+                emit(Step("validate", "skipped" if skipped else "ok",
+                          skipped or "the environment works", took))  # fmt: skip
                 if moved and keep_backup:  # committed; the old one is kept (recreate --keep-backup)
                     with _no_interrupts():
                         try:

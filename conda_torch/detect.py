@@ -480,9 +480,10 @@ def _probe_platform(run: _Run) -> tuple[dict[str, Any] | None, str]:
             (e[v] for v in arch_vars for e in (run.env, os.environ) if e.get(v)), ""
         ).lower()
         kernel = None
+        hostname = os.environ.get("COMPUTERNAME")
     else:
         uname = os.uname()
-        machine, kernel = uname.machine, uname.release
+        machine, kernel, hostname = uname.machine, uname.release, uname.nodename
     vi = sys.version_info
     subdir = _subdir_for(prefix, machine, sys.maxsize > 2**32)
     put(
@@ -490,6 +491,7 @@ def _probe_platform(run: _Run) -> tuple[dict[str, Any] | None, str]:
         os=system or sysplat,
         machine=machine or None,
         kernel=kernel,
+        hostname=hostname or None,
         python_version=f"{vi.major}.{vi.minor}.{vi.micro}",
         subdir=subdir,
         native_subdir=subdir,

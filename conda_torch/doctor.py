@@ -40,7 +40,7 @@ import re
 import shlex
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -1263,8 +1263,12 @@ def diagnose(
     run_probe: bool = True,
     matrix: Any = None,
     timeout: float | None = None,
+    report: Any = None,
 ) -> Diagnosis:
     """Diagnose the environment at ``prefix`` (or the one ``python`` runs in).
+
+    ``report`` is validate's report when the probe already ran (on another node:
+    :func:`diagnose_via`); it is not run again.
 
     ``name`` words the fix commands (``-n name``); ``machine`` is the machine picture (detected
     when a check needs it and none is given); ``environ``/``home`` are the caller's variables
@@ -1317,7 +1321,6 @@ def diagnose(
 
     # -- validate's probe ---------------------------------------------------------------
     inv = inventory(root) if root is not None else None
-    report = None
     facts: Mapping[str, Any] = {}
     home_dir = Path(home) if home is not None else Path(env.get("HOME") or Path.home())
     if inv is not None and not inv.has_stack and prov is None:
@@ -1337,7 +1340,9 @@ def diagnose(
         needs_probe = run_probe and bool(_check_shadowing(pre))
     else:
         needs_probe = run_probe
-    if needs_probe and interpreter.exists():
+    if report is not None:
+        facts = report.facts
+    elif needs_probe and interpreter.exists():
         from .validate import validate
 
         try:
@@ -1354,7 +1359,7 @@ def diagnose(
             findings.append(
                 _finding("probe-failed", exc.line, ctx_fix_probe(root, name), exc.hints)
             )
-    elif needs_probe:
+    elif needs_probe and report is None:
         findings.append(
             _finding(
                 "probe-failed",
@@ -1494,3 +1499,89 @@ def diagnose_all(
             )
         out.append(d)
     return out
+
+
+@dataclass(frozen=True)
+class NodeDiagnosis:
+    """``doctor --via``: one node's diagnosis (None when the node gave no report)."""
+
+    node: Any  # validate.NodeReport
+    diagnosis: Diagnosis | None
+
+    @property
+    def ok(self) -> bool:
+        return self.diagnosis is not None and self.diagnosis.ok
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            **self.node.to_json(),
+            "success": self.ok,
+            "report": None,
+            "diagnosis": self.diagnosis.to_json() if self.diagnosis else None,
+        }
+
+
+def diagnose_via(
+    launchers: Sequence[str],
+    *,
+    prefix: str | os.PathLike[str] | None = None,
+    python: str | os.PathLike[str] | None = None,
+    name: str | None = None,
+    timeout: float | None = None,
+    home: str | os.PathLike[str] | None = None,
+) -> tuple[NodeDiagnosis, ...]:
+    """Diagnose the environment on the node each launcher reaches: validate's probe and the
+    node's picture come from one run there (:func:`conda_torch.validate.validate_via`), the
+    environment-level checks read the environment itself (a filesystem the nodes share), and
+    the GPU findings judge the node's driver and GPUs, not this machine's."""
+    from .envs import python_in
+    from .machine import Machine
+    from .validate import PROBE_TIMEOUT_S, validate_via
+
+    root = Path(os.fspath(prefix)).absolute() if prefix is not None else None
+    interpreter = Path(os.fspath(python)) if python is not None else (
+        python_in(root) if root else None
+    )
+    if interpreter is None:
+        from .exceptions import EnvironmentNotFoundError
+
+        raise EnvironmentNotFoundError(
+            "no environment given", hints=["Pass -n NAME, -p PREFIX or --python PATH."]
+        )
+    prov = None
+    if root is not None:
+        from . import provenance as provenance_mod
+        from .exceptions import ProvenanceError
+
+        try:
+            prov = provenance_mod.read(root)
+        except ProvenanceError:
+            prov = None  # diagnose() reports it
+    nodes = validate_via(
+        launchers, python=interpreter, prefix=root, provenance=prov, name=name,
+        timeout=timeout or PROBE_TIMEOUT_S, with_machine=True,
+    )  # fmt: skip
+    out = []
+    for node in nodes:
+        if node.report is None:
+            out.append(NodeDiagnosis(node, None))
+            continue
+        try:
+            machine = Machine.from_json(dict(node.machine)) if node.machine else None
+        except (ValueError, TypeError):
+            machine = None
+        d = diagnose(
+            prefix=root, python=None if root else interpreter, name=name,
+            machine=machine or Machine(mode="files"), home=home, report=node.report,
+        )  # fmt: skip
+        if machine is None:
+            why = "; ".join(node.notes) or "it printed none"
+            note = (
+                f"node {node.host} gave no picture of itself ({why}): its driver and GPUs "
+                "were not judged"
+            )
+            d = replace(d, notes=(*d.notes, note))
+        took = (d.ms or 0.0) + (node.seconds or 0.0) * 1000.0  # the run on the node included
+        out.append(NodeDiagnosis(node, replace(d, label=f"{d.label} on node {node.host}",
+                                               ms=round(took, 1))))  # fmt: skip
+    return tuple(out)

@@ -276,3 +276,8 @@ class ProbeError(CondaTorchError):
 
 class ProvenanceError(CondaTorchError):
     """A provenance file (``conda-meta/conda-torch.provenance``) that cannot be read or written."""
+
+
+class LauncherError(CondaTorchError):
+    """``--via LAUNCHER``: the launcher failed (not found, refused the job, ran past the time
+    bound), or the node it reached could not do the work; one line with its message."""

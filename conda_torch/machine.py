@@ -110,6 +110,8 @@ class PlatformInfo:
     conda_version: str | None = None
     #: conda's virtual packages as conda reported them, e.g. {"__cuda": "12.0"}.
     virtual_packages: dict[str, str] | None = None
+    #: The host's name (``os.uname().nodename``): which node answered ``detect --via``.
+    hostname: str | None = None
     sources: dict[str, str] = field(default_factory=dict, compare=False, hash=False)
 
 

@@ -35,12 +35,12 @@ from .exceptions import CondaTorchValueError, IncompatibleError, UnknownVersionE
 from .models import Backend, Source, Subdir, version_tuple
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Callable, Sequence
     from typing import Any
 
     from .machine import GPU, Machine
 
-__all__ = ["Candidate", "Matrix", "Verdict", "load"]
+__all__ = ["Candidate", "Limit", "Matrix", "Verdict", "load"]
 
 #: Schema of ``data/matrix.json`` this module reads.
 SCHEMA = "conda-torch.matrix/1"
@@ -171,11 +171,28 @@ class Candidate:
 
 
 @dataclass(frozen=True)
+class Limit:
+    """One constraint that rejected a build, for callers that word it (a fleet's ``Bound:``).
+
+    ``kind``: ``"driver"`` (the NVIDIA driver), ``"gpu"`` (a GPU the build has no code for;
+    ``subject`` names it, ``"Tesla P4 (sm_61)"``), ``"no-gpu"`` (no device of the build's kind),
+    ``"os"`` (a glibc or macOS floor, or MPS on an Intel Mac), ``"override"``
+    (``CONDA_OVERRIDE_CUDA=''``). ``reason`` is the rejection's own sentence, as in
+    :attr:`Verdict.reasons`.
+    """
+
+    kind: str
+    reason: str
+    subject: str | None = None
+
+
+@dataclass(frozen=True)
 class Verdict:
     """Whether a :class:`Candidate` runs on a machine, and why (or why not).
 
     ``reasons`` of an accepted verdict are warnings (something could not be checked, or works
-    only through PTX JIT); of a rejected one, every failed constraint.
+    only through PTX JIT); of a rejected one, every failed constraint, each also in ``limits``
+    with its kind.
     """
 
     candidate: Candidate
@@ -185,6 +202,8 @@ class Verdict:
     notes: tuple[str, ...] = ()
     #: Some GPU runs the build only through PTX JIT (the driver must support its own CUDA).
     needs_jit: bool = False
+    #: The constraints that rejected it (empty for an accepted verdict).
+    limits: tuple[Limit, ...] = ()
 
     @property
     def requires_cuda(self) -> str | None:
@@ -208,6 +227,10 @@ class Verdict:
             "reasons": list(self.reasons),
             "notes": list(self.notes),
             "requires_cuda": self.requires_cuda,
+            "limits": [
+                {"kind": lim.kind, "subject": lim.subject, "reason": lim.reason}
+                for lim in self.limits
+            ],
             "candidate": self.candidate.to_json(),
         }
 
@@ -782,45 +805,52 @@ class Matrix:
         ok = True
         reasons: list[str] = []
         notes: list[str] = []
+        limits: list[Limit] = []
         coverage = 2
         needs_jit = False
         kind = c.backend.kind
+
+        def reject(limit_kind: str, reason: str, subject: str | None = None) -> None:
+            nonlocal ok
+            ok = False
+            reasons.append(reason)
+            limits.append(Limit(limit_kind, reason, subject))
+
         if kind == "cuda":
             cuda = c.backend.cuda_version or ""
             if not f.nvidia and f.cuda is None:
-                ok = False
                 if c.source is Source.CONDA_FORGE:
-                    reasons.append(f"cuda {cuda} build needs __cuda but no NVIDIA driver was found")
+                    reject(
+                        "no-gpu", f"cuda {cuda} build needs __cuda but no NVIDIA driver was found"
+                    )
                 else:
-                    reasons.append(f"{c.label} needs an NVIDIA driver, none was found")
+                    reject("no-gpu", f"{c.label} needs an NVIDIA driver, none was found")
                 for err in f.errors:
                     reasons.append(f"NVIDIA probe reported {err}")
             else:
-                ok, coverage, needs_jit = self._judge_cuda(c, f, reasons, notes)
+                coverage, needs_jit = self._judge_cuda(c, f, reasons, notes, reject)
             if f.no_cuda and c.source is Source.CONDA_FORGE:
-                ok = False
-                reasons.append(
+                reject(
+                    "override",
                     f"cuda {cuda} build needs __cuda, and "
-                    f"{CONDA_OVERRIDE_CUDA}='' hides it from conda"
+                    f"{CONDA_OVERRIDE_CUDA}='' hides it from conda",
                 )
         elif kind == "rocm":
             if not f.rocm:
-                ok = False
-                reasons.append(f"{c.backend} needs an AMD GPU with ROCm, none was found")
+                reject("no-gpu", f"{c.backend} needs an AMD GPU with ROCm, none was found")
         elif kind == "xpu":
             if not f.xpu:
-                ok = False
-                reasons.append("xpu needs an Intel GPU (XPU), none was found")
+                reject("no-gpu", "xpu needs an Intel GPU (XPU), none was found")
         elif kind == "mps":
-            ok = self._judge_mps(c, f, reasons)
+            self._judge_mps(c, f, reasons, reject)
         elif f.accelerator and f.accelerator != "mps":
             reasons.append(f"CPU only: this machine's {f.accelerator_name} would not be used")
         for floor, have, what in ((c.glibc, f.glibc, "glibc"), (c.macos, f.macos, "macOS")):
             if floor and have and _vt(have) < _vt(floor):
-                ok = False
-                reasons.append(
+                reject(
+                    "os",
                     f"{c.source}'s builds of torch {c.torch} need {what} >= {floor}, this "
-                    f"machine has {have}"
+                    f"machine has {have}",
                 )
         verdict = Verdict(
             candidate=c,
@@ -828,20 +858,26 @@ class Matrix:
             reasons=tuple(dict.fromkeys(reasons)),
             notes=tuple(dict.fromkeys(notes)),
             needs_jit=needs_jit,
+            limits=tuple(dict.fromkeys(limits)),
         )
         return verdict, coverage
 
     def _judge_cuda(
-        self, c: Candidate, f: _Facts, reasons: list[str], notes: list[str]
-    ) -> tuple[bool, int, bool]:
-        """(accepted, coverage, needs_jit) of a CUDA build on ``f``'s driver and GPUs.
+        self,
+        c: Candidate,
+        f: _Facts,
+        reasons: list[str],
+        notes: list[str],
+        reject: Callable[..., None],
+    ) -> tuple[int, bool]:
+        """(coverage, needs_jit) of a CUDA build on ``f``'s driver and GPUs; ``reject(kind,
+        reason, subject)`` records each failed constraint.
 
         The GPUs first (:func:`compat.arch_coverage`): a GPU the build has no code for rejects
         it; one it runs only through PTX JIT needs the driver for the build's own CUDA. Then
         the driver (:func:`compat.driver_support`): minor-version compatibility is a full
         acceptance, said in ``notes``, not a warning.
         """
-        ok = True
         cuda = c.backend.cuda_version or ""
         needs_jit = False
         coverage = 2
@@ -879,10 +915,11 @@ class Matrix:
             for what, archs, ptx in builds:
                 cov = compat.arch_coverage(cc, archs, ptx)
                 if cov.how is None:
-                    ok = False
-                    reasons.append(
+                    reject(
+                        "gpu",
                         f"{what} has no sm_{_sm(cc)} code for {name} "
-                        f"(compiled: {compat.arch_span(archs, ptx)})"
+                        f"(compiled: {compat.arch_span(archs, ptx)})",
+                        f"{name} (sm_{_sm(cc)})",
                     )
                 elif cov.how == "ptx":
                     coverage = min(coverage, 1)
@@ -907,8 +944,7 @@ class Matrix:
             label=c.label,
         )
         if support.runs is False:
-            ok = False
-            reasons.append(support.reason + (f"{f.cuda_from}" if f.cuda and f.cuda_from else ""))
+            reject("driver", support.reason + (f"{f.cuda_from}" if f.cuda and f.cuda_from else ""))
         elif support.runs is None:
             if not drv.get(f.driver_os) and not drv.get(f"{f.driver_os}_compat") and f.driver:
                 reasons.append(
@@ -925,23 +961,23 @@ class Matrix:
                 )
         elif support.minor_compat:
             notes.append(support.reason)
-        return ok, coverage, needs_jit
+        return coverage, needs_jit
 
-    def _judge_mps(self, c: Candidate, f: _Facts, reasons: list[str]) -> bool:
-        ok = True
+    def _judge_mps(
+        self, c: Candidate, f: _Facts, reasons: list[str], reject: Callable[..., None]
+    ) -> None:
         if f.apple_silicon is False:
-            ok = False
-            reasons.append("MPS needs Apple silicon; this Mac has an Intel CPU")
+            reject("os", "MPS needs Apple silicon; this Mac has an Intel CPU")
         torch = _vt(c.torch)
         if f.macos is None:
-            return ok
+            return
         if c.source is Source.PIP:
             for floor in self.macos["pip_install"]:
                 if torch >= _vt(floor["from"]) and _vt(f.macos) < _vt(floor["macos"]):
-                    ok = False
-                    reasons.append(
+                    reject(
+                        "os",
                         f"torch {c.minor} pip wheels need macOS >= {floor['macos']}, "
-                        f"this Mac runs {f.macos}"
+                        f"this Mac runs {f.macos}",
                     )
         for floor in self.macos["mps"]:
             lo, hi = _vt(floor["from"]), _vt(floor["until"]) if floor["until"] else None
@@ -954,12 +990,11 @@ class Matrix:
                         f"(unverified), this Mac runs {f.macos}"
                     )
                 else:
-                    ok = False
-                    reasons.append(
+                    reject(
+                        "os",
                         f"MPS in torch {c.minor} needs macOS >= {floor['macos']}, "
-                        f"this Mac runs {f.macos}"
+                        f"this Mac runs {f.macos}",
                     )
-        return ok
 
 
 # -- machine facts --------------------------------------------------------------------------

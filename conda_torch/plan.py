@@ -30,7 +30,7 @@ from .constants import COMPANIONS
 from .exceptions import CondaTorchValueError, IncompatibleError
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Callable, Sequence
     from typing import Any, Final
 
     from .envfile import EnvSpec
@@ -155,6 +155,45 @@ class MachineSummary:
 
 
 @dataclass(frozen=True)
+class NodeSummary:
+    """One node type of a fleet plan (:func:`conda_torch.fleet.plan_fleet`): its label, where its
+    picture came from (a file, a folder of captures, a launcher) and what it has."""
+
+    label: str
+    source: str
+    machine: MachineSummary
+    #: The host that answered, where the picture names one (``detect --via``).
+    hostname: str | None = None
+
+    def line(self) -> str:
+        """``quadro: NVIDIA driver 535.129.03 (CUDA 12.2); 2x Quadro RTX 4000 (7.5)``."""
+        m = self.machine
+        parts = []
+        if m.nvidia_driver:
+            parts.append(
+                f"NVIDIA driver {m.nvidia_driver}"
+                + (f" (CUDA {m.driver_cuda})" if m.driver_cuda else "")
+            )
+        if m.rocm:
+            parts.append(f"ROCm {m.rocm}")
+        if m.apple_chip:
+            parts.append(m.apple_chip)
+        counts: dict[str, int] = {}
+        for g in m.gpus:
+            name = (g.name or "GPU") + (
+                f" ({g.compute_capability})" if g.compute_capability else ""
+            ) + (f" ({g.gfx})" if g.gfx else "")
+            counts[name] = counts.get(name, 0) + 1
+        parts.extend(f"{n}x {name}" if n > 1 else name for name, n in counts.items())
+        if not m.gpus and not m.apple_chip:
+            parts.append("no GPU")
+        import os
+
+        host = f", {self.hostname}" if self.hostname else ""
+        return f"{self.label} ({os.path.basename(self.source)}{host}): " + "; ".join(parts)
+
+
+@dataclass(frozen=True)
 class Rejected:
     """An alternative the plan did not take, and why."""
 
@@ -191,6 +230,10 @@ class Plan:
     #: What the user must see on the terminal, not only in the file: assumptions about the
     #: platform and the chosen build's warnings (an unknown compute capability, PTX JIT).
     warnings: tuple[str, ...] = ()
+    #: A fleet plan's node types (``--node``), and what bound its choice: for each node type
+    #: that rules out a build the others would rank higher, the constraint, in words.
+    nodes: tuple[NodeSummary, ...] = ()
+    bound: tuple[str, ...] = ()
 
     @property
     def source(self) -> str:
@@ -267,6 +310,8 @@ class Plan:
             "notes": list(self.notes),
             "warnings": list(self.warnings),
             "fallbacks": list(self.fallbacks),
+            "nodes": [_to_json(n) for n in self.nodes],
+            "bound": list(self.bound),
             "rejected": [
                 {"alternative": r.label, "reasons": list(r.reasons)} for r in self.rejected
             ],
@@ -513,8 +558,15 @@ def make_plan(
     asked_by: dict[str, str] | None = None,
     without: Sequence[str] = (),
     default_python: str | None = None,
+    evaluate: Callable[..., list[Verdict]] | None = None,
+    scope: str | None = None,
 ) -> Plan:
     """Resolve a request against ``machine`` and the matrix (see the module docstring).
+
+    ``evaluate(machine, python=, source=, torch=, backend=, subdir=, strict=)`` judges the
+    candidates (default: :meth:`Matrix.evaluate`); :func:`conda_torch.fleet.plan_fleet` passes
+    one that judges every node type, with ``scope`` naming them for the sentences ("every
+    node type") and ``machine`` standing for the fleet (the oldest driver, every GPU).
 
     ``description`` marks a generic machine (``--platform`` other than this one) and says what
     it stands for. ``asked_by`` says where a ``torch``/``python`` request came from when not
@@ -550,6 +602,7 @@ def make_plan(
         backend_obj is not None
         and backend_obj.kind == "cuda"
         and description is None
+        and evaluate is None
         and not _has_cuda_driver(machine)
         and not target.startswith("osx-")
     ):
@@ -575,7 +628,7 @@ def make_plan(
 
     verdicts: list[Verdict] = list(
         # strict: when no build exists at all, the matrix names the constraint that fails
-        matrix.evaluate(
+        (evaluate or matrix.evaluate)(
             machine,
             python=python,
             source=source,
@@ -623,7 +676,7 @@ def make_plan(
     else:
         why.append(
             f"torch {chosen.torch}: the newest release "
-            f"{'this platform' if description else 'this machine'} fully supports."
+            f"{scope or ('this platform' if description else 'this machine')} fully supports."
         )
     pairs = [f"torchvision {chosen.torchvision}" if chosen.torchvision else None,
              f"torchaudio {chosen.torchaudio}" if chosen.torchaudio else None]  # fmt: skip
@@ -647,10 +700,15 @@ def make_plan(
         archs = ", ".join(chosen.gpu_archs or ())
         why.append(
             f"{chosen.label or chosen.backend}: the newest CUDA whose build runs "
-            + ("every GPU here" if not description else "all of those GPUs")
+            + (
+                f"every GPU of {scope}"
+                if scope
+                else ("every GPU here" if not description else "all of those GPUs")
+            )
             + (f" (it has kernels for {archs})" if archs else "")
             + (
-                f" and that NVIDIA driver {machine.nvidia.driver_version} supports."
+                f" and that NVIDIA driver {machine.nvidia.driver_version} supports"
+                + (" (the oldest driver among them)." if scope else ".")
                 if machine.nvidia and machine.nvidia.driver_version and not description
                 else "."
             )
@@ -673,10 +731,8 @@ def make_plan(
             why.append(msg)
             fallbacks.append(msg)
         else:
-            why.append(
-                "CPU build: no GPU was detected"
-                + (" on this platform." if description else " on this machine.")
-            )
+            where = scope or ("this platform" if description else "this machine")
+            why.append(f"CPU build: no GPU was detected on {where}.")
     elif kind == "mps":
         why.append("Metal (MPS) acceleration comes with the macOS arm64 build.")
     else:
@@ -1136,10 +1192,15 @@ def header_lines(
     else:
         first = f"Generated by {by}{matrix} for {plan.subdir}."
     lines = [first, ""]
-    m = plan.machine.lines()
-    first_lines = _wrap([m[0]], "For: ")
-    lines.extend(first_lines)
-    lines.extend("     " + ln for ln in m[1:])
+    if plan.nodes:
+        n = len(plan.nodes)
+        lines.append(f"For: {n} node type{'s' if n > 1 else ''}, {plan.subdir}")
+        lines.extend(_wrap([node.line() for node in plan.nodes], "       ", hang="         "))
+    else:
+        m = plan.machine.lines()
+        first_lines = _wrap([m[0]], "For: ")
+        lines.extend(first_lines)
+        lines.extend("     " + ln for ln in m[1:])
     stack = ", ".join(
         f"{n} {v}"
         for n, v in (
@@ -1153,6 +1214,10 @@ def header_lines(
     lines.append(f"Chose: {stack}")
     lines.append(f"       {c.label or c.backend} from {plan.source}, Python {plan.python}")
     lines.extend(_wrap([needs] if (needs := needs_line(plan)) else [], "Needs: "))
+    if len(plan.nodes) > 1:
+        alone = " nothing: alone, each node type would get this build too"
+        lines.append("Bound:" + ("" if plan.bound else alone))
+        lines.extend(_wrap(plan.bound, "  - "))
     blocker = conda_lock_blocker(dependencies, pip, plan.conda_lock_args())
     lock = f"not as it is: {blocker}" if blocker else plan.conda_lock_command("THIS_FILE")
     lines.extend(_wrap([lock], "Lock: "))
@@ -1196,7 +1261,9 @@ def needs_line(plan: Plan) -> str | None:
     )
 
 
-def _wrap(items: Sequence[str], bullet: str, width: int = 94) -> list[str]:
+def _wrap(
+    items: Sequence[str], bullet: str, width: int = 94, hang: str | None = None
+) -> list[str]:
     import textwrap
 
     out: list[str] = []
@@ -1206,7 +1273,7 @@ def _wrap(items: Sequence[str], bullet: str, width: int = 94) -> list[str]:
                 item,
                 width,
                 initial_indent=bullet,
-                subsequent_indent=" " * len(bullet),
+                subsequent_indent=hang if hang is not None else " " * len(bullet),
                 break_long_words=False,
                 break_on_hyphens=False,
             )

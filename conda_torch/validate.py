@@ -16,7 +16,7 @@ import shlex
 import subprocess
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -140,6 +140,19 @@ class Report:
             "checks": [c.to_json() for c in self.checks],
             "facts": dict(self.facts),
         }
+
+
+@dataclass(frozen=True)
+class Skipped:
+    """A validation that was not run, and why (``create --node`` on a login node: the node
+    types it was made for are elsewhere). Reads like a :class:`Report` that passed."""
+
+    reason: str
+    checks: tuple[Check, ...] = ()
+    ok: bool = True
+
+    def to_json(self) -> dict[str, Any]:
+        return {"schema": SCHEMA, "success": True, "skipped": self.reason, "checks": []}
 
 
 # -- running the probe ------------------------------------------------------------------------
@@ -269,24 +282,10 @@ def validate(
         procs.kill_group(probe.proc)
         raise
     facts = finish_probe(probe, python, timeout=timeout)
-    ctx = _Context(
-        facts=facts,
-        python=python,
-        prefix=str(root) if root else None,
-        name=name,
-        provenance=provenance,
-        matrix=matrix,
+    report = report_from_facts(
+        facts, python=python, prefix=root, provenance=provenance, name=name, matrix=matrix
     )
-    checks = tuple(derive_checks(ctx))
-    return Report(
-        python=python,
-        prefix=ctx.prefix,
-        checks=checks,
-        facts=facts,
-        provenance=str(provenance.path) if provenance is not None else None,
-        ms=round((time.perf_counter() - start) * 1000.0, 1),
-        probe_ms=facts.get("ms"),
-    )
+    return replace(report, ms=round((time.perf_counter() - start) * 1000.0, 1))
 
 
 def _load_matrix() -> Any:
@@ -956,3 +955,177 @@ def _check_driver(ctx: _Context) -> Check:
     if support.runs:
         return Check("driver", "pass", f"{support.reason} (build: CUDA {build})")
     return Check("driver", "fail", support.reason, ctx.recreate())
+
+
+# -- validation on other nodes, through a launcher (``validate --via``) ---------------------------
+
+
+@dataclass(frozen=True)
+class NodeReport:
+    """Validation on one node a launcher reached: the host, and its report or why none."""
+
+    launcher: str
+    host: str
+    report: Report | None = None
+    error: str | None = None
+    #: The launcher run, whole (queueing, the node's Python, the probe).
+    seconds: float | None = None
+    #: The node's picture (``doctor --via`` takes it in the same run), as ``detect --json``.
+    machine: Mapping[str, Any] | None = None
+    #: What the node said besides its report (why it gave no picture).
+    notes: tuple[str, ...] = ()
+
+    @property
+    def ok(self) -> bool:
+        return self.report is not None and self.report.ok
+
+    def gpus(self) -> list[str]:
+        """``NVIDIA H100 80GB HBM3 (9.0)`` for every CUDA device the probe saw."""
+        devices = (self.report.facts.get("devices") or {}) if self.report else {}
+        return [
+            f"{d.get('name') or 'GPU'}"
+            + (f" ({'.'.join(map(str, d['capability']))})" if d.get("capability") else "")
+            for d in devices.get("cuda_devices") or ()
+        ]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "launcher": self.launcher,
+            "host": self.host,
+            "success": self.ok,
+            "error": self.error,
+            "seconds": round(self.seconds, 3) if self.seconds is not None else None,
+            "gpus": self.gpus(),
+            "report": self.report.to_json() if self.report else None,
+        }
+
+
+def report_from_facts(
+    facts: Mapping[str, Any],
+    *,
+    python: str,
+    prefix: str | os.PathLike[str] | None,
+    provenance: Provenance | None = None,
+    name: str | None = None,
+    matrix: Any = None,
+    ms: float | None = None,
+) -> Report:
+    """The checks for what a probe reported (run here or on another node)."""
+    ctx = _Context(
+        facts=facts,
+        python=python,
+        prefix=os.fspath(prefix) if prefix is not None else None,
+        name=name,
+        provenance=provenance,
+        matrix=_load_matrix() if matrix is None else matrix,
+    )
+    return Report(
+        python=python,
+        prefix=ctx.prefix,
+        checks=tuple(derive_checks(ctx)),
+        facts=facts,
+        provenance=str(provenance.path) if provenance is not None else None,
+        ms=ms,
+        probe_ms=facts.get("ms"),
+    )
+
+
+def activation_variables(
+    prefix: str | os.PathLike[str] | None, *, name: str | None = None
+) -> dict[str, str]:
+    """What activating the environment changes in this process's variables (PATH,
+    ``CONDA_PREFIX``, its ``variables``): exported on the node by the script itself, since a
+    launcher need not forward this process's environment."""
+    from .envs import activated_environ
+
+    root = Path(os.fspath(prefix)) if prefix is not None else None
+    env = activated_environ(root, name=name)
+    return {k: v for k, v in env.items() if os.environ.get(k) != v}
+
+
+def validate_via(
+    launchers: Sequence[str],
+    *,
+    python: str | os.PathLike[str],
+    prefix: str | os.PathLike[str] | None = None,
+    provenance: Provenance | None = None,
+    name: str | None = None,
+    timeout: float = PROBE_TIMEOUT_S,
+    with_machine: bool = False,
+) -> tuple[NodeReport, ...]:
+    """Validate the environment on the node(s) each launcher reaches (one run each: ``srun
+    -p a100 -N1``, ``srun -p v100 -N1``): the probe runs with the environment's own Python
+    there (the same path: a shared filesystem), bounded by ``timeout`` (the launcher's whole
+    process group is stopped at the bound). A launcher that runs several tasks gives one
+    report per task. With one launcher, its failure raises :class:`LauncherError`; with
+    several, each failure is that node type's report. ``with_machine`` also takes each node's
+    picture in the same run (for ``doctor --via``).
+    """
+    from . import via
+    from .exceptions import LauncherError
+
+    python = os.fspath(python)
+    variables = activation_variables(prefix, name=name)
+    matrix = _load_matrix()
+    out: list[NodeReport] = []
+    for launcher in launchers:
+        try:
+            run = via.probe_via(
+                launcher, python=python, variables=variables, timeout=timeout,
+                with_machine=with_machine,
+            )  # fmt: skip
+        except LauncherError as exc:
+            if len(launchers) == 1:
+                raise
+            out.append(NodeReport(launcher, "", error=exc.line))
+            continue
+        machines = {a.task: a.payload["machine"] for a in run.answers if "machine" in a.payload}
+        failed = dict(run.failures)
+        answered = set()
+        for answer in run.answers:
+            if "probe" not in answer.payload:
+                continue
+            report = report_from_facts(
+                answer.payload["probe"], python=python, prefix=prefix, provenance=provenance,
+                name=name, matrix=matrix, ms=round(run.seconds * 1000.0, 1),
+            )  # fmt: skip
+            notes = (failed[answer.task],) if answer.task in failed else ()
+            out.append(NodeReport(launcher, answer.host, report, seconds=run.seconds,
+                                  machine=machines.get(answer.task), notes=notes))  # fmt: skip
+            answered.add(answer.task)
+        for task in dict.fromkeys([*(t for t, _m in run.failures), *run.tasks]):
+            if task in answered:
+                continue
+            why = failed.get(task) or "the probe gave no answer: " + (
+                run.stderr_tail or "it printed nothing"
+            )
+            out.append(NodeReport(launcher, via.host_of(task), error=why, seconds=run.seconds))
+    return tuple(out)
+
+
+@dataclass(frozen=True)
+class NodesReport:
+    """Validation on several nodes as one result (``create --node ... --via``): it passes when
+    every node's report passes."""
+
+    nodes: tuple[NodeReport, ...]
+
+    @property
+    def ok(self) -> bool:
+        return bool(self.nodes) and all(n.ok for n in self.nodes)
+
+    @property
+    def checks(self) -> tuple[Check, ...]:
+        """Every node's checks, each id prefixed with its host (a node without a report is one
+        failed ``node`` check)."""
+        out: list[Check] = []
+        for n in self.nodes:
+            where = n.host or n.launcher
+            if n.report is None:
+                out.append(Check(f"{where}:node", "fail", n.error or "no report"))
+                continue
+            out.extend(replace(c, id=f"{where}:{c.id}") for c in n.report.checks)
+        return tuple(out)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"success": self.ok, "nodes": [n.to_json() for n in self.nodes]}

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from .condatools import NO_CONDA
+from .slurmtools import NO_SLURM
 
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = ROOT / "tests" / "data" / "fixtures"
@@ -23,6 +24,7 @@ REFERENCE = ROOT / "data" / "reference" / "pytorch"
 #: that call ``require_conda()`` in their own body carry ``@pytest.mark.conda`` themselves.
 CONDA_FIXTURES = frozenset({"real_conda", "condabox", "forge"})
 _CONDA_TESTS = pytest.StashKey[set[str]]()
+_SLURM_TESTS = pytest.StashKey[set[str]]()
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -43,26 +45,40 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         if CONDA_FIXTURES.intersection(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.conda)
     config.stash[_CONDA_TESTS] = {i.nodeid for i in items if i.get_closest_marker("conda")}
+    config.stash[_SLURM_TESTS] = {i.nodeid for i in items if i.get_closest_marker("slurm")}
 
 
 def pytest_terminal_summary(terminalreporter, config: pytest.Config) -> None:
-    """One line saying how many conda-facing tests ran and how many skipped, and why."""
-    marked = config.stash.get(_CONDA_TESTS, set())
+    """One line each saying how many conda-facing and Slurm-facing tests ran and how many
+    skipped, and why."""
+    where = os.environ.get("CONDA_EXE") or shutil.which("conda")
+    _summary(
+        terminalreporter, config.stash.get(_CONDA_TESTS, set()), "conda", NO_CONDA,
+        f"conda: {where}" if where else "no conda here (set CONDA_EXE to run them)",
+    )  # fmt: skip
+    slurm = shutil.which("srun")
+    _summary(
+        terminalreporter, config.stash.get(_SLURM_TESTS, set()), "slurm", NO_SLURM,
+        f"srun: {slurm}, SLURM_CONF={os.environ.get('SLURM_CONF', '(unset)')}"
+        if slurm else "no srun here (.ci/run starts a local Slurm where it can)",
+    )  # fmt: skip
+
+
+def _summary(reporter, marked: set[str], what: str, reason: str, where: str) -> None:
     seen: Counter[str] = Counter()
     want = 0
     for outcome in ("passed", "failed", "error", "skipped"):
-        for report in terminalreporter.stats.get(outcome, ()):
-            no_conda = outcome == "skipped" and NO_CONDA in str(getattr(report, "longrepr", ""))
-            want += no_conda
+        for report in reporter.stats.get(outcome, ()):
+            want += outcome == "skipped" and reason in str(getattr(report, "longrepr", ""))
             if getattr(report, "nodeid", None) in marked:
                 seen[outcome] += 1
     if not seen and not want:
         return
-    where = os.environ.get("CONDA_EXE") or shutil.which("conda")
-    terminalreporter.write_line(
-        f"conda-facing tests (marked conda): {seen['passed']} passed, {seen['failed']} failed, "
-        f"{seen['error']} errors, {seen['skipped']} skipped; {want} skipped for want of a conda; "
-        + (f"conda: {where}" if where else "no conda here (set CONDA_EXE to run them)")
+    name = {"conda": "a conda", "slurm": "a Slurm"}[what]
+    reporter.write_line(
+        f"{what}-facing tests (marked {what}): {seen['passed']} passed, {seen['failed']} "
+        f"failed, {seen['error']} errors, {seen['skipped']} skipped; {want} skipped for want "
+        f"of {name}; {where}"
     )
 
 

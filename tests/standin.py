@@ -28,8 +28,10 @@ and 2024.2 so a file that does not cap mkl would take the one that breaks ``impo
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import re
+import tarfile
 from pathlib import Path
 from typing import Any
 
@@ -252,3 +254,59 @@ def pytorch_channel(root: Path) -> dict[str, str]:
                 pt.add(subdir, "torchvision", vision, f"py{py}_0", 0, vision_py)
                 pt.add(subdir, "torchaudio", audio, f"py{py}_0", 0, vision_py)
     return {"pytorch": pt.write(), "nvidia": nv.write(), "defaults": df.write()}
+
+
+def conda_tarball(
+    index: dict[str, Any], files: dict[str, bytes | str], executable: tuple[str, ...] = ()
+) -> bytes:
+    """A ``.tar.bz2`` conda package: ``info/index.json`` (``index``), ``info/files``,
+    ``info/paths.json`` and ``files`` (``bin/*`` and ``executable`` ones mode 755)."""
+    blobs = {p: (d.encode() if isinstance(d, str) else d) for p, d in files.items()}
+    paths = {
+        "paths_version": 1,
+        "paths": [
+            {"_path": p, "path_type": "hardlink", "sha256": hashlib.sha256(d).hexdigest(),
+             "size_in_bytes": len(d)}
+            for p, d in blobs.items()
+        ],
+    }  # fmt: skip
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:bz2") as tf:
+
+        def add(path: str, data: bytes, mode: int = 0o644) -> None:
+            info = tarfile.TarInfo(path)
+            info.size, info.mode, info.mtime = len(data), mode, 0
+            tf.addfile(info, io.BytesIO(data))
+
+        add("info/index.json", json.dumps(index).encode())
+        add("info/files", ("\n".join(blobs) + "\n").encode())
+        add("info/paths.json", json.dumps(paths).encode())
+        for p, d in blobs.items():
+            add(p, d, 0o755 if p in executable or p.startswith("bin/") else 0o644)
+    return buf.getvalue()
+
+
+def make_installable(
+    channel_url: str, linked: dict[str, dict[str, Any]], files: dict[str, dict[str, str]]
+) -> None:
+    """Turn the stand-in records a solve picked (``linked``: conda's ``LINK`` entries by name)
+    into real packages, so that conda can install them: each gets a tarball whose
+    ``info/index.json`` is its repodata record, holding ``files[name]`` (else one marker file),
+    and its record the tarball's checksums and size."""
+    root = Path(channel_url.removeprefix("file://"))
+    changed: dict[str, dict[str, Any]] = {}
+    for name, link in linked.items():
+        subdir = link["platform"] if link.get("platform") else "noarch"
+        folder = root / subdir
+        doc = changed.get(subdir) or json.loads((folder / "repodata.json").read_text())
+        filename = f"{link['dist_name']}.tar.bz2"
+        record = doc["packages"][filename]
+        index = {k: v for k, v in record.items() if k not in ("md5", "sha256", "size")}
+        content = files.get(name) or {f"share/conda-torch-standin/{name}.txt": f"{name}\n"}
+        data = conda_tarball(index, content)
+        (folder / filename).write_bytes(data)
+        record.update(md5=hashlib.md5(data).hexdigest(), sha256=hashlib.sha256(data).hexdigest(),
+                      size=len(data))  # fmt: skip
+        changed[subdir] = doc
+    for subdir, doc in changed.items():
+        (root / subdir / "repodata.json").write_text(json.dumps(doc), encoding="utf-8")

@@ -16,14 +16,12 @@ The helpers here are shared with tests/test_create.py and tests/test_cli_create.
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 import os
 import shlex
 import stat
 import subprocess
 import sys
-import tarfile
 import textwrap
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,6 +37,7 @@ from conda_torch.exceptions import (
 )
 
 from .condatools import NO_CONDA
+from .standin import conda_tarball
 
 ROOT_DIR = Path(__file__).resolve().parents[1]
 
@@ -273,33 +272,7 @@ def package(
         "license": "BSD-3-Clause",
         "timestamp": 0,
     }
-    blobs = {p: (d.encode() if isinstance(d, str) else d) for p, d in files.items()}
-    paths = {
-        "paths_version": 1,
-        "paths": [
-            {
-                "_path": p,
-                "path_type": "hardlink",
-                "sha256": hashlib.sha256(d).hexdigest(),
-                "size_in_bytes": len(d),
-            }
-            for p, d in blobs.items()
-        ],
-    }
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w:bz2") as tf:
-
-        def add(path: str, data: bytes, mode: int = 0o644) -> None:
-            info = tarfile.TarInfo(path)
-            info.size, info.mode, info.mtime = len(data), mode, 0
-            tf.addfile(info, io.BytesIO(data))
-
-        add("info/index.json", json.dumps(index).encode())
-        add("info/files", ("\n".join(blobs) + "\n").encode())
-        add("info/paths.json", json.dumps(paths).encode())
-        for p, d in blobs.items():
-            add(p, d, 0o755 if p in executable or p.startswith("bin/") else 0o644)
-    data = buf.getvalue()
+    data = conda_tarball(index, files, executable)
     filename = f"{name}-{version}-0.tar.bz2"
     record = dict(
         index,

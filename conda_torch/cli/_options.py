@@ -48,8 +48,12 @@ def add_plan_options(group: argparse._ActionsContainer) -> None:
     )
 
 
-def add_timeout_option(parser: argparse._ActionsContainer) -> None:
-    """``--timeout SECONDS``: how long the environment's Python may take to validate."""
+def add_timeout_option(
+    parser: argparse._ActionsContainer,
+    *,
+    what: str = "the environment's Python (and all it started)",
+) -> None:
+    """``--timeout SECONDS``: how long ``what`` may take before it is stopped."""
     from ..constants import PROBE_TIMEOUT_S
 
     def seconds(text: str) -> float:
@@ -67,8 +71,18 @@ def add_timeout_option(parser: argparse._ActionsContainer) -> None:
         "--timeout",
         type=seconds,
         metavar="SECONDS",
-        help=f"Stop the environment's Python (and all it started) after this long "
-        f"(default: {PROBE_TIMEOUT_S:.0f}).",
+        help=f"Stop {what} after this long (default: {PROBE_TIMEOUT_S:.0f}).",
+    )
+
+
+def add_via_option(parser: argparse._ActionsContainer) -> None:
+    """``--via LAUNCHER`` (repeatable): run the probe on the node a launcher reaches."""
+    parser.add_argument(
+        "--via",
+        action="append",
+        metavar="LAUNCHER",
+        help="Run the probe on the node this command prefix reaches (srun -N1, ssh HOST, "
+        "...), with the environment's Python there; repeat for each node type.",
     )
 
 
@@ -88,6 +102,50 @@ def add_machine_options(group: argparse._ActionsContainer, *, what: str = "Plan 
         help=f"{what} the machine these captured outputs describe (nvidia-smi, conda info...); "
         "repeatable.",
     )
+
+
+def add_node_options(group: argparse._ActionsContainer, *, split: bool = False) -> None:
+    """``--node [NAME=]FILE`` (repeatable), and ``--split``: plan for a cluster's node types."""
+    group.add_argument(
+        "--node",
+        action="append",
+        metavar="[NAME=]FILE",
+        help="Plan one environment for several machines (repeatable, one per node type): a "
+        "`conda torch detect --json` file (e.g. from `detect --via`), a captured output, or a "
+        "folder of one node's captures; NAME labels it (default: the file's name).",
+    )
+    if split:
+        group.add_argument(
+            "--split",
+            action="store_true",
+            help="With --node: when no one build serves every node type, one file per group "
+            "(into -o DIR).",
+        )
+
+
+def check_node_args(args: argparse.Namespace) -> None:
+    """``--node`` describes the machines: ``--machine``/``--from`` would describe another."""
+    from ..exceptions import CondaTorchValueError
+
+    if not getattr(args, "node", None):
+        if getattr(args, "split", False):
+            raise CondaTorchValueError(
+                "--split needs --node", hints=["Pass --node FILE, repeated."]
+            )
+        return
+    other = [
+        flag
+        for flag, value in (
+            ("--machine", getattr(args, "machine", None)),
+            ("--from", getattr(args, "from_files", None)),
+        )
+        if value
+    ]
+    if other:
+        raise CondaTorchValueError(
+            f"--node describes the machines; {' and '.join(other)} would describe another",
+            hints=["Pass a detect --json file or a capture as --node FILE instead."],
+        )
 
 
 def apply_settings(args: argparse.Namespace) -> None:

@@ -25,6 +25,14 @@ then the old environment is kept aside until the new one validates. A failed, in
 interrupted creation (Ctrl-C included) leaves nothing under the requested name and puts the
 old environment back.
 
+On a cluster's login node, --node FILE (repeated, one per node type: `detect --json` files,
+e.g. from `detect --via`, or captured outputs) plans one environment for every node type, as
+`generate --node` does; conda then solves for the nodes' virtual packages
+(CONDA_OVERRIDE_CUDA = the CUDA of their oldest driver, said on the terminal), so a CUDA
+environment is created without a GPU here, into a path the nodes share (-p). It is not
+validated here, where it will never run: --via LAUNCHER (repeatable, one per node type)
+validates it on the nodes instead, and a failure there rolls the creation back.
+
 A child process cannot activate your shell: enter the environment with the printed
 `conda activate` line, `conda torch shell -n NAME`, or run one command in it with
 `conda torch run -n NAME -- CMD`.
@@ -35,6 +43,8 @@ Examples:
   conda torch create -n ml -f team.yml             # specialize a team's file, then create
   conda torch create -p ./env -f environment.yml --as-is
   conda torch create -n ml --force -y --json
+  conda torch create -p /shared/envs/ml --node a100.json --node v100.json
+  conda torch create -p /shared/envs/ml --node a100.json --via 'srun -p a100 -N1'
 """
 
 _MARK = {"pass": "pass", "warn": "warn", "fail": "FAIL"}
@@ -44,7 +54,13 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     import argparse as _argparse
 
     from ..constants import FRONTENDS
-    from ._options import add_machine_options, add_plan_options, add_timeout_option
+    from ._options import (
+        add_machine_options,
+        add_node_options,
+        add_plan_options,
+        add_timeout_option,
+        add_via_option,
+    )
 
     parser.formatter_class = _argparse.RawDescriptionHelpFormatter  # keep DESCRIPTION's layout
 
@@ -67,6 +83,8 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     plan = parser.add_argument_group("plan (as in `conda torch generate`)")
     add_plan_options(plan)
     add_machine_options(plan)
+    add_node_options(plan)
+    add_via_option(parser)
     parser.add_argument(
         "--frontend",
         choices=FRONTENDS,
@@ -95,14 +113,14 @@ def execute(args: argparse.Namespace) -> int:
 
     from ..create import create, default_validator, prepare
     from ..exceptions import CondaTorchValueError
-    from ._options import apply_settings, machine_from_args
+    from ._options import apply_settings, check_node_args, machine_from_args
 
     if args.as_is:
         if not args.file:
             raise CondaTorchValueError("--as-is needs -f FILE", hints=["Pass -f environment.yml."])
         planned = [opt for opt, value in (
             ("--torch", args.torch), ("--python", args.python), ("--source", args.source),
-            ("--machine", args.machine), ("--from", args.from_files),
+            ("--machine", args.machine), ("--from", args.from_files), ("--node", args.node),
             ("--backend", None if args.backend in (None, "", "auto") else args.backend),
         ) if value]  # fmt: skip
         if planned:
@@ -113,7 +131,8 @@ def execute(args: argparse.Namespace) -> int:
     machine = None
     if not args.as_is:
         apply_settings(args)
-        machine = machine_from_args(args)
+        check_node_args(args)
+        machine = None if args.node else machine_from_args(args)
     prepared = prepare(
         machine,
         file=args.file,
@@ -124,8 +143,32 @@ def execute(args: argparse.Namespace) -> int:
         backend=args.backend,
         source=args.source,
         without=tuple(args.without or ()),
+        nodes=tuple(args.node or ()),
         default_python=getattr(args, "default_python", None),
     )
+    validator = default_validator(args.timeout)
+    if args.via:
+        from ..validate import NodesReport, validate_via
+        from ..via import DEFAULT_TIMEOUT_S
+
+        def validator(**kw: Any) -> NodesReport:
+            return NodesReport(validate_via(
+                args.via, python=kw["python"], prefix=kw["prefix"], provenance=kw["provenance"],
+                name=kw["name"], timeout=args.timeout or DEFAULT_TIMEOUT_S,
+            ))  # fmt: skip
+
+        validator.start = "on the nodes, through " + ", ".join(f"`{v}`" for v in args.via)
+    elif args.node:
+        from ..validate import Skipped
+
+        def validator(**_kw: Any) -> Skipped:
+            return Skipped(
+                "planned for other machines (--node): validate it where it runs, e.g. "
+                "conda torch validate -p PREFIX --via 'srun -N1'"
+            )
+
+        validator.start = "not here: the environment is for the node types"
+
     if not args.json:
         _print_plan(prepared, dry_run=args.dry_run)
     interactive = not (args.yes or args.json or args.dry_run) and sys.stdin.isatty()
@@ -139,7 +182,7 @@ def execute(args: argparse.Namespace) -> int:
         frontend=args.frontend,
         progress=None if args.json else _show_step,
         confirm=_confirm if interactive else None,
-        validator=default_validator(args.timeout),
+        validator=validator,
     )
     if args.json:
         print(json.dumps(result.to_json(), indent=2))
@@ -169,6 +212,8 @@ def _show_step(step: Step) -> None:
             _out(f"Running: {step.message}")
         else:
             _out(f"{step.name.capitalize()}: {step.message} ...")
+    elif step.status == "skipped":
+        _out(f"{step.name.capitalize()}: skipped: {step.message}")
     elif step.status == "failed":
         _out(f"{step.name.capitalize()} failed: {step.message}{took}")
     elif step.name in ("plan",):
@@ -215,7 +260,18 @@ def _print_result(result: CreateResult, *, frontend: str) -> None:
             _out(f"Would run: {result.conda_command}")
         _out("Dry run: nothing was created.")
         return
-    if result.validation and result.status in ("created", "invalid"):
+    if result.validation and result.validation.get("skipped"):
+        pass  # said as the step ran
+    elif result.validation and result.validation.get("nodes") is not None:
+        for node in result.validation["nodes"]:
+            gpus = ", ".join(node.get("gpus") or ()) or "none"
+            head = f"Validation on node {node.get('host') or '?'} (through `{node['launcher']}`)"
+            if node.get("report") is None:
+                _out(f"{head}: FAILED: {node.get('error')}")
+                continue
+            _out(f"{head}: GPUs: {gpus}")
+            _print_validation(dict(node["report"]))
+    elif result.validation and result.status in ("created", "invalid"):
         _out("Validation:")
         _print_validation(dict(result.validation))
     for note in result.notes:

@@ -18,7 +18,9 @@ DESCRIPTION = (
     "/proc/driver/nvidia/version, rocminfo, rocm-smi (also --csv/--json), sw_vers, sysctl, "
     "system_profiler, python -m torch.utils.collect_env, conda info) instead of probing this "
     "machine, or from a pasted report that holds only part of one (the facts it shows, with a "
-    "note); '-' reads standard input. "
+    "note); '-' reads standard input. With --via LAUNCHER, detect on the node a launcher "
+    "reaches (e.g. --via 'srun -p gpu -N1 --gres=gpu:1'), name the node that answered, and "
+    "save its picture with -o FILE for `generate/create --node FILE`. "
     "CONDA_OVERRIDE_CUDA is honoured as conda honours it ('' means no CUDA)."
 )
 
@@ -63,6 +65,29 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
         help="An NVIDIA GPU, with its compute capability if known (repeatable), e.g. "
         "--gpu 'GeForce GTX 1080 Ti=6.1'. Without =CC it is looked up by name.",
     )
+    node = parser.add_argument_group("detect on another node, through a launcher")
+    node.add_argument(
+        "--via",
+        metavar="LAUNCHER",
+        help="Run the detection on the node this command prefix reaches (srun -N1, ssh HOST, "
+        "...): conda-torch's own detection, sent on the launcher's standard input.",
+    )
+    node.add_argument(
+        "--node-python",
+        metavar="PATH",
+        help="The Python (3.10+) that runs the detection on the node (default: this "
+        "interpreter's path, else python3 there).",
+    )
+    node.add_argument(
+        "-o",
+        "--output",
+        metavar="FILE",
+        help="With --via: save the node's picture (detect --json) to FILE.",
+    )
+    node.add_argument("--force", action="store_true", help="Replace an existing -o FILE.")
+    from ._options import add_timeout_option
+
+    add_timeout_option(node, what="the launcher (queueing included) and the detection")
     parser.add_argument(
         "--no-nvidia-smi",
         action="store_true",
@@ -84,7 +109,15 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
 def execute(args: argparse.Namespace) -> int:
     import time
 
+    if args.via is not None:
+        return _via(args)
     from ..detect import Description, detect
+    from ..exceptions import CondaTorchValueError
+
+    for flag, value in (("--node-python", args.node_python), ("-o", args.output),
+                        ("--timeout", args.timeout)):  # fmt: skip
+        if value:
+            raise CondaTorchValueError(f"{flag} goes with --via LAUNCHER")
 
     describe = None
     if args.platform or args.driver or args.cuda or args.gpu:
@@ -108,17 +141,63 @@ def execute(args: argparse.Namespace) -> int:
     return 0
 
 
+def _via(args: argparse.Namespace) -> int:
+    """``--via LAUNCHER``: the node's picture, through the launcher."""
+    import json
+
+    from ..exceptions import CondaTorchValueError
+    from ..via import DEFAULT_TIMEOUT_S, detect_via
+
+    given = (("--from", args.from_files), ("--platform", args.platform),
+             ("--driver", args.driver), ("--cuda", args.cuda), ("--gpu", args.gpu))  # fmt: skip
+    other = [flag for flag, value in given if value]
+    if other:
+        raise CondaTorchValueError(
+            f"--via detects on the node; {', '.join(other)} would describe another machine"
+        )
+    machine, run = detect_via(
+        args.via, node_python=args.node_python, timeout=args.timeout or DEFAULT_TIMEOUT_S
+    )
+    text = json.dumps(machine.to_json(), indent=2) + "\n"
+    host = machine.platform.hostname or run.hosts[0]
+    if args.output:
+        from ..envfile import write_atomic
+
+        write_atomic(args.output, text, force=args.force)
+    if args.json and not args.output:
+        print(text, end="")
+        return 0
+    took = f"{run.seconds:.2f} s, the launcher included"
+    if args.output:
+        print(f"Saved the picture of node {host} (through `{args.via}`, {took}) to {args.output}.")
+        print(f"Plan for it with: conda torch generate --node {args.output} (repeat --node per "
+              "node type)")  # fmt: skip
+        return 0
+    print(render(machine, verbose=args.verbose, via=(args.via, host, run.seconds)))
+    return 0
+
+
 # -- human output ---------------------------------------------------------------------------
 
 
-def render(machine: Machine, *, verbose: bool = False, ms: float | None = None) -> str:
-    """The picture as text that fits in 80 columns."""
+def render(
+    machine: Machine,
+    *,
+    verbose: bool = False,
+    ms: float | None = None,
+    via: tuple[str, str, float] | None = None,
+) -> str:
+    """The picture as text that fits in 80 columns; ``via`` = (launcher, host, seconds)."""
     from ..detect import NOT_FOUND
 
     global _SHORT
     _SHORT = _short_names(machine.inputs)
     out: list[str] = []
-    if machine.mode == "files":
+    if via is not None:
+        launcher, host, seconds = via
+        out.append(f"Node {host}, probed live through `{launcher}` in {seconds:.2f} s "
+                   "(the launcher included).")  # fmt: skip
+    elif machine.mode == "files":
         n = len(machine.inputs)
         out.append(
             f"Picture built from {n} captured output{'s' if n != 1 else ''} (nothing probed live)."

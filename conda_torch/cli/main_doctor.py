@@ -32,6 +32,10 @@ duplicate_install, mixed_channels, shadowed, rosetta, cuda_on_mac, rocm_unsuppor
 macos_too_old, no_build_for_platform) and quotes the lines it rests on; a consistent stack gets
 no error and a note that the problem is likely elsewhere. '-' reads standard input.
 
+With --via LAUNCHER (repeatable: one per node type), validate's probe runs with the
+environment's Python on the node the launcher reaches and the node's own picture is taken in
+the same run, so the driver and GPU findings judge that node; one diagnosis per node.
+
 Exit status: 0 when no finding is an error, 1 otherwise.
 
 Examples:
@@ -39,6 +43,7 @@ Examples:
   conda torch doctor -p ./envs/ml --json
   conda torch doctor --python ./venv/bin/python
   conda torch doctor --all
+  conda torch doctor -p /shared/envs/ml --via 'srun -p gpu -N1'
   conda torch doctor --from report.txt
   pbpaste | conda torch doctor --from - --json
 """
@@ -47,9 +52,10 @@ _MARK = {"error": "ERROR", "warning": "warn ", "info": "info "}
 
 
 def configure_parser(parser: argparse.ArgumentParser) -> None:
-    from ._options import add_target_options, add_timeout_option
+    from ._options import add_target_options, add_timeout_option, add_via_option
 
     target = add_target_options(parser, what="conda environment", python=True)
+    add_via_option(parser)
     add_timeout_option(parser)
     target.add_argument("--all", action="store_true", help="Every conda environment conda knows.")
     target.add_argument(
@@ -78,6 +84,8 @@ def execute(args: argparse.Namespace) -> int:
 
     if args.from_files:
         return _from_paste(args)
+    if args.via:
+        return _via(args)
 
     from ..detect import load_machine
     from ..doctor import diagnose, diagnose_all
@@ -166,6 +174,54 @@ def render(d: Diagnosis, *, brief: bool = False) -> str:
         f"{verdict}: {n['error']} errors, {n['warning']} warnings, {n['info']} notes{took}"
     )
     return "\n".join(lines)
+
+
+def _via(args: argparse.Namespace) -> int:
+    """``--via``: one diagnosis per node."""
+    import json
+
+    from ..doctor import diagnose_via
+    from ..exceptions import CondaTorchValueError
+
+    other = [f for f, v in (("--all", args.all), ("--machine", args.machine),
+                            ("--no-probe", args.no_probe)) if v]  # fmt: skip
+    if other:
+        raise CondaTorchValueError(
+            f"--via diagnoses the environment on the node; {', '.join(other)} does not apply"
+        )
+    if args.name is None and args.prefix is None and args.python is None:
+        raise CondaTorchValueError(
+            "which environment? none given", hints=["Pass -n NAME, -p PREFIX or --python PATH."]
+        )
+    if args.python is not None:
+        prefix = None
+    else:
+        from ..envs import prefix_for_name
+
+        prefix = prefix_for_name(args.name) if args.name is not None else args.prefix
+    nodes = diagnose_via(
+        args.via, prefix=prefix, python=args.python, name=args.name, timeout=args.timeout
+    )
+    ok = bool(nodes) and all(n.ok for n in nodes)
+    if args.json:
+        print(json.dumps({"success": ok, "nodes": [n.to_json() for n in nodes]}, indent=2))
+        return 0 if ok else 1
+    blocks = []
+    for n in nodes:
+        node = n.node
+        took = f", {node.seconds:.1f} s" if node.seconds is not None else ""
+        head = f"Node {node.host or '?'} (through `{node.launcher}`{took})"
+        if n.diagnosis is None:
+            blocks.append(f"{head}: FAILED: {node.error}")
+            continue
+        gpus = node.gpus()
+        blocks.append(f"{head}: GPUs: {', '.join(gpus) if gpus else 'none'}\n"
+                      + render(n.diagnosis))  # fmt: skip
+    print("\n\n".join(blocks))
+    if len(nodes) > 1:
+        print(f"\n{'OK' if ok else 'PROBLEMS'}: {sum(n.ok for n in nodes)} of {len(nodes)} "
+              "nodes without errors")  # fmt: skip
+    return 0 if ok else 1
 
 
 # -- a pasted report ----------------------------------------------------------------------------

@@ -24,6 +24,12 @@ With --platform (repeatable) or --all-platforms, one file per target goes into a
 win-64-cpu.yml. A platform other than this machine's gets a file for a generic machine of
 that platform (CUDA files target GPUs of compute capability 7.5 to 12.0).
 
+With --node FILE (repeated, one per node type of a cluster: `detect --json` files, captured
+outputs, or folders of one node's captures), one file runs on every node type: the platform
+they share, the oldest driver, every GPU's architecture; its header lists the node types and
+what bound the choice. When no one build serves them all, the groups are named; --split
+writes one file per group into a folder (-o DIR).
+
 With -f FILE, a team's environment file is specialized for this machine: every other line,
 comment and key order is kept; the torch stack, CUDA packages, channels and variables are
 replaced or inserted. The file's own torch pin is the request; a pin that contradicts it is
@@ -34,6 +40,7 @@ Examples:
   conda torch generate --torch 2.9 -o -         # print it
   conda torch generate --all-platforms -o envs/ # one file per common platform
   conda torch generate -f team.yml -o mine.yml  # specialize a team's file
+  conda torch generate --node a100.json --node v100.json   # one file for two node types
 """
 
 #: Default output file for one target.
@@ -41,7 +48,7 @@ DEFAULT_OUTPUT = "environment.yml"
 
 
 def configure_parser(parser: argparse.ArgumentParser) -> None:
-    from ._options import add_machine_options, add_plan_options
+    from ._options import add_machine_options, add_node_options, add_plan_options
 
     parser.add_argument("-n", "--name", help="Environment name written into the file.")
     add_plan_options(parser)
@@ -55,6 +62,7 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
         "--all-platforms", action="store_true", help="One file per common platform."
     )
     add_machine_options(parser, what="Use")
+    add_node_options(parser, split=True)
     parser.add_argument(
         "-o",
         "--output",
@@ -86,9 +94,10 @@ def execute(args: argparse.Namespace) -> int:
     from ..exceptions import CondaTorchError, CondaTorchValueError
     from ..matrix import load as load_matrix
     from ..models import Subdir
-    from ._options import apply_settings, machine_from_args
+    from ._options import apply_settings, check_node_args, machine_from_args
 
     apply_settings(args)
+    check_node_args(args)
     # Cheap checks first: platforms and the team's file fail before any probing.
     subdirs: list[str] = []
     for p in args.platform or ():
@@ -97,6 +106,20 @@ def execute(args: argparse.Namespace) -> int:
             subdirs.append(s)
     request = envfile.team_request(envfile.load(args.file)) if args.file else None
 
+    # -- what a team's file asks for --
+    torch = args.torch or (request.torch if request else None)
+    python = args.python or (request.python if request else None)
+    without = tuple(dict.fromkeys([*(args.without or ()), *(request.without if request else ())]))
+    asked_by: dict[str, str] = {}
+    if request is not None:
+        base = os.path.basename(args.file)
+        if request.torch and not args.torch:
+            asked_by["torch"] = f"{base}'s '{request.torch_line}'"
+        if request.python and not args.python:
+            asked_by["python"] = f"{base}'s '{request.python_line}'"
+
+    if args.node:
+        return _fleet(args, torch=torch, python=python, without=without, asked_by=asked_by)
     machine = machine_from_args(args)
     matrix = load_matrix()
 
@@ -137,18 +160,6 @@ def execute(args: argparse.Namespace) -> int:
             "-o - prints one file; several platforms need a folder", hints=["Pass -o DIR."]
         )
 
-    # -- what a team's file asks for --
-    torch = args.torch or (request.torch if request else None)
-    python = args.python or (request.python if request else None)
-    without = tuple(dict.fromkeys([*(args.without or ()), *(request.without if request else ())]))
-    asked_by: dict[str, str] = {}
-    if request is not None:
-        base = os.path.basename(args.file)
-        if request.torch and not args.torch:
-            asked_by["torch"] = f"{base}'s '{request.torch_line}'"
-        if request.python and not args.python:
-            asked_by["python"] = f"{base}'s '{request.python_line}'"
-
     # -- plans and texts, all before anything is written --
     results: list[dict[str, Any]] = []
     skipped: list[str] = []
@@ -182,20 +193,13 @@ def execute(args: argparse.Namespace) -> int:
                             f"--torch {args.torch} replaces the file's '{request.torch_line}'.",
                         ),
                     )
-                doc = envfile.load(args.file)
-                text = envfile.specialize(doc, plan, matrix=matrix, name=args.name)
-                listed, pip = doc.dependencies, doc.pip or ()
-            else:
-                spec = planning.plan_to_envspec(plan)
-                text = envfile.dump(spec)
-                listed, pip = spec.dependencies, spec.pip
+            text, lock_blocker = _file_text(args, plan, matrix)
         except CondaTorchError as exc:
             if args.all_platforms and generic:
                 skipped.append(f"{planning.target_filename(subdir, variant)}: {exc.line}")
                 continue
             raise
         filename = planning.target_filename(subdir, variant if generic else _own_variant(plan))
-        lock_blocker = planning.conda_lock_blocker(listed, pip, plan.conda_lock_args())
         results.append(
             {"plan": plan, "text": text, "filename": filename, "lock_blocker": lock_blocker}
         )
@@ -226,32 +230,10 @@ def execute(args: argparse.Namespace) -> int:
         written.append(path)
         item["path"] = path
     else:
-        folder = out or "."
-        if os.path.exists(folder) and not os.path.isdir(folder):
-            raise CondaTorchValueError(
-                f"{folder} is a file; with several platforms -o names a folder",
-                hints=["Pass -o DIR, or one --platform."],
-            )
-        paths = [os.path.join(folder, r["filename"]) for r in results]
-        if len(set(paths)) != len(paths):
-            raise CondaTorchValueError("two targets would write the same file name")
-        if not args.force:
-            from ..exceptions import OutputExistsError
-
-            for p in paths:
-                if os.path.lexists(p):
-                    raise OutputExistsError(p)
-        if not os.path.isdir(folder):
-            try:
-                os.makedirs(folder, exist_ok=True)
-            except OSError as exc:
-                from ..exceptions import OutputWriteError
-
-                raise OutputWriteError(
-                    folder, f"cannot create the folder ({exc.strerror or exc})"
-                ) from None
+        paths = _write_folder(
+            out or ".", [(r["filename"], r["text"]) for r in results], force=args.force
+        )
         for r, p in zip(results, paths):
-            envfile.write_atomic(p, r["text"], force=args.force)
             r["path"] = p
             written.append(p)
 
@@ -283,6 +265,144 @@ def execute(args: argparse.Namespace) -> int:
         if results[0]["lock_blocker"] is None:
             print(f"Lock it with:   {results[0]['plan'].conda_lock_command(written[0])}")
     return 0
+
+
+def _fleet(
+    args: argparse.Namespace,
+    *,
+    torch: str | None,
+    python: str | None,
+    without: tuple[str, ...],
+    asked_by: dict[str, str],
+) -> int:
+    """``--node``: one file for every node type (or, ``--split``, one per group)."""
+    import json
+
+    from .. import envfile
+    from ..exceptions import CondaTorchValueError
+    from ..fleet import plan_fleet
+    from ..matrix import load as load_matrix
+
+    if args.all_platforms or len(args.platform or ()) > 1:
+        raise CondaTorchValueError(
+            "--node plans for the node types given, on their own platform",
+            hints=["Drop --all-platforms; one --platform may name the nodes' platform."],
+        )
+    if args.split and args.output == "-":
+        raise CondaTorchValueError("--split writes a file per group: -o names a folder")
+    matrix = load_matrix()
+    fleet = plan_fleet(
+        args.node,
+        split=args.split,
+        torch=torch,
+        python=python,
+        backend=args.backend,
+        source=args.source,
+        subdir=(args.platform or [None])[0],
+        name=args.name,
+        matrix=matrix,
+        without=without,
+        asked_by=asked_by,
+        default_python=args.default_python,
+    )
+    items = []
+    for group in fleet.groups:
+        plan = group.plan
+        text, lock_blocker = _file_text(args, plan, matrix)
+        items.append({"plan": plan, "text": text, "filename": group.filename,
+                      "lock_blocker": lock_blocker, "group": group})  # fmt: skip
+    if not args.split and args.output == "-":
+        item = items[0]
+        if args.json:
+            print(json.dumps({"success": True, **_json(item), "path": None, "text": item["text"]},
+                             indent=2))  # fmt: skip
+        else:
+            _print_warnings(item["plan"])
+            sys.stdout.write(item["text"])
+        return 0
+    if args.split:
+        paths = _write_folder(
+            args.output or ".", [(i["filename"], i["text"]) for i in items], force=args.force
+        )
+    else:
+        paths = [args.output or DEFAULT_OUTPUT]
+        envfile.write_atomic(paths[0], items[0]["text"], force=args.force)
+    for item, path in zip(items, paths):
+        item["path"] = path
+    if args.json:
+        doc_: dict[str, Any] = {"success": True, "split": fleet.split}
+        doc_["files"] = [
+            {**_json(i), "path": i["path"], "nodes": list(i["group"].labels),
+             "oldest_cuda": i["group"].oldest_cuda[0] if i["group"].oldest_cuda else None}
+            for i in items
+        ]  # fmt: skip
+        print(json.dumps(doc_, indent=2))
+        return 0
+    if fleet.split:
+        print(f"The node types split: {fleet.split}")
+    for item in items:
+        p, group = item["plan"], item["group"]
+        print(f"Wrote {item['path']}: {p.label()}, Python {p.python}, for "
+              f"{len(group.nodes)} node type{'s' if len(group.nodes) > 1 else ''} "
+              f"({', '.join(group.labels)})")  # fmt: skip
+        for line in p.bound:
+            print(f"  bound: {line}")
+        _print_warnings(p)
+        oldest = group.oldest_cuda
+        override = f"CONDA_OVERRIDE_CUDA={oldest[0]} " if oldest and p.variant == "cuda" else ""
+        print(f"Create it with: {override}conda env create -f {item['path']} -p PATH"
+              + (f"    # the CUDA of the oldest driver ({oldest[1]}): solves on a login node "
+                 "without a GPU" if override else ""))  # fmt: skip
+    return 0
+
+
+def _file_text(args: argparse.Namespace, plan: Any, matrix: Any) -> tuple[str, str | None]:
+    """The file for ``plan`` (the team's file ``-f`` specialized, else a new one) and why
+    conda-lock cannot lock it (None when it can)."""
+    from .. import envfile
+    from .. import plan as planning
+
+    if args.file:
+        doc = envfile.load(args.file)
+        text = envfile.specialize(doc, plan, matrix=matrix, name=args.name)
+        listed, pip = doc.dependencies, doc.pip or ()
+    else:
+        spec = planning.plan_to_envspec(plan)
+        text = envfile.dump(spec)
+        listed, pip = spec.dependencies, spec.pip
+    return text, planning.conda_lock_blocker(listed, pip, plan.conda_lock_args())
+
+
+def _write_folder(folder: str, files: list[tuple[str, str]], *, force: bool) -> list[str]:
+    """Write ``(name, text)`` files into ``folder`` (made when missing); nothing is written when
+    one would replace a file without ``force``. Returns the paths."""
+    import os
+
+    from .. import envfile
+    from ..exceptions import CondaTorchValueError, OutputExistsError, OutputWriteError
+
+    if os.path.exists(folder) and not os.path.isdir(folder):
+        raise CondaTorchValueError(
+            f"{folder} is a file; with several files -o names a folder",
+            hints=["Pass -o DIR."],
+        )
+    paths = [os.path.join(folder, name) for name, _text in files]
+    if len(set(paths)) != len(paths):
+        raise CondaTorchValueError("two targets would write the same file name")
+    if not force:
+        for p in paths:
+            if os.path.lexists(p):
+                raise OutputExistsError(p)
+    if not os.path.isdir(folder):
+        try:
+            os.makedirs(folder, exist_ok=True)
+        except OSError as exc:
+            raise OutputWriteError(
+                folder, f"cannot create the folder ({exc.strerror or exc})"
+            ) from None
+    for (_name, text), p in zip(files, paths):
+        envfile.write_atomic(p, text, force=force)
+    return paths
 
 
 def _print_warnings(plan: Any) -> None:

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     import argparse
 
+    from ..fleet import Explanation
     from ..machine import Machine
     from ..matrix import Candidate, Matrix, Verdict
 
@@ -69,6 +70,13 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
         "as in `conda torch detect --from`; implies --explain).",
     )
     machine.add_argument(
+        "--node",
+        action="append",
+        metavar="[NAME=]FILE",
+        help="Judge against several node types at once (repeatable; as in `conda torch "
+        "generate --node`): a build is accepted when every node type runs it; implies --explain.",
+    )
+    machine.add_argument(
         "--limit",
         type=int,
         metavar="N",
@@ -94,12 +102,26 @@ def execute(args: argparse.Namespace) -> int:
         raise CondaTorchValueError(f"--limit must be 0 or more, not {args.limit}")
     if args.machine and args.from_files:
         raise CondaTorchValueError("pass either --machine or --from, not both")
+    if args.node and (args.machine or args.from_files):
+        raise CondaTorchValueError(
+            "--node describes the machines; --machine and --from would describe another"
+        )
     filters = {
         "python": args.python,
         "source": args.source,
         "torch": args.torch,
         "backend": backend,
     }
+    if args.node:
+        from ..fleet import explain as explain_fleet
+
+        expl = explain_fleet(args.node, subdir=args.platform, matrix=matrix, **filters)
+        if args.json:
+            _print_json(matrix, expl.subdir, filters, verdicts=list(expl.verdicts), fleet=expl)
+        else:
+            limit = args.limit if args.limit is not None else (0 if args.torch else DEFAULT_LIMIT)
+            print(render_fleet(matrix, expl, limit=limit, verbose=args.verbose))
+        return 0
     explain = bool(args.explain or args.machine or args.from_files)
     if explain:
         machine = _machine(args)
@@ -181,6 +203,7 @@ def _print_json(
     candidates: list[Candidate] | None = None,
     verdicts: list[Verdict] | None = None,
     machine: Machine | None = None,
+    fleet: Explanation | None = None,
 ) -> None:
     import json
 
@@ -191,7 +214,18 @@ def _print_json(
     }
     if candidates is not None:
         doc["candidates"] = [c.to_json() for c in candidates]
-    if verdicts is not None:
+    if verdicts is not None and fleet is not None:
+        doc["nodes"] = [
+            {"label": n.label, "source": n.source, "hostname": n.hostname} for n in fleet.nodes
+        ]
+        doc["groups"] = [
+            {"nodes": list(g.labels), "plan": g.plan.to_json()}
+            for g in (fleet.fleet.groups if fleet.fleet else ())
+        ]
+        doc["split"] = fleet.fleet.split if fleet.fleet else None
+        doc["problem"] = fleet.problem
+        doc["verdicts"] = [v.to_json() for v in verdicts]
+    elif verdicts is not None:
         doc["machine"] = {
             "mode": machine.mode if machine else None,
             "inputs": list(machine.inputs) if machine else [],
@@ -415,11 +449,21 @@ def render_explain(
         )
     else:
         out.append("No build runs on this machine with these filters.")
-    for title, items in (("Accepted", accepted), ("Rejected", rejected)):
+    out.extend(_verdict_sections("Accepted", accepted, rejected, limit=limit, verbose=verbose))
+    out.extend(_stale_lines(matrix))
+    return "\n".join(out)
+
+
+def _verdict_sections(
+    title: str, accepted: list[Verdict], rejected: list[Verdict], *, limit: int, verbose: bool
+) -> list[str]:
+    """The accepted builds under ``title``, then the rejected ones, ``limit`` of each."""
+    out: list[str] = []
+    for head, items in ((title, accepted), ("Rejected", rejected)):
         if not items:
             continue
         out.append("")
-        out.append(f"{title} ({len(items)}):")
+        out.append(f"{head} ({len(items)}):")
         shown = items if not limit else items[:limit]
         for v in shown:
             out.extend(_verdict_lines(v, verbose=verbose))
@@ -427,6 +471,40 @@ def render_explain(
             out.append(
                 f"  ... {len(items) - len(shown)} more (--limit 0 shows all, --torch narrows)"
             )
+    return out
+
+
+def render_fleet(matrix: Matrix, expl: Explanation, *, limit: int, verbose: bool) -> str:
+    """``--explain --node``: the node types, the fleet's best (or its groups), what bound it,
+    then every build, accepted when every node type runs it."""
+    from ..plan import NodeSummary, summarize_machine
+
+    n = len(expl.nodes)
+    types = f"{n} node type{'s' if n > 1 else ''}"
+    out = [f"torch builds for {expl.subdir} judged against {types} (matrix of {matrix.date})"]
+    for node in expl.nodes:
+        line = NodeSummary(
+            node.label, node.source, summarize_machine(node.machine, expl.subdir), node.hostname
+        ).line()
+        out.extend(_wrap(line, "    ", "  "))
+    out.append("")
+    groups = expl.fleet.groups if expl.fleet else ()
+    if expl.problem:
+        out.extend(_wrap(f"No plan: {expl.problem}", "  ", ""))
+    elif expl.fleet and expl.fleet.split:
+        out.extend(_wrap(f"They split: {expl.fleet.split}", "  ", ""))
+    for g in groups:
+        who = "every node type" if len(groups) == 1 else ", ".join(g.labels)
+        out.extend(_wrap(f"Best for {who}: {g.plan.label()}, Python {g.plan.python}", "  ", ""))
+        if len(g.nodes) > 1:
+            out.append("  Bound:" + ("" if g.plan.bound else " nothing (each node type alone "
+                                     "would get it too)"))  # fmt: skip
+            for line in g.plan.bound:
+                out.extend(_wrap(line, "      ", "    - "))
+    accepted = [v for v in expl.verdicts if v.accepted]
+    rejected = [v for v in expl.verdicts if not v.accepted]
+    out.extend(_verdict_sections("Accepted on every node type", accepted, rejected,
+                                 limit=limit, verbose=verbose))  # fmt: skip
     out.extend(_stale_lines(matrix))
     return "\n".join(out)
 

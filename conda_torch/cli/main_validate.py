@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     import argparse
+    from typing import Any
 
     from ..validate import Report
 
@@ -24,21 +25,29 @@ supports the build's CUDA.
 The probe runs with the variables the environment has when activated (PATH, CONDA_PREFIX,
 its conda env config vars), keeping PYTHONPATH and HOME so that shadowing shows.
 
+With --via LAUNCHER (repeatable: one per node type, e.g. --via 'srun -p a100 -N1' --via
+'srun -p v100 -N1'), the probe runs on the node each launcher reaches, with the
+environment's own Python there (a path on a filesystem the nodes share), and the report is
+per node: the host, its GPUs, every check. --timeout bounds each launcher run (queueing
+included); at the bound the launcher is stopped with every process it started.
+
 Exit status: 0 when nothing failed, 1 otherwise.
 
 Examples:
   conda torch validate -n ml
   conda torch validate -p ./envs/ml --json
   conda torch validate --python /usr/bin/python3
+  conda torch validate -p /shared/envs/ml --via 'srun -p gpu -N1 --gres=gpu:1'
 """
 
 _MARK = {"pass": "pass", "warn": "warn", "fail": "FAIL"}
 
 
 def configure_parser(parser: argparse.ArgumentParser) -> None:
-    from ._options import add_target_options, add_timeout_option
+    from ._options import add_target_options, add_timeout_option, add_via_option
 
     add_target_options(parser, what="conda environment", python=True)
+    add_via_option(parser)
     add_timeout_option(parser)
     parser.add_argument("--json", action="store_true", help="Print the report as JSON.")
 
@@ -57,6 +66,8 @@ def execute(args: argparse.Namespace) -> int:
         )
     target = resolve_target(name=args.name, prefix=args.prefix, python=args.python)
     provenance = prov.read(target.prefix) if target.prefix is not None else None
+    if args.via:
+        return _via(args, target, provenance)
     report = validate(
         python=str(target.python), prefix=target.prefix, provenance=provenance, name=target.name,
         **({"timeout": args.timeout} if args.timeout else {}),
@@ -72,6 +83,40 @@ def execute(args: argparse.Namespace) -> int:
         )
     print(render(report, label=target.label))
     return 0 if report.ok else 1
+
+
+def _via(args: argparse.Namespace, target: Any, provenance: Any) -> int:
+    """``--via``: one report per node."""
+    import json
+
+    from ..validate import validate_via
+    from ..via import DEFAULT_TIMEOUT_S
+
+    nodes = validate_via(
+        args.via, python=str(target.python), prefix=target.prefix, provenance=provenance,
+        name=target.name, timeout=args.timeout or DEFAULT_TIMEOUT_S,
+    )  # fmt: skip
+    ok = bool(nodes) and all(n.ok for n in nodes)
+    if args.json:
+        print(json.dumps({"success": ok, "nodes": [n.to_json() for n in nodes]}, indent=2))
+        return 0 if ok else 1
+    print("\n\n".join(render_node(n, label=target.label) for n in nodes))
+    if len(nodes) > 1:
+        good = sum(n.ok for n in nodes)
+        print(f"\n{'OK' if ok else 'FAILED'}: {good} of {len(nodes)} nodes passed")
+    return 0 if ok else 1
+
+
+def render_node(node: Any, *, label: str) -> str:
+    """One node's report: the host, its GPUs, then the checks as :func:`render` shows them."""
+    took = f", {node.seconds:.1f} s" if node.seconds is not None else ""
+    where = f"node {node.host}" if node.host else "no node"
+    head = f"Node {node.host or '?'} (through `{node.launcher}`{took})"
+    if node.report is None:
+        return f"{head}: FAILED: {node.error}"
+    gpus = node.gpus()
+    head += ": GPUs: " + (", ".join(gpus) if gpus else "none")
+    return head + "\n" + render(node.report, label=f"{label} on {where}")
 
 
 def render(report: Report, *, label: str) -> str:
