@@ -12,7 +12,7 @@ conda writes an environment's own path into files as it links them (script sheba
 ``activate.d`` scripts, ``sysconfigdata``, pip entry points), so an environment only works at
 the path it was built at, and moving a finished one means conda's clone (``conda rename``),
 which copies pip-installed files (gigabytes for CUDA wheels) and drops ``conda-meta/state``
-(``variables:``) and the provenance (see :func:`conda_torch.conda.move_aside`). So the new
+(``variables:``) and the provenance (see :func:`conda_torch.conda_cli.move_aside`). So the new
 environment is built at the requested path itself, while the old one waits beside it:
 
 1. nothing is changed until the target has been checked: a name that exists is refused
@@ -46,7 +46,8 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from . import conda as cd
+from . import conda_cli as cd
+from . import prefix as pf
 from . import procs
 from .exceptions import (
     CondaTorchError,
@@ -356,7 +357,7 @@ def resolve_destination(
     env = os.environ if environ is None else environ
     info: cd.CondaInfo | None = None
     if name:
-        cd.check_env_name(name)
+        pf.check_env_name(name, new=True)
         if conda is None:
             return Destination(prefix="", name=name, exists=False, conda=None)
         info = cd.conda_info(conda, environ=environ)
@@ -370,11 +371,11 @@ def resolve_destination(
             info = cd.conda_info(conda, environ=environ)
         shown_name = info.name_of(target) if info is not None else None
     target = _through_link(target)
-    cd.check_sibling_room(target)
+    pf.check_sibling_room(target)
     holder = lock_holder(target)
     if holder is not None:  # what is there is another run's unfinished work
         raise busy_error(target, holder)
-    exists = cd.is_conda_env(target)
+    exists = pf.is_conda_env(target)
     _refuse_protected(target, info, env)
     if not exists and os.path.lexists(target):
         if not os.path.isdir(target) or os.listdir(target):
@@ -410,7 +411,7 @@ def _refuse_protected(target: str, info: cd.CondaInfo | None, env: Mapping[str, 
         "the active environment": env.get("CONDA_PREFIX"),
     }
     for what, path in protected.items():
-        if path and cd._same_path(target, path):
+        if path and pf.same_path(target, path):
             raise CondaTorchValueError(
                 f"{target} is {what}; conda-torch does not replace it",
                 hints=["Choose another name or path."],
@@ -422,16 +423,16 @@ def _refuse_protected(target: str, info: cd.CondaInfo | None, env: Mapping[str, 
 
 
 def lock_path(prefix: str) -> str:
-    return cd.sibling(prefix, "lock")
+    return pf.sibling(prefix, "lock")
 
 
 def backup_path(prefix: str) -> str:
-    return cd.sibling(prefix, "backup")
+    return pf.sibling(prefix, "backup")
 
 
 def trash_path(prefix: str) -> str:
     """Where a replaced environment goes to be deleted (a leftover is deleted next time)."""
-    return cd.sibling(prefix, "trash")
+    return pf.sibling(prefix, "trash")
 
 
 def marker_path(prefix: str) -> str:
@@ -439,7 +440,7 @@ def marker_path(prefix: str) -> str:
     before it is moved aside, naming the folder by device and inode (a rename keeps both), so
     that only that very folder is ever taken for the backup, renamed back or deleted. Outside
     the environment, which stays byte-identical while it waits."""
-    return cd.sibling(prefix, "marker")
+    return pf.sibling(prefix, "marker")
 
 
 @dataclass(frozen=True)
@@ -630,7 +631,7 @@ def _locked(prefix: str) -> Iterator[Callable[[Any], None]]:
             fh.write(_lock_text(doc))
         trash = trash_path(prefix)
         if os.path.lexists(trash):  # a replaced environment whose deletion was cut short
-            cd._rmtree(trash)
+            pf.remove_tree(trash)
         advice = leftover_advice(prefix)
         if advice is not None:
             raise CondaTorchError(
@@ -978,7 +979,7 @@ def _run(
                             )
                         )
                         raise cd.command_error(run)
-                    if not cd.is_conda_env(target):
+                    if not pf.is_conda_env(target):
                         raise CondaTorchError(
                             f"`{command}` succeeded but left no environment at {target}",
                             hints=["Run the command yourself to see what conda did."],
@@ -1005,12 +1006,12 @@ def _run(
                 )
                 t0 = time.perf_counter()
                 start = getattr(validator, "start", None)  # a validator may say where it runs
-                start = start or f"validating with {cd.env_python(target)}"
+                start = start or f"validating with {pf.python_in(target)}"
                 emit(Step("validate", "start", start))
                 report = validator(
-                    python=str(cd.env_python(target)),
+                    python=str(pf.python_in(target)),
                     prefix=target,
-                    environ=cd.activated_environ(target, name=dest.name, environ=environ),
+                    environ=pf.activated_environ(target, name=dest.name, environ=environ),
                     provenance=provenance.read(target),
                     name=dest.name,
                 )
@@ -1050,7 +1051,7 @@ def _run(
                             trash = backup
                         _unmark(target)
                         moved = False
-                        cd._rmtree(trash)
+                        pf.remove_tree(trash)
                     if os.path.lexists(trash):
                         notes.append(f"could not delete the old environment at {trash}")
                     emit(Step("finish", "ok", "old environment replaced"))
@@ -1160,7 +1161,7 @@ def _rollback(
             return _KEPT_NEW
         if built and os.path.lexists(target):
             if moved:
-                cd._rmtree(target)
+                pf.remove_tree(target)
             else:
                 notes.extend(cd.remove_env(conda, target, environ=environ))
             if empty_dir and not os.path.lexists(target):
@@ -1168,7 +1169,7 @@ def _rollback(
                     os.mkdir(target)
             elif empty_dir and os.path.isdir(target):  # a mount point: empty it
                 for entry in os.listdir(target):
-                    cd._rmtree(os.path.join(target, entry))
+                    pf.remove_tree(os.path.join(target, entry))
             emit(
                 Step(
                     "rollback",
@@ -1210,7 +1211,7 @@ def _check_unchanged(dest: Destination) -> None:
     """Under the lock: the target is still what was checked (another run may have created an
     environment there while the user was asked to confirm)."""
     target = dest.prefix
-    if cd.is_conda_env(target) == dest.exists and (
+    if pf.is_conda_env(target) == dest.exists and (
         dest.exists
         or not os.path.lexists(target)
         or (os.path.isdir(target) and not os.listdir(target))
@@ -1218,7 +1219,7 @@ def _check_unchanged(dest: Destination) -> None:
         return
     raise CondaTorchError(
         f"{target} changed while this run waited"
-        + (" (another run created an environment there)" if cd.is_conda_env(target) else "")
+        + (" (another run created an environment there)" if pf.is_conda_env(target) else "")
         + "; nothing was changed",
         hints=["Check what is there now, then run this again (with --force to replace it)."],
     )

@@ -1278,7 +1278,7 @@ def diagnose(
     :class:`~conda_torch.exceptions.EnvironmentNotFoundError` for a prefix that is not an
     environment; a Python that cannot run becomes a ``probe-failed`` finding.
     """
-    from .envs import is_environment, python_in
+    from .prefix import is_environment, python_in
     from .exceptions import EnvironmentNotFoundError, ProbeError, ProvenanceError
 
     started = time.perf_counter()
@@ -1452,7 +1452,7 @@ def ctx_fix_probe(root: Path | None, name: str | None) -> str | None:
 
 
 def _probe_environ(root: Path | None, name: str | None, env: Mapping[str, str]) -> dict[str, str]:
-    from .envs import activated_environ
+    from .prefix import activated_environ
 
     return activated_environ(root, name=name, environ=env)
 
@@ -1534,7 +1534,7 @@ def diagnose_via(
     node's picture come from one run there (:func:`conda_torch.validate.validate_via`), the
     environment-level checks read the environment itself (a filesystem the nodes share), and
     the GPU findings judge the node's driver and GPUs, not this machine's."""
-    from .envs import python_in
+    from .prefix import python_in
     from .machine import Machine
     from .validate import PROBE_TIMEOUT_S, validate_via
 

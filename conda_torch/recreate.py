@@ -24,16 +24,16 @@ puts the old one back. The library never prints.
 
 from __future__ import annotations
 
-import ast
 import os
 import re
 import shlex
 import stat
 from dataclasses import dataclass, field, replace
-from pathlib import Path
 from typing import TYPE_CHECKING
 
-from . import conda as cd
+from . import conda_cli as cd
+from . import prefix as pf
+from .conda_api import requested_specs
 from .constants import COMPANIONS
 from .exceptions import CondaTorchError, CondaTorchValueError, EnvironmentNotFoundError
 
@@ -65,85 +65,6 @@ STACK_PIP_PREFIXES: Final = ("nvidia-", "triton", "pytorch-triton", "cuda-")
 
 #: What the new environment is made from.
 ORIGINS: Final = ("file", "provenance", "regenerate", "history")
-
-
-# ---------------------------------------------------------------------------------------------
-# conda's history of explicit requests
-
-
-_SPEC_LINE = re.compile(r"#\s*(\w+)\s*specs:\s*(.+)?")
-_CMD_LINE = re.compile(r"#\s*cmd:\s*(.+)")
-_HEADER = re.compile(r"==>\s*(.+?)\s*<==")
-_RELATION = re.compile(r"^\s*[<>=!~]")
-
-
-def _old_format(specs: str) -> list[str]:
-    """conda < 4.5 wrote ``python>=3.5,jupyter >=1.0,<2.0`` (conda's History parser)."""
-    out: list[str] = []
-    for spec in specs.split(","):
-        if _RELATION.match(spec) and out:
-            out[-1] = ",".join([out[-1], spec])
-        else:
-            out.append(spec)
-    return out
-
-
-def requested_specs(
-    prefix: str | os.PathLike[str], installed: set[str] | None = None
-) -> dict[str, str]:
-    """Package name -> the spec the user last asked for, from ``conda-meta/history``.
-
-    The same reading as conda's ``History.get_requested_specs_map`` (conda/history.py): only
-    sections with a ``# cmd:`` line count; ``update``/``install``/``create`` specs are added,
-    ``remove``/``uninstall`` specs dropped, ``neutered`` specs replace earlier ones; names no
-    longer installed are left out when ``installed`` is given.
-    """
-    from .envfile import conda_name
-
-    path = Path(prefix) / "conda-meta" / "history"
-    try:
-        lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
-    except OSError:
-        return {}
-    sections: list[list[str]] = []
-    for raw in lines:
-        line = raw.strip()
-        if not line:
-            continue
-        if _HEADER.match(line):
-            sections.append([])
-        elif line.startswith("#") and sections:
-            sections[-1].append(line)
-    result: dict[str, str] = {}
-    for comments in sections:
-        if not any(_CMD_LINE.match(c) for c in comments):
-            continue
-        for comment in comments:
-            m = _SPEC_LINE.match(comment)
-            if not m:
-                continue
-            action, text = m.group(1), (m.group(2) or "").strip()
-            if text.startswith("["):
-                try:
-                    specs = [str(s) for s in ast.literal_eval(text)]
-                except (ValueError, SyntaxError):
-                    continue
-            elif "[" not in text:
-                specs = _old_format(text)
-            else:
-                continue
-            specs = [s.strip() for s in specs if s and s.strip() and not s.endswith("@")]
-            for spec in specs:
-                name = conda_name(spec)
-                if not name:
-                    continue
-                if action in ("update", "install", "create", "neutered"):
-                    result[name] = spec
-                elif action in ("remove", "uninstall"):
-                    result.pop(name, None)
-    if installed is not None:
-        result = {n: s for n, s in result.items() if n in installed}
-    return result
 
 
 # ---------------------------------------------------------------------------------------------
@@ -237,7 +158,7 @@ def _requested(dist: Any) -> bool:
 
 
 def _state_vars(prefix: str) -> dict[str, str]:
-    return cd.state_env_vars(prefix)
+    return pf.state_env_vars(prefix)
 
 
 def add_extras(text: str, extras: Extras) -> tuple[str, tuple[str, ...]]:
@@ -491,7 +412,7 @@ def check_target(prefix: str) -> None:
             f"environment {prefix} does not exist",
             hints=["List environments with `conda env list`."],
         )
-    if not cd.is_conda_env(prefix):
+    if not pf.is_conda_env(prefix):
         raise EnvironmentNotFoundError(
             f"{prefix} is not a conda environment (no conda-meta/history)",
             hints=[

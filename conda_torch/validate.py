@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING
 from . import compat, constants, procs
 from .exceptions import CondaTorchError, ProbeError
 from .models import Source
+from .prefix import activated_environ
 from .procs import CappedOutput
 from .specs import installed_matches
 
@@ -268,8 +269,6 @@ def validate(
     ``os.environ``); ``provenance`` is what the environment was planned to be; ``name`` is
     only used to word the fix commands.
     """
-    from .envs import activated_environ
-
     start = time.perf_counter()
     python = os.fspath(python)
     root = Path(os.fspath(prefix)) if prefix is not None else None
@@ -1036,8 +1035,6 @@ def activation_variables(
     """What activating the environment changes in this process's variables (PATH,
     ``CONDA_PREFIX``, its ``variables``): exported on the node by the script itself, since a
     launcher need not forward this process's environment."""
-    from .envs import activated_environ
-
     root = Path(os.fspath(prefix)) if prefix is not None else None
     env = activated_environ(root, name=name)
     return {k: v for k, v in env.items() if os.environ.get(k) != v}

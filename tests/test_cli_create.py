@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from conda_torch import conda as cd
+from conda_torch import conda_cli as cd
 from conda_torch import create as cr
 
 from . import test_conda_adapter as adapter

@@ -169,7 +169,7 @@ def test_environment_without_torch_json(tmp_path_factory: pytest.TempPathFactory
 
 @pytest.mark.parametrize("name", ["a/b", "../x", "x\\y"], ids=["slash", "dotdot", "backslash"])
 def test_name_with_path_characters(name: str):
-    one_clear_line(run("-n", name), "path separator")
+    one_clear_line(run("-n", name), f"invalid environment name {name!r}")
 
 
 def test_name_without_conda(tmp_path: Path):

@@ -1,4 +1,4 @@
-"""conda_torch.conda: finding conda, running it, environments, activation.
+"""conda_torch.conda_cli, prefix, environments and activation: finding conda, running it, environments, activation.
 
 Two kinds of test live here:
 
@@ -28,7 +28,10 @@ from pathlib import Path
 
 import pytest
 
-from conda_torch import conda as cd
+from conda_torch import conda_cli as cd
+from conda_torch import activation as act
+from conda_torch import environments as envs
+from conda_torch import prefix as pf
 from conda_torch.exceptions import (
     CondaCommandError,
     CondaNotFoundError,
@@ -632,15 +635,21 @@ def test_parse_conda_json(text: str, expected: dict | None) -> None:
 )
 def test_bad_env_names_are_refused(name: str) -> None:
     with pytest.raises(CondaTorchValueError) as info:
-        cd.check_env_name(name)
+        pf.check_env_name(name, new=True)
     assert "\n" not in info.value.line
+    if name not in ("base", "root"):  # conda's base is looked up by name, never made
+        with pytest.raises(CondaTorchValueError) as looked_up:
+            pf.check_env_name(name)
+        assert looked_up.value.line == info.value.line
+    else:
+        assert pf.check_env_name(name) == name
 
 
 @pytest.mark.parametrize(
     "name", ["ml", "torch-2.9", "my_env", "Env.1"], ids=["plain", "dash", "underscore", "dot"]
 )
 def test_good_env_names_pass(name: str) -> None:
-    assert cd.check_env_name(name) == name
+    assert pf.check_env_name(name) == name
 
 
 def test_conda_info_locate_and_new_prefix(tmp_path: Path) -> None:
@@ -659,23 +668,28 @@ def test_conda_info_locate_and_new_prefix(tmp_path: Path) -> None:
     assert {e.name for e in info.envs} == {"base", "ml"}
 
 
-def test_resolve_env_by_name_and_prefix(tmp_path: Path) -> None:
+def test_resolve_target_by_name_and_prefix(tmp_path: Path) -> None:
     fake = fake_conda(tmp_path)
     env = make_env(fake.envs / "ml")
     conda = cd.find_conda(environ=fake.environ)
-    assert cd.resolve_env(conda, name="ml", environ=fake.environ) == (str(env), "ml")
-    assert cd.resolve_env(None, prefix=str(env)) == (str(env), None)
-    with pytest.raises(EnvironmentNotFoundError, match="no environment named 'nope'"):
-        cd.resolve_env(conda, name="nope", environ=fake.environ)
+
+    def resolve(**kw: object) -> tuple[str, str | None]:
+        target = envs.resolve_target(conda_only=True, **kw)  # type: ignore[arg-type]
+        return str(target.prefix), target.name
+
+    assert resolve(name="ml", conda=conda, environ=fake.environ) == (str(env), "ml")
+    assert resolve(prefix=str(env)) == (str(env), None)
+    with pytest.raises(EnvironmentNotFoundError, match="no conda environment named 'nope'"):
+        resolve(name="nope", conda=conda, environ=fake.environ)
     with pytest.raises(EnvironmentNotFoundError, match="not a conda environment"):
-        cd.resolve_env(None, prefix=str(tmp_path))
+        resolve(prefix=str(tmp_path))
     with pytest.raises(CondaTorchValueError, match="invalid environment name"):
-        cd.resolve_env(conda, name="a/b", environ=fake.environ)
+        resolve(name="a/b", conda=conda, environ=fake.environ)
 
 
 def test_move_aside_and_restore_keep_everything(tmp_path: Path) -> None:
     env = make_env(tmp_path / "envs" / "ml", marker="precious")
-    backup = cd.sibling(str(env), "backup")
+    backup = pf.sibling(str(env), "backup")
     assert os.path.dirname(backup) == str(env.parent) and os.path.basename(backup).startswith(
         ".ml."
     )
@@ -709,7 +723,7 @@ def test_activated_environ(tmp_path: Path) -> None:
         "CONDA_PREFIX": str(old),
         "CONDA_SHLVL": "1",
     }
-    env = cd.activated_environ(str(new), name="new", environ=base)
+    env = pf.activated_environ(str(new), name="new", environ=base)
     assert env["PATH"].split(os.pathsep) == [str(new / "bin"), "/usr/bin"]
     assert env["CONDA_PREFIX"] == str(new)
     assert env["CONDA_PREFIX_1"] == str(old)
@@ -724,7 +738,7 @@ def test_run_launch_is_direct_without_activation_scripts(tmp_path: Path) -> None
     tool = env / "bin" / "mytool"
     tool.write_text('#!/bin/sh\necho "$CONDA_PREFIX"\nexit 7\n')
     tool.chmod(0o755)
-    launch = cd.run_launch(str(env), ["mytool", "x"], environ=clean_environ())
+    launch = act.run_launch(str(env), ["mytool", "x"], environ=clean_environ())
     assert launch.how == "direct" and launch.argv == (str(tool), "x")
     proc = subprocess.run(launch.argv, env=launch.env, capture_output=True, text=True)
     assert proc.returncode == 7 and proc.stdout.strip() == str(env)
@@ -736,7 +750,7 @@ def test_run_launch_uses_conda_run_for_activation_scripts(tmp_path: Path) -> Non
     env = make_env(tmp_path / "e")
     (env / "etc" / "conda" / "activate.d").mkdir(parents=True)
     (env / "etc" / "conda" / "activate.d" / "x.sh").write_text("export X=1\n")
-    launch = cd.run_launch(str(env), ["python", "-V"], conda=conda, environ=fake.environ)
+    launch = act.run_launch(str(env), ["python", "-V"], conda=conda, environ=fake.environ)
     assert launch.how == "conda run"
     assert launch.argv == (
         str(fake.exe),
@@ -748,13 +762,13 @@ def test_run_launch_uses_conda_run_for_activation_scripts(tmp_path: Path) -> Non
         "-V",
     )
     with pytest.raises(CondaNotFoundError, match="activation scripts"):
-        cd.run_launch(str(env), ["python"], conda=None, environ=fake.environ)
+        act.run_launch(str(env), ["python"], conda=None, environ=fake.environ)
 
 
 def test_run_launch_unknown_command_is_127(tmp_path: Path) -> None:
     env = make_env(tmp_path / "e")
     with pytest.raises(CondaTorchValueError, match="command not found") as info:
-        cd.run_launch(str(env), ["no-such-command-xyz"], environ=clean_environ())
+        act.run_launch(str(env), ["no-such-command-xyz"], environ=clean_environ())
     assert info.value.return_code == 127
 
 
@@ -762,7 +776,7 @@ def test_bash_shell_sources_bashrc_then_condas_activation(tmp_path: Path) -> Non
     fake = fake_conda(tmp_path)
     conda = cd.find_conda(environ=fake.environ)
     env = make_env(tmp_path / "e")
-    launch = cd.shell_launch(
+    launch = act.shell_launch(
         str(env), conda=conda, shell="/bin/bash", environ=fake.environ, tmpdir=str(tmp_path)
     )
     assert launch.how == "conda activator (bash)"
@@ -778,7 +792,7 @@ def test_bash_shell_sources_bashrc_then_condas_activation(tmp_path: Path) -> Non
 
 def test_shell_without_conda_uses_direct_activation(tmp_path: Path) -> None:
     env = make_env(tmp_path / "e")
-    launch = cd.shell_launch(str(env), conda=None, shell="/bin/sh", environ=clean_environ())
+    launch = act.shell_launch(str(env), conda=None, shell="/bin/sh", environ=clean_environ())
     assert launch.how == "direct" and launch.env["CONDA_PREFIX"] == str(env)
     assert launch.notes
 
@@ -807,15 +821,15 @@ def test_real_conda_create_pins_channels_and_sets_variables(
     )
     result = cd.run_conda(sandbox.conda, args, capture=True, environ=sandbox.environ)
     assert pinned and result.json()["success"] is True
-    assert cd.is_conda_env(prefix)
+    assert pf.is_conda_env(prefix)
     assert (prefix / "share" / "tinypkg" / "version.txt").read_text() == "1.0\n"
-    assert cd.state_env_vars(str(prefix)) == {"FOO": "bar"}
+    assert pf.state_env_vars(str(prefix)) == {"FOO": "bar"}
     info = cd.conda_info(sandbox.conda, environ=sandbox.environ)
     assert info.locate("t1") == str(prefix)
     # conda's own activator agrees with the direct activation
-    script = cd.activation_script(sandbox.conda, str(prefix), environ=sandbox.environ)
+    script = act.activation_script(sandbox.conda, str(prefix), environ=sandbox.environ)
     assert f"export CONDA_PREFIX='{prefix}'" in script and "export FOO='bar'" in script
-    direct = cd.activated_environ(str(prefix), environ=sandbox.environ)
+    direct = pf.activated_environ(str(prefix), environ=sandbox.environ)
     assert direct["FOO"] == "bar" and direct["PATH"].startswith(str(prefix / "bin"))
     # and remove_env leaves nothing, through conda (no notes)
     assert cd.remove_env(sandbox.conda, str(prefix), environ=sandbox.environ) == []
@@ -851,7 +865,7 @@ def test_real_conda_run_launch_with_activation_script(
     prefix = sandbox.envs / "act"
     args, _ = cd.create_command(sandbox.conda, str(prefix), str(f), (chan.as_uri(),), json_out=True)
     cd.run_conda(sandbox.conda, args, capture=True, environ=sandbox.environ)
-    launch = cd.run_launch(
+    launch = act.run_launch(
         str(prefix),
         ["sh", "-c", "echo $ACTPKG_ACTIVE $CONDA_PREFIX; exit 5"],
         conda=sandbox.conda,

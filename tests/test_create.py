@@ -23,7 +23,8 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from conda_torch import conda as cd
+from conda_torch import conda_cli as cd
+from conda_torch import prefix as pf
 from conda_torch import create as cr
 from conda_torch import provenance
 from conda_torch.exceptions import CondaTorchError, CondaTorchValueError, OutputExistsError
@@ -183,7 +184,7 @@ def test_force_replaces_only_after_validation(tmp_path: Path) -> None:
     )
     assert result.status == cr.CREATED and result.replaced
     assert seen == [True]
-    assert not (env / "marker.txt").exists() and cd.is_conda_env(env)
+    assert not (env / "marker.txt").exists() and pf.is_conda_env(env)
     assert siblings(env) == []
 
 
@@ -469,7 +470,7 @@ def test_real_create_new_environment(sandbox: CondaSandbox) -> None:
     # conda still reads the environment (the provenance file does not break `conda list`)
     assert sandbox.list_names(prefix) == {"tinypkg": "1.0"}
     assert provenance.read(prefix) is not None
-    assert cd.state_env_vars(str(prefix)) == {"FOO": "bar"}
+    assert pf.state_env_vars(str(prefix)) == {"FOO": "bar"}
     assert cd.conda_info(sandbox.conda, environ=sandbox.environ).locate("ml") == str(prefix)
     assert siblings(prefix) == []
 
@@ -568,7 +569,7 @@ def test_keep_backup_keeps_the_replaced_environment(tmp_path: Path) -> None:
     )
     assert result.status == cr.CREATED
     assert (kept / "marker.txt").read_text() == "precious"
-    assert cd.is_conda_env(env) and not (env / "marker.txt").exists()
+    assert pf.is_conda_env(env) and not (env / "marker.txt").exists()
     assert any(str(kept) in s.message for s in result.steps) and siblings(env) == []
     with pytest.raises(OutputExistsError, match="backup path"):
         cr.create(

@@ -26,7 +26,8 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from conda_torch import conda as cd
+from conda_torch import conda_cli as cd
+from conda_torch import prefix as pf
 from conda_torch import create as cr
 from conda_torch import procs
 from conda_torch.exceptions import CondaTorchError
@@ -222,7 +223,7 @@ def test_rollback_checks_the_backup_before_removing_anything(sandbox: CondaSandb
     backup = Path(cr.backup_path(str(prefix)))
 
     def validator(**kw):
-        cd._rmtree(str(backup))  # the user's `rm -rf .ml.conda-torch-backup`
+        pf.remove_tree(str(backup))  # the user's `rm -rf .ml.conda-torch-backup`
         return Recorder(fail=True)(**kw)
 
     res = create_in(sandbox, "tinypkg=2.0", validator, prefix=str(prefix), force=True)

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     import argparse
 
-    from ..conda import Conda
+    from ..conda_cli import Conda
     from ..machine import Machine
 
 
@@ -195,7 +195,8 @@ def environment_from_args(
     A name needs conda to look it up; a path does not, so where no conda is found (and the
     caller does not need one) a ``-p`` environment comes with conda None.
     """
-    from .. import conda as cd
+    from ..conda_cli import find_conda
+    from ..environments import resolve_target
     from ..exceptions import CondaTorchError, CondaTorchValueError
 
     if not args.name and not args.prefix:
@@ -204,10 +205,13 @@ def environment_from_args(
         )
     conda: Conda | None
     try:
-        conda = cd.find_conda(args.frontend)
+        conda = find_conda(args.frontend)
     except CondaTorchError:
-        if args.name or conda_needed:
-            raise
         conda = None
-    prefix, name = cd.resolve_env(conda, name=args.name, prefix=args.prefix)
-    return conda, prefix, name
+    # the one resolver: the name rule first, then the lookup (which needs conda)
+    target = resolve_target(
+        name=args.name, prefix=args.prefix, conda=conda, frontend=args.frontend, conda_only=True
+    )
+    if conda is None and conda_needed:
+        conda = find_conda(args.frontend)
+    return conda, str(target.prefix), target.name

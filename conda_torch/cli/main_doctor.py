@@ -93,10 +93,9 @@ def execute(args: argparse.Namespace) -> int:
 
     machine = load_machine(args.machine) if args.machine else None
     if args.all:
-        from .. import conda as cd
+        from ..conda_cli import find_conda, list_envs
 
-        conda = cd.find_conda()
-        envs = [(e.prefix, e.name) for e in cd.list_envs(conda)]
+        envs = [(e.prefix, e.name) for e in list_envs(find_conda())]
         results = diagnose_all(
             envs, machine=machine, run_probe=not args.no_probe, timeout=args.timeout
         )
@@ -123,14 +122,14 @@ def execute(args: argparse.Namespace) -> int:
             hints=["Pass -n NAME, -p PREFIX, --python PATH or --all."],
         )
     if args.python is not None:
-        from ..envs import check_python
+        from ..environments import check_python
 
         d = diagnose(
             python=check_python(args.python), machine=machine, run_probe=not args.no_probe,
             timeout=args.timeout,
         )  # fmt: skip
     else:
-        from ..envs import prefix_for_name
+        from ..environments import prefix_for_name
 
         prefix = prefix_for_name(args.name) if args.name is not None else args.prefix
         d = diagnose(
@@ -196,7 +195,7 @@ def _via(args: argparse.Namespace) -> int:
     if args.python is not None:
         prefix = None
     else:
-        from ..envs import prefix_for_name
+        from ..environments import prefix_for_name
 
         prefix = prefix_for_name(args.name) if args.name is not None else args.prefix
     nodes = diagnose_via(

@@ -76,7 +76,8 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
 def execute(args: argparse.Namespace) -> int:
     import json
 
-    from .. import conda as cd
+    from ..conda_cli import find_conda
+    from ..environments import resolve_target
     from ..exceptions import CondaTorchValueError
     from ..recreate import check_conda, plan_recreate, recreate
 
@@ -86,8 +87,8 @@ def execute(args: argparse.Namespace) -> int:
         )
     conda = None
     if args.name is not None:
-        conda = cd.find_conda()
-        prefix, name = cd.resolve_env(conda, name=args.name)
+        target = resolve_target(name=args.name, conda_only=True)
+        prefix, name = str(target.prefix), target.name
     else:
         import os
 
@@ -96,7 +97,7 @@ def execute(args: argparse.Namespace) -> int:
         prefix, name = os.path.abspath(os.path.expanduser(args.prefix)), None
         check_target(prefix)
     if not args.dry_run:
-        conda = conda or cd.find_conda()
+        conda = conda or find_conda()
         check_conda(conda)
     from .. import settings
 

@@ -59,7 +59,7 @@ def command_of(argv: Sequence[str]) -> list[str]:
 
 
 def execute(args: argparse.Namespace) -> int:
-    from .. import conda as cd
+    from ..activation import run_launch, start
     from ..exceptions import CondaTorchValueError
     from ._options import environment_from_args
 
@@ -69,6 +69,6 @@ def execute(args: argparse.Namespace) -> int:
             "no command given", hints=["conda torch run -n NAME -- CMD ARGS"]
         )
     conda, prefix, name = environment_from_args(args, conda_needed=args.conda_run)
-    launch = cd.run_launch(prefix, command, name=name, conda=conda, use_conda_run=args.conda_run)
-    rc = cd.start(launch)
+    launch = run_launch(prefix, command, name=name, conda=conda, use_conda_run=args.conda_run)
+    rc = start(launch)
     return 128 - rc if rc < 0 else rc

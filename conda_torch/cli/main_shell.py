@@ -48,17 +48,17 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
 
 
 def execute(args: argparse.Namespace) -> int:
-    from .. import conda as cd
+    from ..activation import shell_launch, start
     from ._options import environment_from_args
 
     conda, prefix, name = environment_from_args(args)
     # mamba/micromamba activators differ from conda's; the direct activation covers them
     activator = conda if conda is not None and conda.frontend == "conda" else None
-    launch = cd.shell_launch(
+    launch = shell_launch(
         prefix, name=name, conda=activator, shell=args.shell, spawn=False if args.no_spawn else None
     )
     print(f"Entering {name or prefix} ({launch.how}); `exit` to leave.", file=sys.stderr)
     for note in launch.notes:
         print(f"Note: {note}", file=sys.stderr)
-    rc = cd.start(launch)
+    rc = start(launch)
     return 128 - rc if rc < 0 else rc

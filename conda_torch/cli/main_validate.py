@@ -56,7 +56,7 @@ def execute(args: argparse.Namespace) -> int:
     import json
 
     from .. import provenance as prov
-    from ..envs import resolve_target
+    from ..environments import resolve_target
     from ..exceptions import CondaTorchValueError, ValidationError
     from ..validate import validate
 

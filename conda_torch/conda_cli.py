@@ -46,7 +46,6 @@ import sys
 import time
 from dataclasses import dataclass, field
 from functools import lru_cache
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from . import procs
@@ -55,8 +54,8 @@ from .exceptions import (
     CondaCommandError,
     CondaNotFoundError,
     CondaTorchValueError,
-    EnvironmentNotFoundError,
 )
+from .prefix import RESERVED_NAMES, is_conda_env, remove_tree, same_path
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping, Sequence
@@ -67,21 +66,11 @@ if TYPE_CHECKING:
 #: alias of ``create``: conda#16210, released in 26.7.0; docs/conda-notes.md 2).
 CREATE_READS_ENV_FILE = (26, 7)
 
-#: Characters conda refuses in an environment name (``PREFIX_NAME_DISALLOWED_CHARS`` in
-#: conda/base/constants.py), plus the Windows path separator and control characters.
-NAME_DISALLOWED = frozenset("/ :#\\")
-
-#: Names conda reserves for its base environment (``RESERVED_ENV_NAMES``, conda/base/constants.py).
-RESERVED_NAMES = frozenset({"base", "root"})
-
-#: Marker conda uses to decide that a directory is an environment (``PrefixData.is_environment``).
-HISTORY = Path("conda-meta") / "history"
-
-ON_WIN = sys.platform == "win32"
 
 #: Seconds an interrupted conda's process group is given after SIGINT (conda rolls back), after
 #: SIGTERM and after SIGKILL to be gone.
 STOP_GRACE = (15.0, 10.0, 10.0)
+
 
 
 # --------------------------------------------------------------------------------------------
@@ -496,17 +485,14 @@ class CondaInfo:
     def name_of(self, prefix: str) -> str | None:
         """The name ``conda activate`` knows ``prefix`` by, None when only the path works."""
         prefix = os.path.abspath(prefix)
-        if self.root_prefix and _same_path(prefix, self.root_prefix):
+        if self.root_prefix and same_path(prefix, self.root_prefix):
             return "base"
         parent, base = os.path.split(prefix)
         for envs_dir in self.envs_dirs:
-            if _same_path(parent, envs_dir):
+            if same_path(parent, envs_dir):
                 return base
         return None
 
-
-def _same_path(a: str, b: str) -> bool:
-    return os.path.normcase(os.path.abspath(a)) == os.path.normcase(os.path.abspath(b))
 
 
 def _writable_dir(path: str) -> bool:
@@ -553,76 +539,6 @@ def list_envs_raw(conda: Conda, *, environ: Mapping[str, str] | None = None) -> 
 def list_envs(conda: Conda, *, environ: Mapping[str, str] | None = None) -> list[EnvInfo]:
     """Every environment conda knows (``conda info --json``), with its name where it has one."""
     return list(conda_info(conda, environ=environ).envs)
-
-
-def locate(conda: Conda, name: str, *, environ: Mapping[str, str] | None = None) -> str | None:
-    """The prefix of environment ``name``, or None."""
-    check_env_name(name)
-    return conda_info(conda, environ=environ).locate(name)
-
-
-def is_conda_env(prefix: str | os.PathLike[str]) -> bool:
-    """True for a directory conda treats as an environment (it has ``conda-meta/history``)."""
-    return (Path(prefix) / HISTORY).is_file()
-
-
-def check_env_name(name: str) -> str:
-    """``name`` if conda accepts it as an environment name; else a CondaTorchValueError."""
-    bad = sorted(set(name) & NAME_DISALLOWED)
-    if not name.strip() or name in (".", "..") or bad or any(ord(c) < 32 for c in name):
-        what = f" (it contains {' '.join(repr(c) for c in bad)})" if bad else ""
-        raise CondaTorchValueError(
-            f"invalid environment name {name!r}{what}",
-            hints=["A name is one word without / \\ : # or spaces; give a path with -p PREFIX."],
-        )
-    if name in RESERVED_NAMES:
-        raise CondaTorchValueError(
-            f"'{name}' is conda's own base environment; conda-torch does not create or replace it",
-            hints=["Choose another name, e.g. -n torch."],
-        )
-    check_not_sibling(name)
-    return name
-
-
-#: The names conda-torch gives its own files beside an environment (:func:`sibling`).
-SIBLING_TAGS = ("lock", "backup", "trash", "marker")
-_SIBLING = re.compile(r"^\..+\.conda-torch-(?:" + "|".join(SIBLING_TAGS) + r")$")
-
-
-def check_not_sibling(name: str) -> None:
-    """Refuse a name of the shape of conda-torch's own files (``.ml.conda-torch-backup``): an
-    environment so named would be taken for another's backup or lock."""
-    if _SIBLING.match(name):
-        raise CondaTorchValueError(
-            f"{name!r} has the shape of conda-torch's own files beside an environment "
-            "(.NAME.conda-torch-backup, -lock, -trash, -marker); conda-torch does not use it "
-            "for an environment",
-            hints=["Choose another name."],
-        )
-
-
-def check_sibling_room(prefix: str) -> None:
-    """Refuse a prefix whose name leaves no room for conda-torch's files beside it (the longest
-    is ``.NAME.conda-torch-backup``: 20 characters more than NAME, within the filesystem's
-    limit for one name)."""
-    parent, base = os.path.split(os.path.abspath(prefix))
-    check_not_sibling(base)
-    probe = parent
-    while not os.path.isdir(probe) and os.path.dirname(probe) != probe:
-        probe = os.path.dirname(probe)
-    try:
-        limit = os.pathconf(probe, "PC_NAME_MAX")
-    except (OSError, ValueError, AttributeError):
-        limit = 255
-    longest = len(os.path.basename(sibling(prefix, "backup")).encode())
-    if longest > limit:
-        room = limit - (longest - len(base.encode()))
-        raise CondaTorchValueError(
-            f"the name {base[:20]}... is too long ({len(base)} characters): conda-torch keeps "
-            f".NAME.conda-torch-backup beside the environment, and this filesystem allows "
-            f"{limit} characters in a name",
-            hints=[f"Choose a name of at most {room} characters."],
-        )
 
 
 # --------------------------------------------------------------------------------------------
@@ -674,29 +590,11 @@ def remove_env(
         except (CondaCommandError, CondaNotFoundError) as exc:
             notes.append(f"conda remove failed ({exc.line}); deleted the directory instead")
     if os.path.lexists(prefix):
-        _rmtree(prefix)
+        remove_tree(prefix)
     if os.path.lexists(prefix):
         notes.append(f"could not delete {prefix} completely")
     return notes
 
-
-def _rmtree(path: str) -> None:
-    def onerror(func: Any, p: str, _exc: Any) -> None:  # read-only files (Windows, .git)
-        with contextlib.suppress(OSError):
-            os.chmod(p, 0o700)
-            func(p)
-
-    if os.path.islink(path) or os.path.isfile(path):
-        with contextlib.suppress(OSError):
-            os.unlink(path)
-        return
-    shutil.rmtree(path, onerror=onerror)
-
-
-def sibling(prefix: str, tag: str) -> str:
-    """A hidden path next to ``prefix``: ``<dir>/.<name>.conda-torch-<tag>``."""
-    parent, base = os.path.split(os.path.abspath(prefix))
-    return os.path.join(parent, f".{base}.conda-torch-{tag}")
 
 
 def move_aside(prefix: str, backup: str) -> None:
@@ -722,387 +620,7 @@ def move_aside(prefix: str, backup: str) -> None:
 def restore(backup: str, prefix: str) -> None:
     """Put an environment moved by :func:`move_aside` back where it was."""
     if os.path.lexists(prefix):
-        _rmtree(prefix)
+        remove_tree(prefix)
     os.rename(backup, prefix)
 
 
-# --------------------------------------------------------------------------------------------
-# activation
-
-
-def env_python(prefix: str | os.PathLike[str]) -> Path:
-    """The environment's Python executable."""
-    return Path(prefix) / ("python.exe" if ON_WIN else os.path.join("bin", "python"))
-
-
-def path_dirs(prefix: str) -> list[str]:
-    """The directories activation puts first on PATH (conda's ``_get_path_dirs``)."""
-    if ON_WIN:
-        subs = ("", "Library/mingw-w64/bin", "Library/usr/bin", "Library/bin", "Scripts", "bin")
-        return [os.path.normpath(os.path.join(prefix, s)) for s in subs]
-    return [os.path.join(prefix, "bin")]
-
-
-def state_env_vars(prefix: str) -> dict[str, str]:
-    """``variables:`` conda stored for the environment (``conda-meta/state``)."""
-    path = Path(prefix) / "conda-meta" / "state"
-    try:
-        doc = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
-    env_vars = doc.get("env_vars") if isinstance(doc, dict) else None
-    if not isinstance(env_vars, dict):
-        return {}
-    return {str(k): str(v) for k, v in env_vars.items()}
-
-
-def activate_scripts(prefix: str) -> list[Path]:
-    """Package activation scripts (``etc/conda/activate.d``) for this platform's shells."""
-    folder = Path(prefix) / "etc" / "conda" / "activate.d"
-    if not folder.is_dir():
-        return []
-    suffixes = (".bat",) if ON_WIN else (".sh",)
-    return sorted(p for p in folder.iterdir() if p.suffix in suffixes)
-
-
-def activated_environ(
-    prefix: str, *, name: str | None = None, environ: Mapping[str, str] | None = None
-) -> dict[str, str]:
-    """The environment variables ``conda activate PREFIX`` sets, computed without conda.
-
-    Covers PATH (the environment's directories first, a previously active environment's
-    removed), ``CONDA_PREFIX``, ``CONDA_DEFAULT_ENV``, ``CONDA_SHLVL``/``CONDA_PREFIX_N``,
-    ``CONDA_PROMPT_MODIFIER`` and the environment's ``variables:``. It does **not** run
-    ``etc/conda/activate.d`` scripts: callers check :func:`activate_scripts` and use conda's own
-    activator when there are any.
-    """
-    env = dict(os.environ if environ is None else environ)
-    prefix = os.path.abspath(prefix)
-    old_prefix = env.get("CONDA_PREFIX")
-    path = env.get("PATH", "").split(os.pathsep) if env.get("PATH") else []
-    if old_prefix:
-        stale = {os.path.normcase(d) for d in path_dirs(old_prefix)}
-        path = [p for p in path if os.path.normcase(p) not in stale]
-    env["PATH"] = os.pathsep.join([*path_dirs(prefix), *path])
-    try:
-        shlvl = int(env.get("CONDA_SHLVL", "0") or 0)
-    except ValueError:
-        shlvl = 0
-    if old_prefix and shlvl > 0:
-        env[f"CONDA_PREFIX_{shlvl}"] = old_prefix
-    env["CONDA_SHLVL"] = str(shlvl + 1)
-    env["CONDA_PREFIX"] = prefix
-    label = name or prefix
-    env["CONDA_DEFAULT_ENV"] = label
-    env["CONDA_PROMPT_MODIFIER"] = f"({label}) "
-    env.update(state_env_vars(prefix))
-    return env
-
-
-def activation_script(
-    conda: Conda, prefix: str, shell: str = "posix", *, environ: Mapping[str, str] | None = None
-) -> str:
-    """conda's own activation script for ``shell`` (``conda shell.<shell> activate PREFIX``).
-
-    For posix shells and fish conda prints the script itself; for cmd.exe it prints the path of
-    a temporary batch file.
-    """
-    result = run_conda(conda, [f"shell.{shell}", "activate", prefix], capture=True, environ=environ)
-    return result.stdout or ""
-
-
-def spawn_available(conda: Conda) -> bool:
-    """True when the conda-spawn plugin is installed beside this conda (``conda spawn``)."""
-    if conda.frontend != "conda":
-        return False
-    python = conda.argv[0] if len(conda.argv) > 1 and conda.argv[1] == "-m" else None
-    if python and _same_path(python, sys.executable):
-        return importlib.util.find_spec("conda_spawn") is not None
-    exe = Path(python or conda.argv[0]).resolve()
-    # <root>/bin/conda (or <root>/condabin/conda) -> <root>/lib/python3.X/site-packages
-    for root in (exe.parent.parent, exe.parent.parent.parent):
-        patterns = (
-            ("Lib/site-packages/conda_spawn",)
-            if ON_WIN
-            else ("lib/python3*/site-packages/conda_spawn",)
-        )
-        for pattern in patterns:
-            if any(root.glob(pattern)):
-                return True
-    return False
-
-
-def require_env(prefix: str) -> str:
-    """``prefix`` (absolute) if it is a conda environment, else EnvironmentNotFoundError."""
-    path = os.path.abspath(os.path.expanduser(prefix))
-    if not is_conda_env(path):
-        what = "does not exist" if not os.path.exists(path) else "is not a conda environment"
-        raise EnvironmentNotFoundError(
-            f"{path} {what}",
-            hints=["List environments with `conda env list`."],
-        )
-    return path
-
-
-def resolve_env(
-    conda: Conda | None,
-    *,
-    name: str | None = None,
-    prefix: str | None = None,
-    environ: Mapping[str, str] | None = None,
-) -> tuple[str, str | None]:
-    """``(prefix, name)`` of an existing environment given ``-n NAME`` or ``-p PREFIX``."""
-    if prefix:
-        path = require_env(prefix)
-        return path, None
-    if not name:
-        raise CondaTorchValueError("no environment given", hints=["Pass -n NAME or -p PREFIX."])
-    bad = sorted(set(name) & NAME_DISALLOWED)
-    if bad:
-        check_env_name(name)
-    if environ is None:
-        quick = _locate_in_process(name)
-        if quick:
-            return quick, name
-    if conda is None:
-        raise CondaNotFoundError(
-            f"cannot look up environment '{name}' without conda",
-            hints=["Pass -p PREFIX instead."],
-        )
-    info = conda_info(conda, environ=environ)
-    found = info.locate(name)
-    if found is None:
-        raise EnvironmentNotFoundError(
-            f"no environment named '{name}'",
-            hints=[f"Known: {', '.join(e.name for e in info.envs if e.name) or '(none)'}."],
-        )
-    return found, name
-
-
-def _locate_in_process(name: str) -> str | None:
-    """conda's own ``locate_prefix_by_name`` where conda is importable here (0.2 s instead of
-    a conda start); None when it is not, or does not know the name."""
-    if importlib.util.find_spec("conda") is None:
-        return None
-    try:
-        from conda.base.context import locate_prefix_by_name  # type: ignore[import-not-found]
-
-        found = locate_prefix_by_name(name)
-    except Exception:
-        return None
-    return str(found) if found and is_conda_env(found) else None
-
-
-# --------------------------------------------------------------------------------------------
-# running a command or a shell inside an environment
-
-
-@dataclass(frozen=True)
-class Launch:
-    """A process to start inside an environment: its command line and variables."""
-
-    argv: tuple[str, ...]
-    env: dict[str, str] = field(compare=False)
-    #: How the environment is activated: ``direct``, ``conda run``, ``conda spawn``,
-    #: ``conda activator (bash)``, ...
-    how: str = "direct"
-    #: Temporary files and folders to delete once the process has ended.
-    cleanup: tuple[str, ...] = ()
-    notes: tuple[str, ...] = ()
-
-
-def run_launch(
-    prefix: str,
-    command: Sequence[str],
-    *,
-    name: str | None = None,
-    conda: Conda | None = None,
-    use_conda_run: bool = False,
-    environ: Mapping[str, str] | None = None,
-) -> Launch:
-    """How to run ``command`` inside the environment at ``prefix``.
-
-    Directly, with the variables activation sets (:func:`activated_environ`: no conda start at
-    all), unless the environment has ``activate.d`` scripts (which only conda's activator runs)
-    or ``use_conda_run``: then ``conda run --no-capture-output`` (output streams as it comes).
-    """
-    if not command:
-        raise CondaTorchValueError(
-            "no command to run", hints=["conda torch run -n NAME -- CMD ARGS"]
-        )
-    base_env = dict(os.environ if environ is None else environ)
-    scripts = activate_scripts(prefix)
-    if use_conda_run or scripts:
-        if conda is None:
-            raise CondaNotFoundError(
-                f"{prefix} has activation scripts that need conda to run"
-                if scripts
-                else "--conda-run needs conda",
-                hints=["Set CONDA_EXE, or run from a shell where conda works."],
-            )
-        if conda.frontend == "conda":
-            args = ["run", "--prefix", prefix, "--no-capture-output", *command]
-        else:
-            args = ["run", "--prefix", prefix, *command]
-        why = (f"{len(scripts)} activate.d script(s)",) if scripts and not use_conda_run else ()
-        return Launch(tuple(conda.command(*args)), base_env, f"{conda.frontend} run", notes=why)
-    env = activated_environ(prefix, name=name, environ=base_env)
-    exe = command[0]
-    found = shutil.which(exe, path=env.get("PATH")) if os.sep not in exe else exe
-    if found is None:
-        err = CondaTorchValueError(
-            f"{exe}: command not found in {prefix} or on PATH",
-            hints=["Install it into the environment, or give its full path."],
-        )
-        err.return_code = 127
-        raise err
-    return Launch((found, *command[1:]), env, "direct")
-
-
-#: Shells whose activation script conda writes (``conda shell.<name> activate``).
-_POSIX_SHELLS = ("sh", "dash", "ash", "ksh", "mksh", "bash", "zsh")
-
-
-def default_shell(environ: Mapping[str, str] | None = None) -> str:
-    env = os.environ if environ is None else environ
-    if ON_WIN:
-        return env.get("COMSPEC", "cmd.exe")
-    return env.get("SHELL") or "/bin/sh"
-
-
-def shell_launch(
-    prefix: str,
-    *,
-    name: str | None = None,
-    conda: Conda | None = None,
-    shell: str | None = None,
-    spawn: bool | None = None,
-    environ: Mapping[str, str] | None = None,
-    tmpdir: str | None = None,
-) -> Launch:
-    """How to start an interactive shell with the environment at ``prefix`` activated.
-
-    1. ``conda spawn PREFIX`` when the conda-spawn plugin is installed (and no ``shell`` was
-       asked for; ``spawn=False`` skips it);
-    2. otherwise ``$SHELL`` (or ``shell``), with conda's own activation script
-       (``conda shell.<shell> activate PREFIX``) run after the user's startup files: bash gets
-       an ``--rcfile`` that sources ``~/.bashrc`` first, zsh a ``ZDOTDIR`` whose files source
-       the user's, sh/dash/ksh an ``ENV`` file, fish an ``-C`` init command;
-    3. without conda, or for other shells: the variables of :func:`activated_environ`.
-    """
-    import tempfile
-
-    base_env = dict(os.environ if environ is None else environ)
-    if conda is not None and shell is None and spawn is not False and spawn_available(conda):
-        return Launch(tuple(conda.command("spawn", prefix)), base_env, "conda spawn")
-    shell_path = shell or default_shell(base_env)
-    resolved = shutil.which(shell_path, path=base_env.get("PATH")) or shell_path
-    kind = os.path.basename(resolved).lower().removesuffix(".exe")
-    direct = activated_environ(prefix, name=name, environ=base_env)
-    if conda is None:
-        notes = ("conda was not found: activated with PATH/CONDA_PREFIX/variables only",)
-        if activate_scripts(prefix):
-            notes += ("the environment's activate.d scripts were not run",)
-        return Launch(
-            (resolved, "-i") if not ON_WIN else (resolved,), direct, "direct", notes=notes
-        )
-    folder = tempfile.mkdtemp(prefix="conda-torch-shell-", dir=tmpdir)
-    env = dict(base_env)
-    if kind in _POSIX_SHELLS:
-        script = activation_script(
-            conda, prefix, "posix" if kind not in ("bash", "zsh") else kind, environ=base_env
-        )
-        act = os.path.join(folder, "activate.sh")
-        Path(act).write_text(script, encoding="utf-8")
-        if kind == "bash":
-            rc = os.path.join(folder, "bashrc")
-            Path(rc).write_text(
-                f'[ -f "$HOME/.bashrc" ] && . "$HOME/.bashrc"\n. {shlex.quote(act)}\n',
-                encoding="utf-8",
-            )
-            return Launch(
-                (resolved, "--rcfile", rc, "-i"), env, "conda activator (bash)", cleanup=(folder,)
-            )
-        if kind == "zsh":
-            orig = base_env.get("ZDOTDIR") or base_env.get("HOME", "")
-            env["ZDOTDIR"] = folder
-            env["_CONDA_TORCH_ZDOTDIR"] = orig
-            for fname, last in (
-                (".zshenv", ""),
-                (".zprofile", ""),
-                (".zlogin", ""),
-                (".zshrc", f". {shlex.quote(act)}\n"),
-            ):
-                restore = 'ZDOTDIR="$_CONDA_TORCH_ZDOTDIR"; ' if fname == ".zshrc" else ""
-                user = f'"$_CONDA_TORCH_ZDOTDIR/{fname}"'
-                Path(folder, fname).write_text(
-                    f"{restore}[ -f {user} ] && . {user}\n{last}", encoding="utf-8"
-                )
-            return Launch((resolved, "-i"), env, "conda activator (zsh)", cleanup=(folder,))
-        rc = os.path.join(folder, "env.sh")
-        user_env = base_env.get("ENV")
-        Path(rc).write_text(
-            (f"[ -f {shlex.quote(user_env)} ] && . {shlex.quote(user_env)}\n" if user_env else "")
-            + f". {shlex.quote(act)}\n",
-            encoding="utf-8",
-        )
-        env["ENV"] = rc
-        return Launch((resolved, "-i"), env, f"conda activator ({kind})", cleanup=(folder,))
-    if kind == "fish":
-        script = activation_script(conda, prefix, "fish", environ=base_env)
-        act = os.path.join(folder, "activate.fish")
-        Path(act).write_text(script, encoding="utf-8")
-        return Launch(
-            (resolved, "-i", "-C", f"source {shlex.quote(act)}"),
-            env,
-            "conda activator (fish)",
-            cleanup=(folder,),
-        )
-    if kind in ("cmd",) and ON_WIN:  # pragma: no cover - Windows
-        bat = activation_script(conda, prefix, "cmd.exe", environ=base_env).strip()
-        return Launch(
-            (resolved, "/K", bat), env, "conda activator (cmd.exe)", cleanup=(folder, bat)
-        )
-    if kind in ("powershell", "pwsh"):  # pragma: no cover - Windows / pwsh on Unix
-        script = activation_script(conda, prefix, "powershell", environ=base_env)
-        ps1 = os.path.join(folder, "activate.ps1")
-        Path(ps1).write_text(script, encoding="utf-8")
-        return Launch(
-            (resolved, "-NoExit", "-File", ps1),
-            env,
-            "conda activator (powershell)",
-            cleanup=(folder,),
-        )
-    _rmtree(folder)
-    notes = (
-        (
-            f"{kind}: started with PATH/CONDA_PREFIX/variables set (conda's activator does not "
-            "cover this shell here)"
-        ),
-    )
-    if activate_scripts(prefix):
-        notes += ("the environment's activate.d scripts were not run",)
-    return Launch((resolved, "-i"), direct, "direct", notes=notes)
-
-
-def start(launch: Launch, *, cwd: str | None = None) -> int:
-    """Run ``launch`` in the foreground and return its exit status (Ctrl-C goes to it)."""
-    try:
-        proc = subprocess.Popen(list(launch.argv), env=launch.env, cwd=cwd)
-    except OSError as exc:
-        err = CondaTorchValueError(
-            f"cannot start {launch.argv[0]}: {exc.strerror or exc}",
-            hints=["Check the command and its permissions."],
-        )
-        err.return_code = 126 if isinstance(exc, PermissionError) else 127
-        raise err from None
-    try:
-        while True:
-            try:
-                return proc.wait()
-            except KeyboardInterrupt:  # the child got the terminal's SIGINT too: let it decide
-                continue
-    finally:
-        for path in launch.cleanup:
-            with contextlib.suppress(OSError):
-                _rmtree(path) if os.path.isdir(path) else os.unlink(path)

@@ -1,29 +1,33 @@
 """Which environment a command acts on: ``-n NAME``, ``-p PREFIX`` or ``--python PATH``.
 
-:func:`resolve_target` turns those options into a :class:`Target` (a prefix, where there is
-one, and the Python that runs in it). Names are resolved by asking conda
-(:mod:`conda_torch.conda`: ``CONDA_EXE``, ``python -m conda`` or ``conda`` on PATH).
+:func:`resolve_target` is the one resolver, for every subcommand: it turns those options into a
+:class:`Target` (a prefix, where there is one, and the Python that runs in it). A name is checked
+by the one name rule (:func:`conda_torch.prefix.check_env_name`) *before* anything is looked up,
+so a bad name gives the same message everywhere, with or without conda; then it is looked up in
+this process where conda is importable (:func:`conda_torch.conda_api.locate_prefix_by_name`),
+else by asking conda (:mod:`conda_torch.conda_cli`: ``CONDA_EXE``, ``python -m conda`` or
+``conda`` on PATH).
 """
 
 from __future__ import annotations
 
 import os
 import shutil
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from .conda_api import locate_prefix_by_name
+from .conda_cli import Conda, conda_info, find_conda
 from .exceptions import (
     CondaNotFoundError,
     CondaTorchValueError,
     EnvironmentNotFoundError,
 )
+from .prefix import check_env_name, is_conda_env, is_environment, python_in
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
-
-_ON_WINDOWS = sys.platform == "win32"
 
 
 @dataclass(frozen=True)
@@ -42,49 +46,34 @@ class Target:
         return str(self.prefix) if self.prefix is not None else str(self.python)
 
 
-def python_in(prefix: Path) -> Path:
-    """The interpreter of an environment (conda or venv layout, POSIX or Windows)."""
-    if _ON_WINDOWS:
-        for candidate in (prefix / "python.exe", prefix / "Scripts" / "python.exe"):
-            if candidate.exists():
-                return candidate
-        return prefix / "python.exe"
-    return prefix / "bin" / "python"
+def prefix_for_name(
+    name: str,
+    *,
+    conda: Conda | None = None,
+    frontend: str = "conda",
+    environ: Mapping[str, str] | None = None,
+) -> Path:
+    """The prefix of the environment conda knows as ``name`` (``base`` included).
 
-
-def is_environment(prefix: Path) -> bool:
-    """A conda environment (``conda-meta/``) or a virtual environment (``pyvenv.cfg``)."""
-    return (prefix / "conda-meta").is_dir() or (prefix / "pyvenv.cfg").is_file()
-
-
-def check_name(name: str) -> str:
-    """An environment name: not empty, no path separators (those belong to ``-p``)."""
-    seps = {"/", "\\", os.sep} | ({os.altsep} if os.altsep else set())
-    if not name or not name.strip():
-        raise CondaTorchValueError(
-            "environment name is empty", hints=["Pass -n NAME or -p PREFIX."]
-        )
-    if any(sep in name for sep in seps) or name in (".", ".."):
-        raise CondaTorchValueError(
-            f"environment name {name!r} contains a path separator",
-            hints=[f"Use -p {name} to name an environment by its path."],
-        )
-    return name
-
-
-def prefix_for_name(name: str, *, environ: Mapping[str, str] | None = None) -> Path:
-    """The prefix conda knows ``name`` by (``base`` included), asking conda itself."""
-    from . import conda as _conda
-
-    check_name(name)
-    try:
-        exe = _conda.find_conda(environ=environ)
-    except CondaNotFoundError as exc:
-        raise CondaNotFoundError(
-            f"cannot resolve environment name {name!r}: conda was not found",
-            hints=["Set CONDA_EXE or put conda on PATH, or pass -p PREFIX or --python PATH."],
-        ) from exc
-    info = _conda.conda_info(exe, environ=environ)
+    The name rule first (the same message with or without conda); then conda's own
+    ``locate_prefix_by_name`` in this process where conda is importable and the caller's
+    environment is this process's; else ``conda info --json`` from ``conda`` (found by
+    ``frontend`` when not given).
+    """
+    check_env_name(name)
+    if environ is None:
+        quick = locate_prefix_by_name(name)
+        if quick:
+            return Path(quick)
+    if conda is None:
+        try:
+            conda = find_conda(frontend, environ=environ)
+        except CondaNotFoundError as exc:
+            raise CondaNotFoundError(
+                f"cannot resolve environment name {name!r}: conda was not found",
+                hints=["Set CONDA_EXE or put conda on PATH, or pass -p PREFIX or --python PATH."],
+            ) from exc
+    info = conda_info(conda, environ=environ)
     found = info.locate(name)
     if found is None:
         known = ", ".join(e.name for e in info.envs if e.name) or "(none)"
@@ -125,28 +114,51 @@ def check_python(
     return path.absolute()
 
 
+def require_env(prefix: str | os.PathLike[str]) -> Path:
+    """``prefix`` (absolute) if it is a conda environment, else EnvironmentNotFoundError."""
+    path = Path(os.path.abspath(os.path.expanduser(os.fspath(prefix))))
+    if not is_conda_env(path):
+        what = "does not exist" if not path.exists() else "is not a conda environment"
+        raise EnvironmentNotFoundError(
+            f"{path} {what}",
+            hints=["List environments with `conda env list`."],
+        )
+    return path
+
+
 def resolve_target(
     *,
     name: str | None = None,
     prefix: str | os.PathLike[str] | None = None,
     python: str | os.PathLike[str] | None = None,
+    conda: Conda | None = None,
+    frontend: str = "conda",
+    conda_only: bool = False,
     environ: Mapping[str, str] | None = None,
 ) -> Target:
-    """Resolve exactly one of ``name``, ``prefix`` and ``python`` to a :class:`Target`."""
+    """Resolve exactly one of ``name``, ``prefix`` and ``python`` to a :class:`Target`.
+
+    ``conda_only`` (shell, run, recreate: commands that activate or rebuild a conda
+    environment) takes only a conda environment, with or without a Python in it; otherwise
+    (validate, doctor) a conda or virtual environment with its Python, or any interpreter.
+    """
     given = [k for k, v in (("-n", name), ("-p", prefix), ("--python", python)) if v is not None]
     if len(given) != 1:
         raise CondaTorchValueError(
             "name exactly one environment" + (f" (got {' and '.join(given)})" if given else ""),
-            hints=["Pass -n NAME, -p PREFIX or --python PATH."],
+            hints=["Pass -n NAME or -p PREFIX" + ("." if conda_only else " or --python PATH.")],
         )
     if python is not None:
         return Target(prefix=None, python=check_python(python, environ=environ))
     if name is not None:
-        path = prefix_for_name(name, environ=environ)
+        path = prefix_for_name(name, conda=conda, frontend=frontend, environ=environ)
     else:
-        path = Path(os.fspath(prefix)).expanduser()  # type: ignore[arg-type]
         if not os.fspath(prefix):  # type: ignore[arg-type]
             raise CondaTorchValueError("-p is empty", hints=["Pass -p PREFIX."])
+        path = Path(os.fspath(prefix)).expanduser()  # type: ignore[arg-type]
+    if conda_only:
+        path = require_env(path)
+        return Target(prefix=path, python=python_in(path), name=name)
     path = path.absolute()
     if not path.exists():
         raise EnvironmentNotFoundError(
@@ -168,28 +180,3 @@ def resolve_target(
     if not os.access(interpreter, os.X_OK):
         raise EnvironmentNotFoundError(f"Python {interpreter} is not executable")
     return Target(prefix=path, python=interpreter, name=name)
-
-
-def activated_environ(
-    prefix: Path | None, *, name: str | None = None, environ: Mapping[str, str] | None = None
-) -> dict[str, str]:
-    """The variables the environment has when activated, for running its Python.
-
-    A conda environment gets what ``conda activate`` sets
-    (:func:`conda_torch.conda.activated_environ`: PATH first, ``CONDA_PREFIX``, its
-    ``variables``); a virtual environment gets its ``bin``
-    first on PATH and ``VIRTUAL_ENV``. Everything else, ``PYTHONPATH`` and ``HOME`` included,
-    is kept, so that shadowing stays visible. Activation scripts are not run.
-    """
-    env = dict(os.environ if environ is None else environ)
-    if prefix is None:
-        return env
-    if (prefix / "conda-meta").is_dir():
-        from . import conda as _conda
-
-        return _conda.activated_environ(str(prefix), name=name, environ=env)
-    scripts = prefix / ("Scripts" if _ON_WINDOWS else "bin")
-    env["PATH"] = os.pathsep.join([str(scripts), *filter(None, [env.get("PATH")])])
-    env["VIRTUAL_ENV"] = str(prefix)
-    env.pop("PYTHONHOME", None)
-    return env
