@@ -273,7 +273,7 @@ def test_run_passes_the_exit_code_and_activates(tmp_path: Path) -> None:
     [
         (["-p", "{tmp}/missing", "--", "true"], "does not exist"),
         (["-p", "{tmp}", "--", "true"], "is not a conda environment"),
-        (["-n", "nope", "--", "true"], "no environment named 'nope'"),
+        (["-n", "nope", "--", "true"], "no conda environment named 'nope'"),
         (["-n", "a/b", "--", "true"], "invalid environment name"),
         (["-p", "{env}"], "no command given"),
         (["--", "true"], "which environment"),

@@ -1,0 +1,152 @@
+"""conda_torch.conda_api: the readings made without conda answer as conda's own API does.
+
+conda's answers come from conda's own Python (``History``, ``MatchSpec``,
+``locate_prefix_by_name``), run on the same files: a history a real conda wrote while creating,
+installing into and removing from an environment (offline, from a local channel), and histories
+in the shapes older condas wrote.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from typing import TYPE_CHECKING
+
+import pytest
+
+from conda_torch import conda_api
+
+from .condatools import ROOT_DIR, require_conda
+from .envtools import box_environ, box_layout, run
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+#: Run by conda's Python: conda's reading of each history, our fallback's specs read by conda's
+#: MatchSpec (so that ``numpy >=1.20`` and ``numpy>=1.20`` compare equal), and the public
+#: ``conda_api`` functions, which use conda's API there.
+_CONDA_SIDE = r"""
+import json, sys
+from conda.history import History
+from conda.models.match_spec import MatchSpec
+from conda.base.context import context, locate_prefix_by_name
+from conda_torch import conda_api
+assert conda_api.conda_importable()
+out = []
+for prefix, ours in json.load(sys.stdin):
+    conda = {n: str(s) for n, s in History(prefix).get_requested_specs_map().items()}
+    out.append({
+        "conda": conda,
+        "ours_read_by_conda": {n: str(MatchSpec(s)) for n, s in ours.items()},
+        "adapter": conda_api.requested_specs(prefix),
+        "adapter_installed": conda_api.requested_specs(prefix, {"alpha", "python"}),
+    })
+print(json.dumps(out))
+"""
+
+
+def _installed(prefix: Path) -> set[str]:
+    return {json.loads(f.read_text())["name"] for f in (prefix / "conda-meta").glob("*.json")}
+
+
+def _conda_answers(prefixes: list[Path]) -> list[dict[str, dict[str, str]]]:
+    conda = require_conda()
+    cases = [[str(p), conda_api.history_requested_specs(p, _installed(p))] for p in prefixes]
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("CONDA_", "_CE_"))}
+    proc = subprocess.run(
+        [conda.python, "-c", _CONDA_SIDE],
+        input=json.dumps(cases), capture_output=True, text=True, timeout=300, check=False,
+        env={**env, "PYTHONPATH": str(ROOT_DIR)},
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return json.loads(proc.stdout)
+
+
+@pytest.fixture(scope="module")
+def real_history(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An environment a real conda made and changed: create, install (a series, a range, a
+    channel), remove, and an update of a request, from a local offline channel."""
+    conda = require_conda()
+    base = tmp_path_factory.mktemp("history")
+    root, chan, condarc = box_layout(base, "box", "register_envs: false")
+    for name, version in (("alpha", "1.0"), ("alpha", "1.1"), ("beta", "2.0"), ("gamma", "1.1.1k")):
+        chan.add(name, version)
+    chan.add("delta", "2.5.1", "cuda126_0")
+    chan.add("delta", "2.5.1", "cpu_0")
+    chan.index()
+    env = box_environ(root, condarc, chan.pkgs)
+    prefix = root / "envs" / "h"
+    channel = ["--override-channels", "-c", "conda-forge"]
+    for args in (
+        ["create", "-p", str(prefix), "alpha=1.0"],
+        ["install", "-p", str(prefix), "beta>=2.0,<3", "gamma=1.1.1"],
+        ["install", "-p", str(prefix), "conda-forge::delta=2.5.*=cuda*"],
+        ["remove", "-p", str(prefix), "beta"],
+        ["install", "-p", str(prefix), "alpha >=1.1"],
+    ):
+        run([conda.exe, *args, "-y", "-q", *channel], env=env, timeout=300)
+    return prefix
+
+
+#: Packages "installed" beside the hand-written histories (conda leaves out what is not).
+INSTALLED = ("python", "jupyter", "numpy", "scipy", "pandas", "pytorch", "ignored")
+
+
+def _hand_written(folder: Path, name: str, text: str) -> Path:
+    prefix = folder / name
+    (prefix / "conda-meta").mkdir(parents=True)
+    (prefix / "conda-meta" / "history").write_text(text, encoding="utf-8")
+    for package in INSTALLED:
+        record = {"name": package, "version": "1.0", "build": "0", "build_number": 0}
+        (prefix / "conda-meta" / f"{package}-1.0-0.json").write_text(json.dumps(record))
+    return prefix
+
+
+#: Histories in the shapes conda has written over the years (and one a user edited).
+HAND_WRITTEN = {
+    "old-format": (
+        "==> 2017-01-01 10:00:00 <==\n# cmd: conda install python jupyter\n"
+        "# install specs: python>=3.5.1,jupyter >=1.0.0,<2.0\n"
+    ),
+    "neutered-and-removed": (
+        "==> 2026-01-01 10:00:00 <==\n# cmd: conda create -n x python=3.11 numpy scipy\n"
+        "# conda version: 26.7.1\n# update specs: ['python=3.11', 'numpy', 'scipy']\n"
+        "==> 2026-01-02 10:00:00 <==\n# cmd: conda remove scipy\n# remove specs: ['scipy']\n"
+        "==> 2026-01-03 10:00:00 <==\n# cmd: conda install numpy=1.26\n"
+        "# neutered specs: ['numpy=1.26']\n"
+    ),
+    "no-cmd-line": (
+        "==> 2026-01-01 10:00:00 <==\n# update specs: ['ignored']\n"
+        "==> 2026-01-02 10:00:00 <==\n# cmd: conda install pandas<3\n"
+        "# update specs: ['pandas<3', 'conda-forge::pytorch=2.5.*=cuda*']\n"
+    ),
+    "empty": "",
+}
+
+
+def test_history_read_without_conda_answers_as_condas_history(
+    real_history: Path, tmp_path: Path
+) -> None:
+    prefixes = [real_history]
+    prefixes += [_hand_written(tmp_path, name, text) for name, text in HAND_WRITTEN.items()]
+    answers = _conda_answers(prefixes)
+    for prefix, answer in zip(prefixes, answers):
+        assert answer["ours_read_by_conda"] == answer["conda"], prefix.name
+        assert answer["adapter"] == answer["conda"], prefix.name
+        assert answer["adapter_installed"] == {
+            n: s for n, s in answer["conda"].items() if n in ("alpha", "python")
+        }
+    real = answers[0]["conda"]
+    assert set(real) == {"alpha", "gamma", "delta"}  # beta was removed; alpha re-requested
+    assert set(answers[2]["conda"]) == {"python", "numpy"}  # scipy removed, numpy neutered
+    assert set(answers[3]["conda"]) == {"pandas", "pytorch"}  # no "# cmd:": not a request
+
+
+def test_requested_specs_without_conda_is_the_history_reading(real_history: Path) -> None:
+    if conda_api.conda_importable():
+        pytest.skip("this interpreter can import conda")
+    ours = conda_api.requested_specs(real_history)
+    assert ours == conda_api.history_requested_specs(real_history)
+    assert conda_api.requested_specs(real_history, {"alpha"}) == {"alpha": ours["alpha"]}
+    assert conda_api.locate_prefix_by_name("h") is None
