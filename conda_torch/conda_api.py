@@ -7,6 +7,8 @@ through this module, which asks conda itself when ``import conda`` works (always
 
 * :func:`requested_specs`: what the user explicitly asked for (``History``'s
   ``get_requested_specs_map``), from ``conda-meta/history``;
+* :func:`prefix_records`: the package records of an environment (``PrefixData``), from
+  ``conda-meta/*.json``;
 * :func:`locate_prefix_by_name`: the prefix of a named environment
   (``conda.base.context.locate_prefix_by_name``); without conda, names are looked up by running
   conda (:mod:`conda_torch.conda_cli`), so this answers None.
@@ -20,8 +22,10 @@ from __future__ import annotations
 
 import ast
 import importlib.util
+import json
 import os
 import re
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
@@ -77,6 +81,86 @@ def _conda_requested_specs(prefix: str | os.PathLike[str]) -> dict[str, str] | N
     except Exception:  # a conda too old, or a history it cannot read: read it ourselves
         return None
     return {str(name): str(spec) for name, spec in specs.items()}
+
+
+@dataclass(frozen=True)
+class RecordFacts:
+    """One conda package installed in an environment, as its ``conda-meta`` record says."""
+
+    name: str
+    version: str
+    build: str
+    #: As recorded: a channel URL with its subdir (``https://conda.anaconda.org/conda-forge/
+    #: linux-64``), or a name in old records; "" when the record names none.
+    channel: str
+    subdir: str | None
+    depends: tuple[str, ...]
+    #: The files the package put into the environment, relative to it.
+    files: tuple[str, ...]
+
+
+def prefix_records(prefix: str | os.PathLike[str]) -> list[RecordFacts]:
+    """The package records of the environment at ``prefix``, sorted by name: conda's
+    ``PrefixData`` where conda is importable, else :func:`read_prefix_records`."""
+    records = _conda_prefix_records(prefix) if conda_importable() else None
+    return read_prefix_records(prefix) if records is None else records
+
+
+def _conda_prefix_records(prefix: str | os.PathLike[str]) -> list[RecordFacts] | None:
+    try:
+        from conda.core.prefix_data import PrefixData  # type: ignore[import-not-found]
+
+        found = list(PrefixData(os.fspath(prefix)).reload().iter_records())
+        records = [
+            RecordFacts(
+                name=str(r.name),
+                version=str(r.version),
+                build=str(r.build),
+                channel=str(r.channel) if r.channel else "",
+                subdir=r.subdir or None,
+                depends=tuple(str(d) for d in r.depends or ()),
+                files=tuple(str(f) for f in r.files or ()),
+            )
+            for r in found
+        ]
+    except Exception:  # an old conda, or a broken record it refuses: read them ourselves
+        return None
+    return sorted(records, key=lambda r: r.name)
+
+
+def read_prefix_records(prefix: str | os.PathLike[str]) -> list[RecordFacts]:
+    """The package records of ``conda-meta/<name>-<version>-<build>.json``, read without
+    conda. A record that cannot be read is left out (conda refuses the whole environment with
+    ``CorruptedEnvironmentError``; doctor reports on what it can read)."""
+    meta = Path(prefix) / "conda-meta"
+    records: list[RecordFacts] = []
+    try:
+        names = sorted(os.listdir(meta))
+    except OSError:
+        return records
+    for fname in names:
+        if not fname.endswith(".json") or fname[:-5].count("-") < 2:
+            continue
+        try:
+            doc = json.loads((meta / fname).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        if not isinstance(doc, dict):
+            continue
+        name, version, build = fname[:-5].rsplit("-", 2)
+        channel = doc.get("channel") or doc.get("schannel") or doc.get("url") or ""
+        records.append(
+            RecordFacts(
+                name=str(doc.get("name") or name),
+                version=str(doc.get("version") or version),
+                build=str(doc.get("build") or build),
+                channel=str(channel),
+                subdir=doc.get("subdir") or None,
+                depends=tuple(str(d) for d in doc.get("depends") or ()),
+                files=tuple(f for f in doc.get("files") or () if isinstance(f, str)),
+            )
+        )
+    return sorted(records, key=lambda r: r.name)
 
 
 # ---------------------------------------------------------------------------------------------

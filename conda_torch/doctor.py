@@ -45,6 +45,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from . import compat
+from .conda_api import prefix_records
 from .models import Source, channel_name
 
 if TYPE_CHECKING:
@@ -245,37 +246,22 @@ def site_packages_dirs(prefix: str | os.PathLike[str]) -> list[Path]:
 
 
 def _read_records(meta: Path) -> tuple[list[CondaRecord], set[str]]:
-    """Records of ``conda-meta``, and every ``*.dist-info``/``*.egg-info`` path they own."""
+    """Records of ``conda-meta`` (conda's ``PrefixData`` where conda imports), and every
+    ``*.dist-info``/``*.egg-info`` path they own."""
     records: list[CondaRecord] = []
     owned: set[str] = set()
-    try:
-        names = sorted(os.listdir(meta))
-    except OSError:
-        return records, owned
-    for fname in names:
-        if not fname.endswith(".json") or fname[:-5].count("-") < 2:
-            continue
-        try:
-            doc = json.loads((meta / fname).read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            continue
-        if not isinstance(doc, dict):
-            continue
-        name, version, build = fname[:-5].rsplit("-", 2)
-        channel = doc.get("channel") or doc.get("schannel") or doc.get("url") or ""
+    for rec in prefix_records(meta.parent):
         records.append(
             CondaRecord(
-                name=str(doc.get("name") or name),
-                version=str(doc.get("version") or version),
-                build=str(doc.get("build") or build),
-                channel=channel_name(str(channel)),
-                subdir=doc.get("subdir"),
-                depends=tuple(str(d) for d in doc.get("depends") or ()),
+                name=rec.name,
+                version=rec.version,
+                build=rec.build,
+                channel=channel_name(rec.channel),
+                subdir=rec.subdir,
+                depends=rec.depends,
             )
         )
-        for f in doc.get("files") or ():
-            if not isinstance(f, str):
-                continue
+        for f in rec.files:
             m = re.match(
                 r"^(.*?site-packages/[^/]+\.(?:dist-info|egg-info))(?:/|$)", f.replace("\\", "/")
             )

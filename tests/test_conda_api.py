@@ -8,6 +8,7 @@ in the shapes older condas wrote.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import subprocess
@@ -27,7 +28,7 @@ if TYPE_CHECKING:
 #: MatchSpec (so that ``numpy >=1.20`` and ``numpy>=1.20`` compare equal), and the public
 #: ``conda_api`` functions, which use conda's API there.
 _CONDA_SIDE = r"""
-import json, sys
+import dataclasses, json, sys
 from conda.history import History
 from conda.models.match_spec import MatchSpec
 from conda.base.context import context, locate_prefix_by_name
@@ -35,19 +36,24 @@ from conda_torch import conda_api
 assert conda_api.conda_importable()
 out = []
 for prefix, ours in json.load(sys.stdin):
-    conda = {n: str(s) for n, s in History(prefix).get_requested_specs_map().items()}
+    try:
+        conda = {n: str(s) for n, s in History(prefix).get_requested_specs_map().items()}
+    except Exception as exc:  # CorruptedEnvironmentError: conda refuses the environment
+        conda = type(exc).__name__
     out.append({
         "conda": conda,
         "ours_read_by_conda": {n: str(MatchSpec(s)) for n, s in ours.items()},
         "adapter": conda_api.requested_specs(prefix),
         "adapter_installed": conda_api.requested_specs(prefix, {"alpha", "python"}),
+        "records": [list(dataclasses.astuple(r)) for r in conda_api.prefix_records(prefix)],
     })
 print(json.dumps(out))
 """
 
 
 def _installed(prefix: Path) -> set[str]:
-    return {json.loads(f.read_text())["name"] for f in (prefix / "conda-meta").glob("*.json")}
+    """The names of the packages installed, by the file names of their records."""
+    return {f.stem.rsplit("-", 2)[0] for f in (prefix / "conda-meta").glob("*-*-*.json")}
 
 
 def _conda_answers(prefixes: list[Path]) -> list[dict[str, dict[str, str]]]:
@@ -141,6 +147,26 @@ def test_history_read_without_conda_answers_as_condas_history(
     assert set(real) == {"alpha", "gamma", "delta"}  # beta was removed; alpha re-requested
     assert set(answers[2]["conda"]) == {"python", "numpy"}  # scipy removed, numpy neutered
     assert set(answers[3]["conda"]) == {"pandas", "pytorch"}  # no "# cmd:": not a request
+
+
+def test_records_read_without_conda_are_condas_prefix_data(
+    real_history: Path, tmp_path: Path
+) -> None:
+    """``PrefixData`` and the reading of ``conda-meta/*.json`` list the same packages with the
+    same facts (doctor's inventory and recreate's extras rest on them)."""
+    prefixes = [real_history, _hand_written(tmp_path, "records", "")]
+    (prefixes[1] / "conda-meta" / "broken-1.0-0.json").write_text("{not json")
+    answers = _conda_answers(prefixes)
+    for prefix, answer in zip(prefixes, answers):
+        ours = [dataclasses.astuple(r) for r in conda_api.read_prefix_records(prefix)]
+        ours = json.loads(json.dumps(ours))  # as the answers came: through JSON
+        assert ours == answer["records"], prefix.name
+    # conda refuses an environment with a broken record; the adapter still lists the others
+    assert answers[1]["conda"] == "CorruptedEnvironmentError"
+    assert len(answers[1]["records"]) == len(INSTALLED)
+    names = [r[0] for r in answers[0]["records"]]
+    assert names == ["alpha", "delta", "gamma"]
+    assert answers[0]["records"][1][2] == "cuda126_0"
 
 
 def test_requested_specs_without_conda_is_the_history_reading(real_history: Path) -> None:
