@@ -176,3 +176,46 @@ def test_requested_specs_without_conda_is_the_history_reading(real_history: Path
     assert ours == conda_api.history_requested_specs(real_history)
     assert conda_api.requested_specs(real_history, {"alpha"}) == {"alpha": ours["alpha"]}
     assert conda_api.locate_prefix_by_name("h") is None
+
+
+def _conda_activated(prefix: Path, environ: dict[str, str]) -> dict[str, str]:
+    """The variables after ``eval "$(conda shell.posix activate PREFIX)"`` in a POSIX shell."""
+    conda = require_conda()
+    script = f'eval "$("$CONDA_EXE" shell.posix activate "$1")" && env -0'
+    proc = subprocess.run(
+        ["/bin/sh", "-c", script, "sh", str(prefix)],
+        env={**environ, "CONDA_EXE": conda.exe}, capture_output=True, text=True, timeout=120,
+        check=True,
+    )  # fmt: skip
+    return dict(item.split("=", 1) for item in proc.stdout.split("\0") if "=" in item)
+
+
+@pytest.mark.parametrize("stacked", [False, True], ids=["fresh", "over-another"])
+def test_activation_variables_are_condas(real_history: Path, tmp_path: Path, stacked: bool):
+    """What :func:`prefix.activated_environ` computes is what conda's activator sets, for the
+    variables conda-torch relies on (the environment's ``variables:`` included)."""
+    from conda_torch.prefix import activated_environ, path_dirs
+
+    conda = require_conda()
+    box = real_history.parents[1]
+    env = box_environ(box, box / "condarc.yml", box / "pkgs")
+    run([conda.exe, "env", "config", "vars", "set", "-p", str(real_history), "FOO=bar"], env=env)
+    base = {
+        "PATH": os.pathsep.join(["/usr/bin", "/bin"]), "HOME": str(tmp_path),
+        "CONDARC": str(box / "condarc.yml"),
+    }  # fmt: skip
+    if stacked:
+        other = _hand_written(tmp_path, "other", "")
+        base |= {"CONDA_PREFIX": str(other), "CONDA_SHLVL": "1", "CONDA_DEFAULT_ENV": "other"}
+        base["PATH"] = os.pathsep.join([*path_dirs(str(other)), base["PATH"]])
+    theirs = _conda_activated(real_history, base)
+    # conda names an environment of its envs dirs by its folder's name; conda-torch passes the
+    # name it resolved (-n), and without one labels the prompt with the path
+    ours = activated_environ(real_history, name=real_history.name, environ=base)
+    for key in ("CONDA_PREFIX", "CONDA_SHLVL", "CONDA_DEFAULT_ENV", "CONDA_PROMPT_MODIFIER",
+                "CONDA_PREFIX_1", "FOO"):  # fmt: skip
+        assert ours.get(key) == theirs.get(key), key
+    root = os.path.dirname(os.path.dirname(conda.exe))
+    conda_bins = {os.path.dirname(conda.exe), os.path.join(root, "condabin")}
+    theirs_path = [p for p in theirs["PATH"].split(os.pathsep) if p not in conda_bins]
+    assert ours["PATH"].split(os.pathsep) == theirs_path
