@@ -219,3 +219,39 @@ def test_activation_variables_are_condas(real_history: Path, tmp_path: Path, sta
     conda_bins = {os.path.dirname(conda.exe), os.path.join(root, "condabin")}
     theirs_path = [p for p in theirs["PATH"].split(os.pathsep) if p not in conda_bins]
     assert ours["PATH"].split(os.pathsep) == theirs_path
+
+
+_CONDA_PARSERS = r"""
+import argparse, json, sys
+from conda.cli.helpers import add_output_and_prompt_options
+from conda_torch import conda_api
+out = []
+theirs, ours = argparse.ArgumentParser(), argparse.ArgumentParser()
+add_output_and_prompt_options(theirs)
+conda_api.declare_output_and_prompt_options(ours)
+flags = lambda p: sorted(s for a in p._actions for s in a.option_strings if s not in ("-h", "--help"))
+for argv in json.load(sys.stdin):
+    seen = []
+    for parser in (theirs, ours):
+        ns = parser.parse_args(argv)
+        seen.append([bool(ns.json), bool(ns.dry_run), bool(ns.yes), bool(ns.quiet),
+                     int(ns.verbosity or 0)])
+    out.append(seen)
+print(json.dumps({"answers": out, "theirs": flags(theirs), "ours": flags(ours)}))
+"""
+
+
+def test_output_and_prompt_options_are_declared_as_conda_declares_them() -> None:
+    conda = require_conda()
+    argvs = [[], ["--json"], ["-d", "-y"], ["--dry-run", "--yes", "--json", "-q"], ["-vv"],
+             ["--verbose", "-d"]]  # fmt: skip
+    proc = subprocess.run(
+        [conda.python, "-c", _CONDA_PARSERS], input=json.dumps(argvs), capture_output=True,
+        text=True, timeout=120, check=False, env={**os.environ, "PYTHONPATH": str(ROOT_DIR)},
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    doc = json.loads(proc.stdout)
+    assert set(doc["ours"]) <= set(doc["theirs"])
+    assert set(doc["theirs"]) - set(doc["ours"]) <= {"--console", "--debug", "--trace"}
+    for argv, (theirs, ours) in zip(argvs, doc["answers"]):
+        assert ours == theirs, argv

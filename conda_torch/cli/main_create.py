@@ -53,6 +53,7 @@ _MARK = {"pass": "pass", "warn": "warn", "fail": "FAIL"}
 def configure_parser(parser: argparse.ArgumentParser) -> None:
     import argparse as _argparse
 
+    from ..conda_api import add_output_and_prompt_options
     from ..constants import FRONTENDS
     from ._options import (
         add_machine_options,
@@ -96,16 +97,9 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="Replace an existing environment (kept aside until the new one validates).",
     )
-    parser.add_argument(
-        "--dry-run",
-        action="store_true",
-        help="Show the plan, the file and the conda command; change nothing, ask no channel.",
-    )
     add_timeout_option(parser)
-    parser.add_argument("-y", "--yes", action="store_true", help="Do not ask for confirmation.")
-    parser.add_argument(
-        "--json", action="store_true", help="Print one JSON result (conda's output is captured)."
-    )
+    # --json, -d/--dry-run, -y/--yes as conda declares them (conda's own, where it imports)
+    add_output_and_prompt_options(parser)
 
 
 def execute(args: argparse.Namespace) -> int:

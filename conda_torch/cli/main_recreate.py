@@ -33,6 +33,7 @@ Examples:
 
 
 def configure_parser(parser: argparse.ArgumentParser) -> None:
+    from ..conda_api import add_output_and_prompt_options
     from ._options import add_plan_options, add_timeout_option
 
     target = parser.add_mutually_exclusive_group()
@@ -63,14 +64,9 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="Keep the old environment as NAME.conda-torch-backup beside the new one.",
     )
-    parser.add_argument(
-        "--dry-run", action="store_true", help="Show what would change; change nothing."
-    )
     add_timeout_option(parser)
-    parser.add_argument("-y", "--yes", action="store_true", help="Do not ask for confirmation.")
-    parser.add_argument(
-        "--json", action="store_true", help="Print one JSON result (conda's output is captured)."
-    )
+    # --json, -d/--dry-run, -y/--yes as conda declares them (conda's own, where it imports)
+    add_output_and_prompt_options(parser)
 
 
 def execute(args: argparse.Namespace) -> int:
