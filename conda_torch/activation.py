@@ -21,12 +21,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .conda_cli import Conda, run_conda
+from .conda_cli import run_conda
 from .exceptions import CondaNotFoundError, CondaTorchValueError
 from .prefix import ON_WIN, activate_scripts, activated_environ, remove_tree, same_path
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
+
+    from .conda_cli import Conda
 
 
 def activation_script(
@@ -60,7 +62,6 @@ def spawn_available(conda: Conda) -> bool:
             if any(root.glob(pattern)):
                 return True
     return False
-
 
 
 # --------------------------------------------------------------------------------------------

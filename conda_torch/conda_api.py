@@ -9,16 +9,16 @@ through this module, which asks conda itself when ``import conda`` works (always
   ``get_requested_specs_map``), from ``conda-meta/history``;
 * :func:`prefix_records`: the package records of an environment (``PrefixData``), from
   ``conda-meta/*.json``;
-* :func:`add_output_and_prompt_options`: ``--json``, ``-d/--dry-run``, ``-y/--yes``,
-  ``-q/--quiet``, ``-v/--verbose`` (``conda.cli.helpers.add_output_and_prompt_options``), so
-  ``conda torch create`` takes them as every conda command does;
 * :func:`locate_prefix_by_name`: the prefix of a named environment
   (``conda.base.context.locate_prefix_by_name``); without conda, names are looked up by running
   conda (:mod:`conda_torch.conda_cli`), so this answers None.
 
 Version and package spec matching (``VersionSpec``, ``MatchSpec``) has its own adapter with
-the same shape, :mod:`conda_torch.specs`. ``tests/test_conda_api.py`` runs the fallbacks and
-the real conda on the same inputs and requires equal answers.
+the same shape, :mod:`conda_torch.specs`, and the declaration of ``--json``/``--dry-run``/
+``--yes`` (conda's ``add_output_and_prompt_options``) lives with the other shared options in
+:mod:`conda_torch.cli._options`, because building a parser must import no library module.
+``tests/test_conda_api.py`` runs the fallbacks and the real conda on the same inputs and
+requires equal answers.
 """
 
 from __future__ import annotations
@@ -31,13 +31,9 @@ import re
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from .envfile import conda_name
 from .prefix import is_conda_env
-
-if TYPE_CHECKING:
-    import argparse
 
 
 @lru_cache(maxsize=1)
@@ -88,56 +84,6 @@ def _conda_requested_specs(prefix: str | os.PathLike[str]) -> dict[str, str] | N
     except Exception:  # a conda too old, or a history it cannot read: read it ourselves
         return None
     return {str(name): str(spec) for name, spec in specs.items()}
-
-
-def add_output_and_prompt_options(parser: argparse.ArgumentParser) -> argparse._ArgumentGroup:
-    """``--json``, ``-d/--dry-run``, ``-y/--yes`` (and conda's ``-q``, ``-v``, ``--console``):
-    conda's own declarations where conda is importable, else the same flags declared alike.
-
-    conda's defaults are its ``NULL`` (false, like ``store_true``'s False), so callers test
-    ``if args.json`` either way.
-    """
-    if conda_importable():
-        try:
-            from conda.cli.helpers import (  # type: ignore[import-not-found]
-                add_output_and_prompt_options as conda_declares,
-            )
-        except ImportError:  # a conda older than its helpers module (conda < 23.9)
-            pass
-        else:
-            return conda_declares(parser)
-    return declare_output_and_prompt_options(parser)
-
-
-def declare_output_and_prompt_options(parser: argparse.ArgumentParser) -> argparse._ArgumentGroup:
-    """The flags of :func:`add_output_and_prompt_options` declared without conda (no
-    ``--console``: conda's reporter backends do not exist here)."""
-    group = parser.add_argument_group("Output, Prompt, and Flow Control Options")
-    group.add_argument(
-        "--json",
-        action="store_true",
-        help="Report all output as json. Suitable for using conda programmatically.",
-    )
-    group.add_argument(
-        "-v",
-        "--verbose",
-        action="count",
-        dest="verbosity",
-        help="Can be used multiple times. Once for detailed output, twice for INFO logging, "
-        "thrice for DEBUG logging, four times for TRACE logging.",
-    )
-    group.add_argument("-q", "--quiet", action="store_true", help="Do not display progress bar.")
-    group.add_argument(
-        "-d", "--dry-run", action="store_true", help="Only display what would have been done."
-    )
-    group.add_argument(
-        "-y",
-        "--yes",
-        action="store_true",
-        help="Sets any confirmation values to 'yes' automatically. Users will not be asked to "
-        "confirm any adding, deleting, backups, etc.",
-    )
-    return group
 
 
 @dataclass(frozen=True)

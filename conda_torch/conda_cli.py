@@ -72,7 +72,6 @@ CREATE_READS_ENV_FILE = (26, 7)
 STOP_GRACE = (15.0, 10.0, 10.0)
 
 
-
 # --------------------------------------------------------------------------------------------
 # finding conda
 
@@ -494,7 +493,6 @@ class CondaInfo:
         return None
 
 
-
 def _writable_dir(path: str) -> bool:
     try:
         os.makedirs(path, exist_ok=True)
@@ -596,7 +594,6 @@ def remove_env(
     return notes
 
 
-
 def move_aside(prefix: str, backup: str) -> None:
     """Move an environment out of the way (``os.rename`` into a sibling path).
 
@@ -622,5 +619,3 @@ def restore(backup: str, prefix: str) -> None:
     if os.path.lexists(prefix):
         remove_tree(prefix)
     os.rename(backup, prefix)
-
-

@@ -1264,8 +1264,8 @@ def diagnose(
     :class:`~conda_torch.exceptions.EnvironmentNotFoundError` for a prefix that is not an
     environment; a Python that cannot run becomes a ``probe-failed`` finding.
     """
-    from .prefix import is_environment, python_in
     from .exceptions import EnvironmentNotFoundError, ProbeError, ProvenanceError
+    from .prefix import is_environment, python_in
 
     started = time.perf_counter()
     env = dict(os.environ if environ is None else environ)
@@ -1520,8 +1520,8 @@ def diagnose_via(
     node's picture come from one run there (:func:`conda_torch.validate.validate_via`), the
     environment-level checks read the environment itself (a filesystem the nodes share), and
     the GPU findings judge the node's driver and GPUs, not this machine's."""
-    from .prefix import python_in
     from .machine import Machine
+    from .prefix import python_in
     from .validate import PROBE_TIMEOUT_S, validate_via
 
     root = Path(os.fspath(prefix)).absolute() if prefix is not None else None

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .conda_api import locate_prefix_by_name
-from .conda_cli import Conda, conda_info, find_conda
+from .conda_cli import conda_info, find_conda
 from .exceptions import (
     CondaNotFoundError,
     CondaTorchValueError,
@@ -28,6 +28,8 @@ from .prefix import check_env_name, is_conda_env, is_environment, python_in
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
+
+    from .conda_cli import Conda
 
 
 @dataclass(frozen=True)

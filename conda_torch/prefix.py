@@ -38,7 +38,6 @@ HISTORY = Path("conda-meta") / "history"
 ON_WIN = sys.platform == "win32"
 
 
-
 def same_path(a: str, b: str) -> bool:
     """Whether two paths name the same place (absolute, case-folded where the OS folds case)."""
     return os.path.normcase(os.path.abspath(a)) == os.path.normcase(os.path.abspath(b))
@@ -47,7 +46,6 @@ def same_path(a: str, b: str) -> bool:
 def is_conda_env(prefix: str | os.PathLike[str]) -> bool:
     """True for a directory conda treats as an environment (it has ``conda-meta/history``)."""
     return (Path(prefix) / HISTORY).is_file()
-
 
 
 def is_environment(prefix: Path) -> bool:
@@ -216,7 +214,6 @@ def conda_activated_environ(
     env["CONDA_PROMPT_MODIFIER"] = f"({label}) "
     env.update(state_env_vars(prefix))
     return env
-
 
 
 def activated_environ(

@@ -1,4 +1,4 @@
-"""conda_torch.conda_cli, prefix, environments and activation: finding conda, running it, environments, activation.
+"""conda_cli, prefix, environments, activation: finding and running conda, activating.
 
 Two kinds of test live here:
 
@@ -28,8 +28,8 @@ from pathlib import Path
 
 import pytest
 
-from conda_torch import conda_cli as cd
 from conda_torch import activation as act
+from conda_torch import conda_cli as cd
 from conda_torch import environments as envs
 from conda_torch import prefix as pf
 from conda_torch.exceptions import (

@@ -181,7 +181,7 @@ def test_requested_specs_without_conda_is_the_history_reading(real_history: Path
 def _conda_activated(prefix: Path, environ: dict[str, str]) -> dict[str, str]:
     """The variables after ``eval "$(conda shell.posix activate PREFIX)"`` in a POSIX shell."""
     conda = require_conda()
-    script = f'eval "$("$CONDA_EXE" shell.posix activate "$1")" && env -0'
+    script = 'eval "$("$CONDA_EXE" shell.posix activate "$1")" && env -0'
     proc = subprocess.run(
         ["/bin/sh", "-c", script, "sh", str(prefix)],
         env={**environ, "CONDA_EXE": conda.exe}, capture_output=True, text=True, timeout=120,
@@ -224,12 +224,13 @@ def test_activation_variables_are_condas(real_history: Path, tmp_path: Path, sta
 _CONDA_PARSERS = r"""
 import argparse, json, sys
 from conda.cli.helpers import add_output_and_prompt_options
-from conda_torch import conda_api
+from conda_torch.cli import _options
 out = []
 theirs, ours = argparse.ArgumentParser(), argparse.ArgumentParser()
 add_output_and_prompt_options(theirs)
-conda_api.declare_output_and_prompt_options(ours)
-flags = lambda p: sorted(s for a in p._actions for s in a.option_strings if s not in ("-h", "--help"))
+_options.declare_output_and_prompt_options(ours)
+def flags(p):
+    return sorted(s for a in p._actions for s in a.option_strings if s not in ("-h", "--help"))
 for argv in json.load(sys.stdin):
     seen = []
     for parser in (theirs, ours):

@@ -27,8 +27,8 @@ from typing import TYPE_CHECKING
 import pytest
 
 from conda_torch import conda_cli as cd
-from conda_torch import prefix as pf
 from conda_torch import create as cr
+from conda_torch import prefix as pf
 from conda_torch import procs
 from conda_torch.exceptions import CondaTorchError
 

@@ -215,3 +215,55 @@ def environment_from_args(
     if conda is None and conda_needed:
         conda = find_conda(args.frontend)
     return conda, str(target.prefix), target.name
+
+
+def add_output_and_prompt_options(parser: argparse.ArgumentParser) -> argparse._ArgumentGroup:
+    """``--json``, ``-d/--dry-run``, ``-y/--yes`` (and conda's ``-q``, ``-v``, ``--console``):
+    conda's own declarations where conda is importable, else the same flags declared alike.
+
+    conda's defaults are its ``NULL`` (false, like ``store_true``'s False), so callers test
+    ``if args.json`` either way.
+    """
+    import importlib.util
+
+    if importlib.util.find_spec("conda") is not None:
+        try:
+            from conda.cli.helpers import (  # type: ignore[import-not-found]
+                add_output_and_prompt_options as conda_declares,
+            )
+        except ImportError:  # a conda older than its helpers module (conda < 23.9)
+            pass
+        else:
+            return conda_declares(parser)
+    return declare_output_and_prompt_options(parser)
+
+
+def declare_output_and_prompt_options(parser: argparse.ArgumentParser) -> argparse._ArgumentGroup:
+    """The flags of :func:`add_output_and_prompt_options` declared without conda (no
+    ``--console``: conda's reporter backends do not exist here)."""
+    group = parser.add_argument_group("Output, Prompt, and Flow Control Options")
+    group.add_argument(
+        "--json",
+        action="store_true",
+        help="Report all output as json. Suitable for using conda programmatically.",
+    )
+    group.add_argument(
+        "-v",
+        "--verbose",
+        action="count",
+        dest="verbosity",
+        help="Can be used multiple times. Once for detailed output, twice for INFO logging, "
+        "thrice for DEBUG logging, four times for TRACE logging.",
+    )
+    group.add_argument("-q", "--quiet", action="store_true", help="Do not display progress bar.")
+    group.add_argument(
+        "-d", "--dry-run", action="store_true", help="Only display what would have been done."
+    )
+    group.add_argument(
+        "-y",
+        "--yes",
+        action="store_true",
+        help="Sets any confirmation values to 'yes' automatically. Users will not be asked to "
+        "confirm any adding, deleting, backups, etc.",
+    )
+    return group

@@ -53,11 +53,11 @@ _MARK = {"pass": "pass", "warn": "warn", "fail": "FAIL"}
 def configure_parser(parser: argparse.ArgumentParser) -> None:
     import argparse as _argparse
 
-    from ..conda_api import add_output_and_prompt_options
     from ..constants import FRONTENDS
     from ._options import (
         add_machine_options,
         add_node_options,
+        add_output_and_prompt_options,
         add_plan_options,
         add_timeout_option,
         add_via_option,

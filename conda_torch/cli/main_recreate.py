@@ -33,8 +33,7 @@ Examples:
 
 
 def configure_parser(parser: argparse.ArgumentParser) -> None:
-    from ..conda_api import add_output_and_prompt_options
-    from ._options import add_plan_options, add_timeout_option
+    from ._options import add_output_and_prompt_options, add_plan_options, add_timeout_option
 
     target = parser.add_mutually_exclusive_group()
     target.add_argument("-n", "--name", help="Name of the conda environment to rebuild.")
