@@ -47,6 +47,7 @@ from typing import TYPE_CHECKING
 from . import compat
 from .conda_api import prefix_records
 from .models import Source, channel_name
+from .prefix import activated_environ, is_environment, python_in
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping, Sequence
@@ -1265,7 +1266,6 @@ def diagnose(
     environment; a Python that cannot run becomes a ``probe-failed`` finding.
     """
     from .exceptions import EnvironmentNotFoundError, ProbeError, ProvenanceError
-    from .prefix import is_environment, python_in
 
     started = time.perf_counter()
     env = dict(os.environ if environ is None else environ)
@@ -1438,7 +1438,6 @@ def ctx_fix_probe(root: Path | None, name: str | None) -> str | None:
 
 
 def _probe_environ(root: Path | None, name: str | None, env: Mapping[str, str]) -> dict[str, str]:
-    from .prefix import activated_environ
 
     return activated_environ(root, name=name, environ=env)
 
@@ -1521,7 +1520,6 @@ def diagnose_via(
     environment-level checks read the environment itself (a filesystem the nodes share), and
     the GPU findings judge the node's driver and GPUs, not this machine's."""
     from .machine import Machine
-    from .prefix import python_in
     from .validate import PROBE_TIMEOUT_S, validate_via
 
     root = Path(os.fspath(prefix)).absolute() if prefix is not None else None
