@@ -1,4 +1,4 @@
-"""The thin conda adapter: find conda, run it, list and locate environments, activate them.
+"""conda as a subprocess: find it, run it, read `conda info`, create, remove, move aside.
 
 conda-torch drives conda (or mamba/micromamba) as a **subprocess** and never imports conda's
 solver or transaction code: a subprocess isolates conda's global state, passes conda's own
