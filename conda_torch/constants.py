@@ -43,6 +43,10 @@ FRONTENDS: Final = ("conda", "mamba", "micromamba")
 #: The packages that go with torch in the default stack; ``--without`` leaves one out.
 COMPANIONS: Final = ("torchvision", "torchaudio")
 
+#: conda packages that belong to the torch stack beyond ``envfile.TORCH_CONDA_PACKAGES`` (recreate
+#: replaces them, never carries them over): conda-forge's split-off C++ library and metapackages.
+STACK_CONDA: Final = frozenset({"libtorch", "pytorch-cpu", "pytorch-gpu"})
+
 #: Seconds validation's probe may take by default (``--timeout``): a cold ``import torch,
 #: torchvision, torchaudio`` took 11.6 s on an H100 machine and about 10 s on this project's
 #: 2-core test machine; a network disk can take a minute. Five minutes is far beyond a healthy

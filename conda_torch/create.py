@@ -60,7 +60,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Iterator, Mapping, Sequence
     from typing import Any
 
-    from .machine import Machine
+    from .prepare import Prepared
 
 #: Result statuses.
 CREATED, DRY_RUN, FAILED, INVALID, INTERRUPTED = (
@@ -93,32 +93,6 @@ class Step:
         if self.seconds is not None:
             out["seconds"] = round(self.seconds, 3)
         return out
-
-
-@dataclass(frozen=True)
-class Prepared:
-    """What is to be created: the environment file's text and the plan behind it."""
-
-    text: str
-    #: ``Plan.to_json()`` (or, for a file taken as it is, what it pins), for the provenance.
-    plan: Mapping[str, Any]
-    channels: tuple[str, ...]
-    #: ``plan`` (from this machine), ``file`` (a team's file specialized), ``file-as-is``.
-    origin: str
-    machine: Machine | None = None
-    #: The ``name:`` in the file, used when neither -n nor -p is given.
-    file_name: str | None = None
-    #: The user's file (when there was one). Its pip section's relative paths (``-e ./pkg``)
-    #: are made absolute in ``text`` (``envfile.absolute_pip_paths``): conda reads ``text`` from
-    #: a temporary folder, never one beside the user's file.
-    source_path: str | None = None
-    #: One line saying what was planned (``torch 2.9.1 (conda-forge, cu129) for Python 3.12``).
-    summary: str = ""
-    why: tuple[str, ...] = ()
-    #: Variables the solve runs with, and why: ``(("CONDA_OVERRIDE_CUDA", "12.2", "the CUDA
-    #: of the oldest driver among the node types (quadro)"),)`` for a plan made for other
-    #: machines (``--node``), so that it solves here without their driver.
-    solve_environ: tuple[tuple[str, str, str], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -191,143 +165,6 @@ class CreateResult:
             "steps": [s.to_json() for s in self.steps],
             "seconds": round(self.seconds, 3),
         }
-
-
-# --------------------------------------------------------------------------------------------
-# preparing: plan and file
-
-
-def prepare(
-    machine: Machine | None = None,
-    *,
-    file: str | None = None,
-    as_is: bool = False,
-    name: str | None = None,
-    torch: str | None = None,
-    python: str | None = None,
-    backend: str | None = "auto",
-    source: str | None = None,
-    without: Sequence[str] = (),
-    nodes: Sequence[Any] = (),
-    default_python: str | None = None,
-) -> Prepared:
-    """The environment file to create, from a plan for ``machine`` or from ``file``.
-
-    ``nodes`` (``--node``: :class:`conda_torch.fleet.Node` values or ``[NAME=]PATH`` texts)
-    plans for those node types instead of ``machine`` (:func:`conda_torch.fleet.plan_fleet`),
-    and the solve gets their virtual packages (:attr:`Prepared.solve_environ`).
-
-    ``file`` alone is specialized like ``conda torch generate -f``: its torch stack, channels and
-    variables are set from the plan, everything else is kept. With ``as_is`` the file is taken
-    exactly as written (for files ``generate`` already made); what it pins is recorded as the
-    plan. ``default_python`` is conda's configured ``default_python`` (see ``make_plan``).
-    """
-    from . import envfile
-
-    folder = os.path.dirname(os.path.abspath(file)) if file is not None else ""
-    if file is not None and as_is:
-        doc = envfile.load(file)
-        if envfile.absolute_pip_paths(doc, folder):
-            doc = envfile.loads(doc.dump(), file)
-        return _prepared_as_is(doc, file)
-    if as_is:
-        raise CondaTorchValueError("--as-is needs -f FILE", hints=["Pass -f environment.yml."])
-    from .plan import make_plan, plan_to_envspec
-
-    if machine is None and not nodes:
-        from .detect import detect
-
-        machine = detect()
-    doc = envfile.load(file) if file is not None else None
-    if doc is not None:
-        envfile.absolute_pip_paths(doc, folder)
-        request = envfile.team_request(doc)
-        torch = torch or request.torch
-        python = python or request.python
-        without = (*without, *request.without)
-    solve_environ: tuple[tuple[str, str, str], ...] = ()
-    if nodes:
-        from .fleet import plan_fleet
-
-        group = plan_fleet(
-            nodes, torch=torch, python=python, backend=backend, source=source, name=name,
-            without=tuple(dict.fromkeys(without)), default_python=default_python,
-        ).groups[0]  # fmt: skip
-        plan, machine, solve_environ = group.plan, None, group.solve_environ()
-    else:
-        assert machine is not None
-        plan = make_plan(
-            machine,
-            torch=torch,
-            python=python,
-            backend=backend,
-            source=source,
-            name=name,
-            without=tuple(dict.fromkeys(without)),
-            default_python=default_python,
-        )
-    if doc is not None:
-        from .matrix import load as load_matrix
-
-        text = envfile.specialize(doc, plan, matrix=load_matrix(), name=name)
-        origin = "file"
-    else:
-        text = envfile.dump(plan_to_envspec(plan))
-        origin = "plan"
-    plan_json = plan.to_json()
-    if solve_environ:  # what a rebuild elsewhere needs to solve the same way
-        plan_json["solve_environ"] = {var: value for var, value, _why in solve_environ}
-    parsed = envfile.loads(text, file or "<plan>")
-    channels = tuple(str(c) for c in (parsed.data.get("channels") or ()))
-    return Prepared(
-        text=text,
-        plan=plan_json,
-        channels=channels,
-        origin=origin,
-        machine=machine,
-        file_name=_doc_name(parsed),
-        source_path=os.path.abspath(file) if file else None,
-        summary=f"{plan.label()} for Python {plan.python}"
-        + (f", for {len(plan.nodes)} node type{'s' if len(plan.nodes) > 1 else ''} "
-           f"({', '.join(n.label for n in plan.nodes)})" if plan.nodes else ""),
-        why=tuple(plan.bound) + tuple(plan.why),
-        solve_environ=solve_environ,
-    )
-
-
-def _doc_name(doc: Any) -> str | None:
-    value = doc.data.get("name")
-    return str(value) if value else None
-
-
-def _prepared_as_is(doc: Any, path: str) -> Prepared:
-    """A file created exactly as written; its pins stand in for the plan."""
-    from . import envfile
-
-    request = envfile.team_request(doc)
-    pins: dict[str, str | None] = {"torch": None, "torchvision": None, "torchaudio": None}
-    for package, vspec, _line, _kind in request.pins:
-        if pins.get(package) is None:
-            pins[package] = envfile.pinned_version(vspec.lstrip("=")) or vspec
-    channels = tuple(str(c) for c in (doc.data.get("channels") or ()))
-    plan: dict[str, Any] = {
-        **pins,
-        "python": request.python,
-        "backend": None,
-        "source": "file",
-        "channels": list(channels),
-        "file": os.path.abspath(path),
-    }
-    stack = ", ".join(f"{k} {v}" for k, v in pins.items() if v) or "no torch pins"
-    return Prepared(
-        text=doc.text,
-        plan=plan,
-        channels=channels,
-        origin="file-as-is",
-        file_name=_doc_name(doc),
-        source_path=os.path.abspath(path),
-        summary=f"{os.path.basename(path)} as written ({stack})",
-    )
 
 
 # --------------------------------------------------------------------------------------------
@@ -784,7 +621,7 @@ def create(
         prefix=None,
         name=name,
         environment_file=prepared.text,
-        plan=prepared.plan,
+        plan=prepared.record,
         origin=prepared.origin,
         summary=prepared.summary,
     )
@@ -994,7 +831,7 @@ def _run(
                     )
                 t0 = time.perf_counter()
                 emit(Step("provenance", "start", "recording what the environment was built from"))
-                provenance.write(target, plan=prepared.plan, environment_file=text,
+                provenance.write(target, plan=prepared.record, environment_file=text,
                                  machine=prepared.machine)  # fmt: skip
                 emit(
                     Step(

@@ -1,17 +1,20 @@
-"""environment.yml files: write ours, read a team's, and specialize a team's for a machine.
+"""environment.yml files: write them, read them, edit them; the format only.
 
 This is the only module that imports ``ruamel.yaml``. It knows the shape of an environment
 file (CEP 24: ``name``, ``channels``, ``dependencies`` with an optional ``pip:`` subsection,
-``variables``) and which lines belong to the torch stack; what goes *into* the stack comes from
-a :class:`conda_torch.plan.Plan` (:func:`conda_torch.plan.plan_to_envspec`).
+``variables``) and which lines belong to the torch stack. It knows nothing of who decides what
+goes into a file: it imports no plan and no matrix (:mod:`conda_torch.render` turns a plan into
+an :class:`EnvSpec`; :mod:`conda_torch.prepare` specializes a team's file with these
+primitives). A test holds it to that (``tests/test_import_rules.py``).
 
 - :class:`EnvSpec` -> text: :func:`dump` (deterministic; conda's own layout).
 - A user's file -> :class:`EnvDocument`: :func:`load` / :func:`loads` (ruamel round trip, so
-  comments, key order and indentation survive).
-- :func:`specialize` replaces or inserts the torch stack, channels and variables of a document
-  and keeps every other line and comment. It refuses user pins that contradict the plan.
+  comments, key order and indentation survive); :func:`team_request` reads its torch pins.
+- Editing a document: :func:`set_stack` replaces or inserts the torch stack, channels and
+  variables and keeps every other line and comment; :func:`drop_stack_pins` removes the stack's
+  lines; :func:`with_header` gives the text under a new header.
 - :func:`write_atomic` writes through a temporary file in the same folder and ``os.replace``,
-  so a failure never leaves a partial file.
+  so a failure never leaves a partial file; :func:`write_folder` writes several, all or none.
 """
 
 from __future__ import annotations
@@ -24,21 +27,22 @@ import tempfile
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from .constants import COMPANIONS, STACK_CONDA
 from .exceptions import (
+    CondaTorchValueError,
     EnvironmentFileError,
-    IncompatibleError,
     OutputExistsError,
     OutputWriteError,
+    os_error_reason,
     read_input_bytes,
 )
+from .specs import InvalidSpec, version_matches
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
     from typing import Any, Final
 
-    from .plan import Plan
-
-#: conda packages that make up the torch stack; ``specialize`` replaces every line naming one.
+#: conda packages that make up the torch stack; ``set_stack`` replaces every line naming one.
 #: ``pytorch-mutex`` is the pytorch channel's cpu/cuda selector; ``cuda-version``/``cudatoolkit``/
 #: ``pytorch-cuda``/``cpuonly`` select the CUDA runtime (see data/reference/pytorch/NOTES.md 2).
 TORCH_CONDA_PACKAGES: Final = frozenset(
@@ -61,7 +65,7 @@ NODEFAULTS: Final = "nodefaults"
 #: The pip index host whose option lines belong to the torch stack.
 PYTORCH_INDEX_HOST: Final = "download.pytorch.org"
 
-#: First and last lines of the header conda-torch writes (``specialize`` replaces an old one).
+#: First and last lines of the header conda-torch writes (``with_header`` replaces an old one).
 HEADER_START: Final = re.compile(r"^# (Generated|Specialized) by conda-torch\b")
 HEADER_END: Final = "# -- end of conda-torch header --"
 
@@ -176,8 +180,6 @@ def write_atomic(path: str | os.PathLike[str], text: str, *, force: bool = False
     Returns ``"file"`` or ``"stream"`` (a device, FIFO or descriptor: nothing to read back).
     Failures raise :class:`OutputWriteError` naming the path (a full disk names the disk).
     """
-    from .exceptions import os_error_reason
-
     target = os.fspath(path)
     own = _OWN_FD.match(target)
     if own:
@@ -248,8 +250,6 @@ def write_atomic(path: str | os.PathLike[str], text: str, *, force: bool = False
 
 def _write_stream(target: str, text: str, *, fd: int | None = None) -> None:
     """Write ``text`` to a device, a FIFO or an open descriptor (nothing to rename)."""
-    from .exceptions import os_error_reason
-
     data = text.encode("utf-8")
     try:
         own = fd is None
@@ -280,6 +280,33 @@ def _link_new(tmp: str, target: str) -> None:
         os.replace(tmp, target)
         return
     os.unlink(tmp)
+
+
+def write_folder(folder: str, files: Sequence[tuple[str, str]], *, force: bool) -> list[str]:
+    """Write ``(name, text)`` files into ``folder`` (made when missing); nothing is written when
+    one would replace a file without ``force``. Returns the paths."""
+    if os.path.exists(folder) and not os.path.isdir(folder):
+        raise CondaTorchValueError(
+            f"{folder} is a file; with several files -o names a folder",
+            hints=["Pass -o DIR."],
+        )
+    paths = [os.path.join(folder, name) for name, _text in files]
+    if len(set(paths)) != len(paths):
+        raise CondaTorchValueError("two targets would write the same file name")
+    if not force:
+        for p in paths:
+            if os.path.lexists(p):
+                raise OutputExistsError(p)
+    if not os.path.isdir(folder):
+        try:
+            os.makedirs(folder, exist_ok=True)
+        except OSError as exc:
+            raise OutputWriteError(
+                folder, f"cannot create the folder ({exc.strerror or exc})"
+            ) from None
+    for (_name, text), p in zip(files, paths):
+        write_atomic(p, text, force=force)
+    return paths
 
 
 # -- reading a user's file ---------------------------------------------------------------------
@@ -554,7 +581,7 @@ def pinned_version(version_spec: str | None) -> str | None:
     return s or None
 
 
-# -- specializing a team's file ----------------------------------------------------------------
+# -- a team's file: its request, and editing its torch stack -----------------------------------
 
 
 @dataclass(frozen=True)
@@ -578,8 +605,6 @@ class TeamRequest:
     def without(self) -> tuple[str, ...]:
         """The companions the file does not list (none when it lists no torch package at all:
         then the default stack is planned)."""
-        from .constants import COMPANIONS
-
         if not self.listed:
             return ()
         return tuple(p for p in COMPANIONS if p not in self.listed)
@@ -641,104 +666,31 @@ def _request_from_spec(vspec: str) -> str:
     return vspec.replace(" ", "")
 
 
-def check_pins(request: TeamRequest, plan: Plan, matrix: Any = None) -> None:
-    """Refuse the file's torch-stack pins that the plan's release contradicts.
-
-    A torch pin that ``--torch`` replaced is not checked (the plan's request says so).
-    :class:`IncompatibleError` names the line and the matrix's reason (``Matrix.pairing_ok``).
-    """
-    cand = plan.candidate
-    asked_torch = dict(plan.request).get("torch")
-    chosen = {"torch": cand.torch, "torchvision": cand.torchvision, "torchaudio": cand.torchaudio}
-    for package, vspec, line, kind in request.pins:
-        if package == "torch" and asked_torch is not None and asked_torch != request.torch:
-            continue  # --torch overrides the file's torch line
-        version = chosen.get(package)
-        if version is None:
-            raise IncompatibleError(
-                f"'{line}' asks for {package}, but {plan.source} has no {package} for torch "
-                f"{cand.torch} on {plan.subdir}",
-                hints=[f"Remove the {package} line, or pick another torch with --torch."],
-            )
-        if _pin_fits(vspec, version, kind, package):
-            continue
-        reasons: list[str] = []
-        pinned = pinned_version(vspec.lstrip("="))
-        if matrix is not None and pinned and package != "torch":
-            try:
-                reasons = list(
-                    matrix.pairing_ok(
-                        cand.torch,
-                        pinned if package == "torchvision" else None,
-                        pinned if package == "torchaudio" else None,
-                    )
-                )
-            except Exception:
-                reasons = []
-        want = version if not version.endswith(".*") else version[:-2]
-        why = "; ".join(reasons) if reasons else f"torch {cand.torch} pairs with {package} {want}"
-        if package == "torch":
-            why = f"this machine's plan is torch {cand.torch}"
-        raise IncompatibleError(
-            f"'{line}' contradicts the torch stack for this machine: {why}",
-            hints=[
-                (
-                    f"Change the line to {package}={want}, remove its version, or ask for "
-                    "another torch with --torch."
-                )
-            ],
-        )
-
-
-def _pin_fits(vspec: str, version: str, kind: str, package: str) -> bool:
-    """Whether a file's pin admits the plan's version (or, for a series ``0.24.*``, part of it)."""
-    if version.endswith(".*"):
-        base = version[:-2]
-        pinned = pinned_version(vspec.lstrip("=")) if kind == "conda" else _pip_pinned(vspec)
-        if pinned:
-            return pinned.split(".")[: len(base.split("."))] == base.split(".") or pinned == base
-        return (
-            _conda_pin_fits(vspec, base + ".0")
-            if kind == "conda"
-            else pip_version_matches(package + vspec, base + ".0")
-        )
-    if kind == "pip":
-        return pip_version_matches(package + vspec, version)
-    return _conda_pin_fits(vspec, version)
-
-
-def _conda_pin_fits(vspec: str, version: str) -> bool:
-    """conda's own reading of a pin (:mod:`conda_torch.specs`); a pin conda would refuse never
-    fits."""
-    from .specs import InvalidSpec, version_matches
-
+def conda_pin_fits(vspec: str, version: str) -> bool:
+    """Whether conda's version spec ``vspec`` admits ``version`` (:mod:`conda_torch.specs`: conda's
+    own reading); a pin conda would refuse never fits."""
     try:
         return version_matches(vspec, version)
     except InvalidSpec:
         return False
 
 
-def _pip_pinned(spec: str) -> str | None:
-    m = re.fullmatch(r"\s*===?\s*([\w.]+?)(?:\.\*)?(?:\+[\w.]+)?\s*", spec)
-    return m.group(1) if m else None
+def set_stack(doc: EnvDocument, spec: EnvSpec, *, python: str, name: str | None = None) -> None:
+    """Set ``doc``'s torch stack, channels and variables to ``spec``'s; keep everything else.
 
-
-def specialize(doc: EnvDocument, plan: Plan, *, matrix: Any = None, name: str | None = None) -> str:
-    """The text of ``doc`` with its torch stack, channels and variables set from ``plan``.
-
-    Every other line, comment and the key order are kept. Raises :class:`IncompatibleError`
-    for a pin in the file that contradicts the plan's release. ``doc`` is modified.
+    The stack lines (:data:`~conda_torch.constants.TORCH_CONDA_PACKAGES`, the pip stack and
+    PyTorch's index lines) are replaced where they stood, or inserted after the Python line;
+    ``spec``'s channels come first, in its order, then the file's others (torch-only channels
+    dropped); ``spec``'s variables are set. A Python line that does not admit ``python`` (``X.Y``)
+    is replaced by ``spec``'s. Every other line, comment and the key order are kept. ``name``
+    sets the ``name:`` key. ``doc`` is modified; :func:`with_header` gives the text.
     """
     from ruamel.yaml.comments import CommentedMap, CommentedSeq
 
-    from .plan import header_lines, plan_to_envspec
-
-    check_pins(team_request(doc), plan, matrix)
-    spec = plan_to_envspec(plan)
     data = doc.data
     deps = data["dependencies"]
     python_pin = next(
-        (d for d in spec.dependencies if conda_name(d) == "python"), f"python={plan.python}"
+        (d for d in spec.dependencies if conda_name(d) == "python"), f"python={python}"
     )
 
     # -- the pip subsection --
@@ -779,7 +731,7 @@ def specialize(doc: EnvDocument, plan: Plan, *, matrix: Any = None, name: str | 
             return False
         # A Python line the plan's Python does not satisfy (only when --python overrode it).
         return not (
-            is_python(item) and not _conda_pin_fits(conda_version_spec(item) or "*", plan.python)
+            is_python(item) and not conda_pin_fits(conda_version_spec(item) or "*", python)
         )
 
     stack = [d for d in spec.dependencies if conda_name(d) not in ("python", "pip")]
@@ -829,14 +781,28 @@ def specialize(doc: EnvDocument, plan: Plan, *, matrix: Any = None, name: str | 
         else:
             data.insert(0, "name", name)
 
-    body = _strip_header(doc.dump())
-    header = header_lines(
-        plan,
-        specialized_from=os.path.basename(doc.path),
-        dependencies=doc.dependencies,
-        pip=doc.pip or (),
-    )
-    return header_text(header) + body
+
+
+def with_header(doc: EnvDocument, header: Sequence[str]) -> str:
+    """``doc``'s text with ``header`` in place of the header conda-torch wrote before (if any)."""
+    return header_text(header) + _strip_header(doc.dump())
+
+
+def drop_stack_pins(doc: EnvDocument) -> EnvDocument:
+    """``doc`` without its torch-stack lines (conda and pip), so that a new plan may differ."""
+    deps = doc.dependencies
+    for i in range(len(deps) - 1, -1, -1):
+        item = deps[i]
+        if isinstance(item, str) and (
+            conda_name(item) in TORCH_CONDA_PACKAGES or conda_name(item) in STACK_CONDA
+        ):
+            del deps[i]
+        elif isinstance(item, dict) and isinstance(item.get("pip"), list):
+            pip = item["pip"]
+            for j in range(len(pip) - 1, -1, -1):
+                if isinstance(pip[j], str) and pip_name(pip[j]) in TORCH_PIP_PACKAGES:
+                    del pip[j]
+    return loads(doc.dump(), doc.path)
 
 
 def _is_pip_stack(line: Any) -> bool:

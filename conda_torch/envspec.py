@@ -66,7 +66,7 @@ class TorchEnvironmentSpec(EnvironmentSpecBase):
         from conda.env.specs.cep_24 import Cep24YamlFileSpec
 
         from . import settings
-        from .create import prepare
+        from .prepare import prepare
         from .detect import detect
 
         assert self.filename is not None  # can_handle said so

@@ -107,7 +107,7 @@ def _torch_words(d: Diagnosis) -> str:
 
 def fix(prefix: str, args: Namespace, confirm: Callable[[str], object]) -> int:
     """The fixer: rebuild the environment with ``recreate`` when that is what fixes it."""
-    from .cli.main_create import _show_step
+    from .cli._render import show_step
     from .exceptions import CondaTorchError
     from .recreate import plan_recreate, recreate
 
@@ -141,7 +141,7 @@ def fix(prefix: str, args: Namespace, confirm: Callable[[str], object]) -> int:
         print(f"  {line}")
     confirm(f"Rebuild {prefix} (the old environment is kept until the new one validates)?")
     try:
-        result = recreate(rplan, progress=_show_step)
+        result = recreate(rplan, progress=show_step)
     except CondaTorchError as exc:
         print(f"Rebuild refused: {exc.line}")
         return 1

@@ -15,26 +15,30 @@ candidate and its verdict on the machine, then applies conda-torch's policy:
 A newer release passed over (it lacks a companion, or comes from another source) is named in
 the plan with the flag that gets it.
 
-:func:`plan_to_envspec` turns the plan into an :class:`conda_torch.envfile.EnvSpec`.
+This module decides only: :mod:`conda_torch.render` writes a plan down as an environment file
+(its lines, header and ``Lock:`` advice) and :mod:`conda_torch.prepare` runs the whole
+"plan, then write or specialize the file" for every command.
 :func:`generic_machine` describes a platform other than this machine, for ``--platform``.
 """
 
 from __future__ import annotations
 
 import re
-import shlex
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
-from .constants import COMPANIONS
-from .exceptions import CondaTorchValueError, IncompatibleError
+from . import __version__
+from .constants import COMPANIONS, CONDA_OVERRIDE_CUDA
+from .envfile import conda_name, pip_name
+from .exceptions import CondaTorchValueError, IncompatibleError, suggest
+from .machine import GPU, AppleInfo, Machine, NvidiaInfo, PlatformInfo
+from .matrix import load as load_matrix
+from .models import Backend, Subdir
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
     from typing import Any, Final
 
-    from .envfile import EnvSpec
-    from .machine import Machine
     from .matrix import Candidate, Matrix, Verdict
 
 #: Default Python ceiling: the newest Python a default environment gets, so that the packages a
@@ -64,33 +68,6 @@ COMMON_GPU_ARCHS: Final = (
 #: the plan picks the newest CUDA and the header states the real floor from the candidate.
 GENERIC_DRIVER: Final = "999.0"
 GENERIC_DRIVER_CUDA: Final = "99.9"
-
-#: ``--all-platforms``: (subdir, variant). Files are named ``<subdir>-<variant>.yml``, or
-#: ``<subdir>.yml`` where the variant is ``None`` (macOS has one build per platform).
-ALL_TARGETS: Final = (
-    ("linux-64", "cuda"),
-    ("linux-64", "cpu"),
-    ("linux-aarch64", "cuda"),
-    ("linux-aarch64", "cpu"),
-    ("osx-arm64", None),
-    ("osx-64", None),
-    ("win-64", "cuda"),
-    ("win-64", "cpu"),
-)
-
-#: Variables written into every file, with why (docs/conda-notes.md 3: applied on activation).
-VARIABLES: Final = (
-    # A torch in ~/.local (pip install --user) shadows the environment's own and breaks it.
-    ("PYTHONNOUSERSITE", "1"),
-)
-
-#: Channels for Python and pip where the torch stack comes from pip: conda-forge.
-PIP_BASE_CHANNELS: Final = ("conda-forge",)
-
-#: The base channel behind the ``pytorch`` channel: its builds link against Anaconda's
-#: ``defaults`` (mkl, intel-openmp), and conda >= 25.9 no longer adds ``defaults`` implicitly
-#: (docs/conda-notes.md 3), so the file must name it.
-PYTORCH_BASE_CHANNEL: Final = "defaults"
 
 PLAN_SCHEMA: Final = "conda-torch.plan/1"
 
@@ -135,24 +112,6 @@ class MachineSummary:
     #: For a generic machine: who it stands for.
     description: str | None = None
 
-    def lines(self) -> list[str]:
-        if self.generic:
-            return [self.description or f"a generic {self.subdir} machine"]
-        out = []
-        osv = " ".join(x for x in (self.os, self.os_version) if x)
-        out.append(f"{self.subdir}" + (f" ({osv})" if osv else ""))
-        if self.nvidia_driver:
-            cuda = f", supports CUDA up to {self.driver_cuda}" if self.driver_cuda else ""
-            out.append(f"NVIDIA driver {self.nvidia_driver}{cuda}")
-        if self.rocm:
-            out.append(f"ROCm {self.rocm}")
-        if self.apple_chip:
-            out.append(self.apple_chip + (", Metal (MPS)" if self.mps else ""))
-        out.extend("  " + g.describe() for g in self.gpus)
-        if len(out) == 1 and not self.gpus:
-            out.append("no GPU detected")
-        return out
-
 
 @dataclass(frozen=True)
 class NodeSummary:
@@ -164,33 +123,6 @@ class NodeSummary:
     machine: MachineSummary
     #: The host that answered, where the picture names one (``detect --via``).
     hostname: str | None = None
-
-    def line(self) -> str:
-        """``quadro: NVIDIA driver 535.129.03 (CUDA 12.2); 2x Quadro RTX 4000 (7.5)``."""
-        m = self.machine
-        parts = []
-        if m.nvidia_driver:
-            parts.append(
-                f"NVIDIA driver {m.nvidia_driver}"
-                + (f" (CUDA {m.driver_cuda})" if m.driver_cuda else "")
-            )
-        if m.rocm:
-            parts.append(f"ROCm {m.rocm}")
-        if m.apple_chip:
-            parts.append(m.apple_chip)
-        counts: dict[str, int] = {}
-        for g in m.gpus:
-            name = (g.name or "GPU") + (
-                f" ({g.compute_capability})" if g.compute_capability else ""
-            ) + (f" ({g.gfx})" if g.gfx else "")
-            counts[name] = counts.get(name, 0) + 1
-        parts.extend(f"{n}x {name}" if n > 1 else name for name, n in counts.items())
-        if not m.gpus and not m.apple_chip:
-            parts.append("no GPU")
-        import os
-
-        host = f", {self.hostname}" if self.hostname else ""
-        return f"{self.label} ({os.path.basename(self.source)}{host}): " + "; ".join(parts)
 
 
 @dataclass(frozen=True)
@@ -255,30 +187,7 @@ class Plan:
     def label(self) -> str:
         return candidate_label(self.candidate)
 
-    def conda_lock_args(self) -> tuple[str, ...]:
-        """``conda-lock lock`` options (after ``-f FILE``) that lock this plan's file as planned.
-
-        conda-lock solves against its own virtual packages, which give every Linux and Windows
-        platform CUDA 11.4 (``conda_lock/default-virtual-packages.yaml``, conda-lock 4.0.3);
-        ``--with-cuda`` makes its ``__cuda`` the build's CUDA, so a solver that checks
-        ``cuda-version``'s ``__cuda >=<major>`` constraint does not refuse a CUDA 12/13 build.
-        Whether conda-lock can read the file at all is :func:`conda_lock_blocker`'s question.
-        """
-        args: tuple[str, ...] = ("-p", self.subdir)
-        if self.subdir.startswith("osx-"):
-            return args
-        cuda = self.candidate.backend.cuda_version
-        if self.variant == "cuda" and cuda:
-            return (*args, "--with-cuda", cuda)
-        return (*args, "--without-cuda")
-
-    def conda_lock_command(self, path: str) -> str:
-        """The whole ``conda-lock lock`` command line for ``path`` (see above)."""
-        return shlex.join(("conda-lock", "lock", "-f", path, *self.conda_lock_args()))
-
     def to_json(self) -> dict[str, Any]:
-        from . import __version__
-
         c = self.candidate
         return {
             "schema": PLAN_SCHEMA,
@@ -440,8 +349,6 @@ def without_companions(c: Candidate, without: Sequence[str]) -> Candidate:
     """``c`` with the ``without`` companions taken out of its versions and install lines."""
     from dataclasses import replace as _replace
 
-    from .envfile import conda_name, pip_name
-
     drop = {p for p in without if getattr(c, p) is not None}
     if not drop:
         return c
@@ -578,12 +485,9 @@ def make_plan(
     best reasons.
     """
     asked_by = dict(asked_by or {})
-    from .models import Backend, Subdir
 
     if matrix is None:
-        from .matrix import load
-
-        matrix = load()
+        matrix = load_matrix()
     notes: list[str] = []
     if subdir:
         target = subdir
@@ -613,8 +517,6 @@ def make_plan(
             f"({description}); validate it where it will run"
         )
     if source is not None and source not in SOURCE_PREFERENCE:
-        from .exceptions import suggest
-
         near = suggest(source, SOURCE_PREFERENCE)
         raise CondaTorchValueError(
             f"unknown source {source!r}",
@@ -932,8 +834,6 @@ def implied_subdir(machine: Machine) -> str | None:
 
 def _has_cuda_driver(machine: Machine) -> bool:
     """Whether the machine shows an NVIDIA driver or GPU, or conda's ``__cuda`` override."""
-    from .constants import CONDA_OVERRIDE_CUDA
-
     override = (machine.overrides or {}).get(CONDA_OVERRIDE_CUDA)
     return bool(machine.visible_nvidia_gpus or machine.nvidia or override)
 
@@ -1102,8 +1002,6 @@ def _nothing_fits(verdicts: Sequence[Verdict], subdir: str, **asked: Any) -> Inc
 
 def generic_machine(subdir: str, variant: str | None) -> tuple[Machine, str]:
     """A stand-in machine for ``subdir`` (``variant`` cuda/cpu/None) and a sentence about it."""
-    from .machine import GPU, AppleInfo, Machine, NvidiaInfo, PlatformInfo
-
     os_name = {"linux": "linux", "osx": "macos", "win": "windows"}.get(subdir.split("-")[0])
     arch = {"64": "x86_64", "aarch64": "aarch64", "arm64": "arm64", "ppc64le": "ppc64le"}.get(
         subdir.split("-")[-1]
@@ -1134,221 +1032,3 @@ def generic_machine(subdir: str, variant: str | None) -> tuple[Machine, str]:
             platform=platform, apple=apple, mode="generic"
         ), "any Apple silicon Mac (osx-arm64)"
     return Machine(platform=platform, mode="generic"), f"any {subdir} machine, CPU only"
-
-
-def target_filename(subdir: str, variant: str | None) -> str:
-    return f"{subdir}-{variant}.yml" if variant else f"{subdir}.yml"
-
-
-# -- plan -> environment file ------------------------------------------------------------------
-
-
-def conda_lock_blocker(
-    dependencies: Sequence[Any], pip: Sequence[Any] = (), args: Sequence[str] = ()
-) -> str | None:
-    """Why conda-lock cannot lock an environment file, or None.
-
-    ``dependencies``: the file's conda lines; ``pip``: its ``pip:`` subsection; ``args``: the
-    ``conda-lock lock`` options for the file, quoted in the advice.
-
-    Found with conda-lock 4.0.3: it parses every pip line but ``-e ...`` as a requirement, so
-    an option line (``--index-url URL``) fails (``src_parser/environment_yaml.py``;
-    conda/conda-lock#171); and a virtual package listed as a dependency (``__cuda>=12.4``)
-    solves but then fails with ``KeyError: '--cuda'`` (``lockfile/__init__.py``,
-    ``apply_categories`` skips virtual packages only among dependencies of dependencies).
-    """
-    for line in pip:
-        text = line.lstrip() if isinstance(line, str) else ""
-        if text.startswith("-") and not re.match(r"-e\s", text):
-            return (
-                "conda-lock reads pip's option lines (--index-url ...) as packages "
-                "(conda/conda-lock#171): lock a --source conda-forge file without them"
-            )
-    for item in dependencies:
-        if isinstance(item, str) and item.strip().startswith("__"):
-            return (
-                f"conda-lock fails on a virtual package listed as a dependency ({item.strip()}; "
-                "conda-lock 4.0.3): lock a copy without that line: "
-                + shlex.join(("conda-lock", "lock", "-f", "COPY", *args))
-            )
-    return None
-
-
-def header_lines(
-    plan: Plan,
-    *,
-    specialized_from: str | None = None,
-    dependencies: Sequence[Any] = (),
-    pip: Sequence[Any] = (),
-) -> list[str]:
-    """The header's lines; the file's ``dependencies`` and ``pip`` lines decide ``Lock:``."""
-    from . import __version__
-
-    c = plan.candidate
-    by = f"conda-torch {__version__}" if plan.stamp_version else "conda-torch"
-    matrix = f" (matrix of {plan.matrix_date})" if plan.matrix_date else ""
-    if specialized_from:
-        first = f"Specialized by {by}{matrix} from {specialized_from} for {plan.subdir}."
-    else:
-        first = f"Generated by {by}{matrix} for {plan.subdir}."
-    lines = [first, ""]
-    if plan.nodes:
-        n = len(plan.nodes)
-        lines.append(f"For: {n} node type{'s' if n > 1 else ''}, {plan.subdir}")
-        lines.extend(_wrap([node.line() for node in plan.nodes], "       ", hang="         "))
-    else:
-        m = plan.machine.lines()
-        first_lines = _wrap([m[0]], "For: ")
-        lines.extend(first_lines)
-        lines.extend("     " + ln for ln in m[1:])
-    stack = ", ".join(
-        f"{n} {v}"
-        for n, v in (
-            ("torch", c.torch),
-            ("torchvision", c.torchvision),
-            ("torchaudio", c.torchaudio),
-        )
-        if v
-    )
-    lines.extend(_wrap(plan.notes, "Note: "))
-    lines.append(f"Chose: {stack}")
-    lines.append(f"       {c.label or c.backend} from {plan.source}, Python {plan.python}")
-    lines.extend(_wrap([needs] if (needs := needs_line(plan)) else [], "Needs: "))
-    if len(plan.nodes) > 1:
-        alone = " nothing: alone, each node type would get this build too"
-        lines.append("Bound:" + ("" if plan.bound else alone))
-        lines.extend(_wrap(plan.bound, "  - "))
-    blocker = conda_lock_blocker(dependencies, pip, plan.conda_lock_args())
-    lock = f"not as it is: {blocker}" if blocker else plan.conda_lock_command("THIS_FILE")
-    lines.extend(_wrap([lock], "Lock: "))
-    lines.append("Why:")
-    lines.extend(_wrap(plan.why, "  - "))
-    if plan.rejected:
-        lines.append("Rejected:")
-        lines.extend(_wrap([r.describe() for r in plan.rejected], "  - "))
-    return lines
-
-
-def needs_line(plan: Plan) -> str | None:
-    """What the file's ``__cuda`` line means for a driver, in words (the header's ``Needs:``).
-
-    It says the same as the dependency line: ``__cuda>=12`` is any driver for CUDA 12.x (CUDA
-    minor-version compatibility, from the major's floor); ``__cuda>=12.9`` the toolkit's own
-    floor, where a GPU needs PTX JIT.
-    """
-    c = plan.candidate
-    cuda = c.backend.cuda_version
-    if c.backend.kind != "cuda" or not cuda or not plan.requires_cuda:
-        return None
-    major = cuda.split(".")[0]
-    full = plan.requires_cuda != f"__cuda>={major}"
-    if full:
-        floor = f"NVIDIA driver >= {c.min_driver}" if c.min_driver else "an NVIDIA driver"
-        return (
-            f"{floor} for CUDA {cuda} itself ({plan.requires_cuda}): a GPU here runs this "
-            "build only through PTX JIT, which minor-version compatibility does not cover"
-        )
-    floor = plan.min_driver
-    own = f"; CUDA {cuda}'s own floor is {c.min_driver}" if c.min_driver else ""
-    if not floor:
-        return (
-            f"any NVIDIA driver for CUDA {major}.x ({plan.requires_cuda}: CUDA minor-version "
-            f"compatibility; NVIDIA publishes no driver minimum for it on this OS)"
-        )
-    return (
-        f"NVIDIA driver >= {floor}, any driver for CUDA {major}.x ({plan.requires_cuda}: CUDA "
-        f"minor-version compatibility{own})"
-    )
-
-
-def _wrap(
-    items: Sequence[str], bullet: str, width: int = 94, hang: str | None = None
-) -> list[str]:
-    import textwrap
-
-    out: list[str] = []
-    for item in items:
-        out.extend(
-            textwrap.wrap(
-                item,
-                width,
-                initial_indent=bullet,
-                subsequent_indent=hang if hang is not None else " " * len(bullet),
-                break_long_words=False,
-                break_on_hyphens=False,
-            )
-        )
-    return out
-
-
-def plan_to_envspec(plan: Plan) -> EnvSpec:
-    """The environment file for ``plan``: pins, CUDA selection, channels, pip, variables, header."""
-    from .envfile import EnvSpec, conda_name
-
-    c = plan.candidate
-    src = plan.source
-    comments: dict[str, str] = {}
-    python = f"python={plan.python}"
-    deps: list[str] = [python]
-    pip_lines: list[str] = []
-    if src == "pip":
-        deps.append("pip")
-        if plan.requires_cuda:
-            deps.append(plan.requires_cuda)
-        if c.pip_index:
-            pip_lines.append(f"--index-url {c.pip_index}")
-            comments[f"--index-url {c.pip_index}"] = f"{c.backend} wheels"
-        pip_lines.extend(c.pip_specs)
-    else:
-        specs = [s for s in c.specs if conda_name(s) != "python"]
-        names = {conda_name(s) for s in specs}
-        # exact pins for the pair, when the matrix gave the release but not the line
-        if c.torchvision and "torchvision" not in names:
-            specs.append(f"torchvision={c.torchvision}")
-        if c.torchaudio and "torchaudio" not in names:
-            specs.append(f"torchaudio={c.torchaudio}")
-        deps.extend(specs)
-        if plan.requires_cuda and not any(conda_name(s) == "__cuda" for s in specs):
-            deps.append(plan.requires_cuda)
-    for d in deps:
-        n = conda_name(d)
-        if n == "cuda-version":
-            comments[d] = f"CUDA {d.split('=')[-1]} runtime from {src}"
-        elif n == "__cuda":
-            need = d.split(">=", 1)[-1]
-            what, override = (f"CUDA {need}", need) if "." in need else (f"CUDA {need}.x", f"{need}.0")
-            comments[d] = (
-                f"an NVIDIA driver for {what} (CONDA_OVERRIDE_CUDA={override} solves without one)"
-            )
-        elif n == "pytorch-cuda":
-            comments[d] = "CUDA runtime from the nvidia channel"
-        elif n == "cudatoolkit":
-            comments[d] = "CUDA runtime (torch 1.12 and older)"
-        elif n == "cpuonly":
-            comments[d] = "CPU build"
-    return EnvSpec(
-        name=plan.name,
-        channels=plan_channels(plan),
-        dependencies=tuple(deps),
-        pip=tuple(pip_lines),
-        variables=VARIABLES,
-        header=tuple(header_lines(plan, dependencies=deps, pip=pip_lines)),
-        comments=tuple(comments.items()),
-    )
-
-
-def plan_channels(plan: Plan) -> tuple[str, ...]:
-    """The file's channels, in order: the matrix's for the source, plus the base it needs."""
-    channels = [ch for ch in plan.candidate.channels if ch != "nodefaults"]
-    if plan.source == "pip":
-        channels = channels or list(PIP_BASE_CHANNELS)
-    elif plan.source == "pytorch" and not {"conda-forge", "defaults"} & set(channels):
-        channels.append(PYTORCH_BASE_CHANNEL)
-    return tuple(dict.fromkeys(channels))
-
-
-def render(plan: Plan) -> str:
-    """The environment.yml text for ``plan``."""
-    from .envfile import dump
-
-    return dump(plan_to_envspec(plan))

@@ -34,14 +34,16 @@ from typing import TYPE_CHECKING
 from . import conda_cli as cd
 from . import prefix as pf
 from .conda_api import requested_specs
-from .constants import COMPANIONS
+from .constants import COMPANIONS, STACK_CONDA
 from .exceptions import CondaTorchError, CondaTorchValueError, EnvironmentNotFoundError
+from .prepare import from_provenance, prepare, replan_provenance
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping, Sequence
     from typing import Any, Final
 
-    from .create import CreateResult, Prepared, Step
+    from .create import CreateResult, Step
+    from .prepare import Prepared
     from .doctor import Inventory
     from .machine import Machine
 
@@ -54,10 +56,6 @@ MIN_CONDA: Final = (22, 11)
 
 #: Where ``--keep-backup`` keeps the old environment: ``<parent>/<name>.conda-torch-backup``.
 KEPT_SUFFIX: Final = ".conda-torch-backup"
-
-#: conda packages that belong to the torch stack (replaced, never carried over). The names of
-#: :data:`conda_torch.envfile.TORCH_CONDA_PACKAGES` plus conda-forge's split-off C++ library.
-STACK_CONDA: Final = frozenset({"libtorch", "pytorch-cpu", "pytorch-gpu"})
 
 #: pip distributions that come with a pip torch (its CUDA wheels and compiler): never carried
 #: over, the new torch brings its own.
@@ -351,7 +349,7 @@ class RecreatePlan:
             "left_out": list(self.left_out),
             "keep_backup": self.keep_backup,
             "environment_file": self.prepared.text,
-            "plan": dict(self.prepared.plan),
+            "plan": dict(self.prepared.record),
             "notes": list(self.notes),
         }
 
@@ -466,7 +464,6 @@ def plan_recreate(
     plan is made anew.
     """
     from . import provenance as provenance_mod
-    from .create import Prepared, prepare
     from .doctor import inventory
 
     prefix = os.path.abspath(os.path.expanduser(prefix))
@@ -502,11 +499,11 @@ def plan_recreate(
                 "environment is rebuilt from its provenance, as it was planned)",
                 hints=["Add --regenerate to plan it anew for this machine."],
             )
-        prepared = _from_provenance(prov, Prepared)
+        prepared = from_provenance(prov)
         origin = "provenance"
         extras = user_extras(prefix, inv, prepared.channels)
     elif prov is not None:
-        prepared = _regenerate_from_provenance(
+        prepared = replan_provenance(
             prov, machine, name=name, without=without, default_python=default_python, **options
         )
         origin = "regenerate"
@@ -548,7 +545,7 @@ def plan_recreate(
     else:
         left_out = _not_in_file(prefix, inv, prepared.text)
     before = current_stack(inv)
-    after = planned_stack(prepared.plan)
+    after = planned_stack(prepared.record)
     changes = tuple(
         Change(p, before.get(p), after.get(p))
         for p in ("torch", "torchvision", "torchaudio")
@@ -591,103 +588,6 @@ def _asked_torch(hist: Mapping[str, str]) -> str | None:
             if version and re.fullmatch(r"\d+(\.\d+){0,2}", version):
                 return version
     return None
-
-
-def _from_provenance(prov: Any, prepared_cls: Any) -> Prepared:
-    from .envfile import loads
-
-    doc = loads(prov.environment_file, str(prov.path))
-    channels = tuple(str(c) for c in (doc.data.get("channels") or ()))
-    plan = dict(prov.plan)
-    stack = ", ".join(
-        f"{k} {plan[k]}" for k in ("torch", "torchvision", "torchaudio") if plan.get(k)
-    )
-    machine = None
-    if prov.machine:
-        from .machine import Machine
-
-        try:
-            machine = Machine.from_json(dict(prov.machine))
-        except (ValueError, TypeError):
-            machine = None
-    return prepared_cls(
-        text=prov.environment_file,
-        plan=plan,
-        channels=channels,
-        origin="provenance",
-        machine=machine,
-        file_name=None,
-        summary=f"as created ({stack or 'no torch pins'})",
-    )
-
-
-def _regenerate_from_provenance(
-    prov: Any,
-    machine: Machine | None,
-    *,
-    name: str | None,
-    torch: str | None,
-    python: str | None,
-    backend: str | None,
-    source: str | None,
-    without: Sequence[str] = (),
-    default_python: str | None = None,
-) -> Prepared:
-    """The provenance's file with its torch stack planned anew for this machine."""
-    from .create import Prepared
-    from .envfile import loads, specialize, team_request
-    from .matrix import load as load_matrix
-    from .plan import make_plan
-
-    if machine is None:
-        from .detect import detect
-
-        machine = detect()
-    doc = loads(prov.environment_file, str(prov.path))
-    request = team_request(doc)
-    plan = make_plan(
-        machine,
-        torch=torch,
-        python=python or request.python,
-        backend=backend,
-        source=source,
-        name=name,
-        without=tuple(dict.fromkeys((*without, *request.without))),
-        default_python=default_python,
-    )
-    if torch is None and request.torch:
-        # The old file pinned the old stack: re-plan freely unless --torch says otherwise.
-        doc = _without_stack_pins(doc)
-    text = specialize(doc, plan, matrix=load_matrix(), name=name)
-    channels = tuple(str(c) for c in (loads(text).data.get("channels") or ()))
-    return Prepared(
-        text=text,
-        plan=plan.to_json(),
-        channels=channels,
-        origin="plan",
-        machine=machine,
-        summary=f"{plan.label()} for Python {plan.python}",
-        why=tuple(plan.why),
-    )
-
-
-def _without_stack_pins(doc: Any) -> Any:
-    """``doc`` without its torch-stack lines (conda and pip), so that a new plan may differ."""
-    from .envfile import TORCH_CONDA_PACKAGES, TORCH_PIP_PACKAGES, conda_name, loads, pip_name
-
-    deps = doc.dependencies
-    for i in range(len(deps) - 1, -1, -1):
-        item = deps[i]
-        if isinstance(item, str) and (
-            conda_name(item) in TORCH_CONDA_PACKAGES or conda_name(item) in STACK_CONDA
-        ):
-            del deps[i]
-        elif isinstance(item, dict) and isinstance(item.get("pip"), list):
-            pip = item["pip"]
-            for j in range(len(pip) - 1, -1, -1):
-                if isinstance(pip[j], str) and pip_name(pip[j]) in TORCH_PIP_PACKAGES:
-                    del pip[j]
-    return loads(doc.dump(), doc.path)
 
 
 def _not_in_file(prefix: str, inv: Inventory, text: str) -> tuple[str, ...]:

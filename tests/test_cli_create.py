@@ -20,6 +20,7 @@ import pytest
 
 from conda_torch import conda_cli as cd
 from conda_torch import create as cr
+from conda_torch.prepare import prepare
 
 from . import test_conda_adapter as adapter
 from .condatools import plugin_environ
@@ -332,7 +333,7 @@ def test_real_ctrl_c_during_conda(sandbox: CondaSandbox) -> None:
     conda-torch removes what is left and puts the old environment back."""
     prefix = sandbox.envs / "ml"
     old = cr.create(
-        cr.prepare(
+        prepare(
             file=str(env_file(sandbox.root / "old.yml", sandbox.channel_url, "tinypkg=1.0")),
             as_is=True,
         ),
@@ -386,7 +387,7 @@ def test_real_shell_and_run(sandbox: CondaSandbox) -> None:
         sandbox.root / "e.yml", sandbox.channel_url, "tinypkg=1.0", variables={"FOO": "bar"}
     )
     res = cr.create(
-        cr.prepare(file=str(f), as_is=True),
+        prepare(file=str(f), as_is=True),
         name="ml",
         environ=sandbox.environ,
         validator=Recorder(),
@@ -445,7 +446,7 @@ def test_success_report_says_how_to_get_in(
 
     fake = fake_conda(tmp_path)
     result = cr.create(
-        cr.prepare(file=str(fake_file(tmp_path)), as_is=True),
+        prepare(file=str(fake_file(tmp_path)), as_is=True),
         name="ml",
         environ=fake.environ,
         validator=Recorder(),

@@ -28,6 +28,7 @@ from conda_torch import create as cr
 from conda_torch import prefix as pf
 from conda_torch import provenance
 from conda_torch.exceptions import CondaTorchError, CondaTorchValueError, OutputExistsError
+from conda_torch.prepare import Prepared, prepare
 from conda_torch.validate import Check, Report
 
 from . import test_conda_adapter as adapter
@@ -45,8 +46,8 @@ sandbox = adapter.sandbox
 CHANNELS = ("https://example.invalid/chan-a", "https://example.invalid/chan-b")
 
 
-def as_is(path: Path) -> cr.Prepared:
-    return cr.prepare(file=str(path), as_is=True)
+def as_is(path: Path) -> Prepared:
+    return prepare(file=str(path), as_is=True)
 
 
 def fake_file(tmp_path: Path, *specs: str, name: str | None = None) -> Path:
@@ -444,8 +445,9 @@ def test_bad_targets(tmp_path: Path, kwargs: dict[str, str], message: str) -> No
 def test_as_is_records_the_files_pins(tmp_path: Path) -> None:
     path = fake_file(tmp_path, "python=3.12", "pytorch=2.5.1", "torchvision=0.20.1")
     prepared = as_is(path)
-    assert prepared.plan["torch"] == "2.5.1" and prepared.plan["torchvision"] == "0.20.1"
-    assert prepared.plan["torchaudio"] is None and prepared.plan["python"] == "3.12"
+    assert prepared.plan is None  # no plan: the file as written
+    assert prepared.record["torch"] == "2.5.1" and prepared.record["torchvision"] == "0.20.1"
+    assert prepared.record["torchaudio"] is None and prepared.record["python"] == "3.12"
     assert prepared.channels == CHANNELS and prepared.origin == "file-as-is"
 
 

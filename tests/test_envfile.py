@@ -18,6 +18,7 @@ from conda_torch.exceptions import (
 )
 from conda_torch.matrix import load as load_matrix
 from conda_torch.plan import make_plan
+from conda_torch.prepare import specialize
 
 from .test_plan import capture_files
 
@@ -319,7 +320,7 @@ def _specialize(text, machine, **kw):
     kw.setdefault("python", request.python)
     matrix = load_matrix()
     plan = make_plan(machine, subdir="linux-64", matrix=matrix, **kw)
-    return plan, envfile.specialize(doc, plan, matrix=matrix)
+    return plan, specialize(doc, plan, matrix=matrix)
 
 
 def _body(text):

@@ -31,6 +31,7 @@ from conda_torch import create as cr
 from conda_torch import prefix as pf
 from conda_torch import procs
 from conda_torch.exceptions import CondaTorchError
+from conda_torch.prepare import prepare
 
 from . import envtools
 from . import test_conda_adapter as adapter
@@ -78,7 +79,7 @@ def create_in(
     path = env_file(sandbox.root / f"{tag}.yml", sandbox.channel_url, spec)
     where = {"name": name} if name else {}
     return cr.create(
-        cr.prepare(file=str(path), as_is=True),
+        prepare(file=str(path), as_is=True),
         environ=sandbox.environ,
         validator=validator,
         **where,
@@ -587,7 +588,7 @@ def test_team_file_pip_paths_are_relative_to_the_file(condabox, tmp_path: Path) 
     text = team.read_text()
     prefix = condabox.root / "envs" / "pip-relative"
     res = cr.create(
-        cr.prepare(file=str(team), as_is=True),
+        prepare(file=str(team), as_is=True),
         prefix=str(prefix),
         environ=condabox.environ(),
         validator=Recorder(),

@@ -24,7 +24,8 @@ from conda_torch.detect import detect
 from conda_torch.exceptions import CondaTorchError, IncompatibleError, InputFileError
 from conda_torch.fleet import FleetSplitError, explain, load_node, plan_fleet
 from conda_torch.matrix import load
-from conda_torch.plan import make_plan, render
+from conda_torch.plan import make_plan
+from conda_torch.render import file_text as render
 
 from .conftest import FIXTURES, read_fixture
 
@@ -412,6 +413,7 @@ def test_a_login_node_without_a_gpu_creates_the_fleets_environment(tmp_path: Pat
     from dataclasses import replace
 
     from conda_torch import create as cr
+    from conda_torch.prepare import prepare
     from conda_torch import provenance
     from conda_torch.validate import Skipped
 
@@ -426,7 +428,7 @@ def test_a_login_node_without_a_gpu_creates_the_fleets_environment(tmp_path: Pat
     root = tmp_path / "channels"
     url = standin.conda_forge(root)
     solver = Solver(conda.exe, root, {"conda-forge": url, "defaults": url})
-    prepared = cr.prepare(nodes=nodes(tmp_path, "h100", "quadro"), name=None)
+    prepared = prepare(nodes=nodes(tmp_path, "h100", "quadro"), name=None)
     ok, linked = solver.solve(prepared.text, "linux-64", cuda="12.2")
     assert ok, linked
     standin.make_installable(url, linked, {"python": {"bin/python": python_shim()}})

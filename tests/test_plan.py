@@ -12,15 +12,14 @@ from conda_torch.envfile import conda_name, loads
 from conda_torch.exceptions import CondaTorchValueError, IncompatibleError, UnknownPlatformError
 from conda_torch.matrix import load as load_matrix
 from conda_torch.plan import (
-    ALL_TARGETS,
     COMMON_GPU_ARCHS,
     DEFAULT_PYTHON_CEILING,
     generic_machine,
     make_plan,
-    plan_to_envspec,
-    render,
-    target_filename,
 )
+from conda_torch.prepare import ALL_TARGETS
+from conda_torch.render import file_text as render
+from conda_torch.render import plan_to_envspec, target_filename
 
 from .conftest import FIXTURES, ROOT, read_fixture
 

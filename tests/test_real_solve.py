@@ -20,7 +20,9 @@ import pytest
 
 from conda_torch.envfile import conda_name, loads
 from conda_torch.matrix import load as load_matrix
-from conda_torch.plan import ALL_TARGETS, generic_machine, make_plan, render
+from conda_torch.plan import generic_machine, make_plan
+from conda_torch.prepare import ALL_TARGETS
+from conda_torch.render import file_text as render
 
 from . import standin
 from .condatools import require_conda

@@ -3,6 +3,7 @@
 Usage: python tools/regen_environments.py [FOLDER]   (default: environments/ at the repo root)
 
 Every target is a generic machine of its platform (conda_torch.plan.generic_machine) planned
+by conda_torch.prepare.generate, as `generate --all-platforms` plans it,
 with the defaults a user gets (the newest release whose whole stack the preferred source serves
 for it), and the header leaves out the conda-torch version, so the files change only when the
 matrix or the generator does. tests/test_plan.py regenerates them into a
@@ -20,26 +21,22 @@ if str(ROOT) not in sys.path:
 
 
 def generate(folder: Path) -> list[Path]:
-    """Write every target's file into ``folder``; returns the paths, in ALL_TARGETS order."""
-    from conda_torch.envfile import write_atomic
-    from conda_torch.matrix import load
-    from conda_torch.plan import ALL_TARGETS, generic_machine, make_plan, render, target_filename
+    """Write every target's file into ``folder``; returns the paths, in ALL_TARGETS order.
 
-    matrix = load()
+    The same road as ``conda torch generate --all-platforms`` (:func:`conda_torch.prepare.generate`)
+    without a machine of its own: every target is a generic machine of its platform.
+    """
+    from conda_torch.envfile import write_atomic
+    from conda_torch.prepare import generate as plan_files
+
+    generated = plan_files(None, all_platforms=True, stamp_version=False)
+    if generated.skipped:
+        raise SystemExit("no plan for " + "; ".join(generated.skipped))
     folder.mkdir(parents=True, exist_ok=True)
     written = []
-    for subdir, variant in ALL_TARGETS:
-        machine, description = generic_machine(subdir, variant)
-        plan = make_plan(
-            machine,
-            backend=variant or "auto",
-            subdir=subdir,
-            matrix=matrix,
-            description=description,
-            stamp_version=False,
-        )
-        path = folder / target_filename(subdir, variant)
-        write_atomic(path, render(plan), force=True)
+    for item in generated.files:
+        path = folder / item.filename
+        write_atomic(path, item.text, force=True)
         written.append(path)
     return written
 

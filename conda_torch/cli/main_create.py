@@ -5,11 +5,14 @@ from __future__ import annotations
 import sys
 from typing import TYPE_CHECKING
 
+from ._render import out, print_validation, show_step
+
 if TYPE_CHECKING:
     import argparse
     from typing import Any
 
-    from ..create import CreateResult, Destination, Prepared, Step
+    from ..create import CreateResult, Destination
+    from ..prepare import Prepared
 
 HELP = "Create a PyTorch environment matched to this machine, validate it, and say how to enter it."
 
@@ -47,7 +50,6 @@ Examples:
   conda torch create -p /shared/envs/ml --node a100.json --via 'srun -p a100 -N1'
 """
 
-_MARK = {"pass": "pass", "warn": "warn", "fail": "FAIL"}
 
 
 def configure_parser(parser: argparse.ArgumentParser) -> None:
@@ -105,7 +107,8 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
 def execute(args: argparse.Namespace) -> int:
     import json
 
-    from ..create import create, default_validator, prepare
+    from ..create import create, default_validator
+    from ..prepare import prepare
     from ..exceptions import CondaTorchValueError
     from ._options import apply_settings, check_node_args, machine_from_args
 
@@ -174,7 +177,7 @@ def execute(args: argparse.Namespace) -> int:
         dry_run=args.dry_run,
         json_output=args.json,
         frontend=args.frontend,
-        progress=None if args.json else _show_step,
+        progress=None if args.json else show_step,
         confirm=_confirm if interactive else None,
         validator=validator,
     )
@@ -188,32 +191,11 @@ def execute(args: argparse.Namespace) -> int:
 # -- human output ----------------------------------------------------------------------------
 
 
-def _out(line: str = "") -> None:
-    print(line, flush=True)
-
-
 def _print_plan(prepared: Prepared, *, dry_run: bool) -> None:
-    _out(f"Plan: {prepared.summary}")
+    out(f"Plan: {prepared.summary}")
     if dry_run:
         for line in prepared.why:
-            _out(f"  - {line}")
-
-
-def _show_step(step: Step) -> None:
-    took = f" ({step.seconds:.1f} s)" if step.seconds is not None and step.seconds >= 0.05 else ""
-    if step.status == "start":
-        if step.name == "conda":
-            _out(f"Running: {step.message}")
-        else:
-            _out(f"{step.name.capitalize()}: {step.message} ...")
-    elif step.status == "skipped":
-        _out(f"{step.name.capitalize()}: skipped: {step.message}")
-    elif step.status == "failed":
-        _out(f"{step.name.capitalize()} failed: {step.message}{took}")
-    elif step.name in ("plan",):
-        return
-    else:
-        _out(f"{step.name.capitalize()}: {step.message}{took}")
+            out(f"  - {line}")
 
 
 def _confirm(dest: Destination, prepared: Prepared) -> bool:
@@ -229,30 +211,20 @@ def _confirm(dest: Destination, prepared: Prepared) -> bool:
     return answer in ("", "y", "yes")
 
 
-def _print_validation(validation: dict[str, Any]) -> None:
-    checks = validation.get("checks") or []
-    width = max((len(str(c.get("id", ""))) for c in checks), default=10)
-    for c in checks:
-        status = str(c.get("status"))
-        _out(f"  {_MARK.get(status, status)}  {c.get('id', ''):<{width}}  {c.get('message', '')}")
-        if c.get("fix") and status != "pass":
-            _out(f"  {'':4}  {'':<{width}}  fix: {c['fix']}")
-
-
 def _print_result(result: CreateResult, *, frontend: str) -> None:
     if result.status == "dry-run":
-        _out("")
-        _out("Environment file:")
-        _out("")
+        out("")
+        out("Environment file:")
+        out("")
         sys.stdout.write(result.environment_file)
         if not result.environment_file.endswith("\n"):
-            _out("")
-        _out("")
+            out("")
+        out("")
         for note in result.notes:
-            _out(f"Note: {note}")
+            out(f"Note: {note}")
         if result.conda_command:
-            _out(f"Would run: {result.conda_command}")
-        _out("Dry run: nothing was created.")
+            out(f"Would run: {result.conda_command}")
+        out("Dry run: nothing was created.")
         return
     if result.validation and result.validation.get("skipped"):
         pass  # said as the step ran
@@ -261,24 +233,24 @@ def _print_result(result: CreateResult, *, frontend: str) -> None:
             gpus = ", ".join(node.get("gpus") or ()) or "none"
             head = f"Validation on node {node.get('host') or '?'} (through `{node['launcher']}`)"
             if node.get("report") is None:
-                _out(f"{head}: FAILED: {node.get('error')}")
+                out(f"{head}: FAILED: {node.get('error')}")
                 continue
-            _out(f"{head}: GPUs: {gpus}")
-            _print_validation(dict(node["report"]))
+            out(f"{head}: GPUs: {gpus}")
+            print_validation(dict(node["report"]))
     elif result.validation and result.status in ("created", "invalid"):
-        _out("Validation:")
-        _print_validation(dict(result.validation))
+        out("Validation:")
+        print_validation(dict(result.validation))
     for note in result.notes:
-        _out(f"Note: {note}")
+        out(f"Note: {note}")
     if result.ok:
         label = result.name or result.prefix
-        _out("")
+        out("")
         done = "replaced" if result.replaced else "created"
-        _out(f"Done: {label} {done} in {result.seconds:.1f} s.")
-        _out("Activate it with:")
-        _out(f"    {result.activate}")
+        out(f"Done: {label} {done} in {result.seconds:.1f} s.")
+        out("Activate it with:")
+        out(f"    {result.activate}")
         flag = f"-n {result.name}" if result.name else f"-p {result.prefix}"
-        _out(f"or: conda torch shell {flag}    |    conda torch run {flag} -- python ...")
+        out(f"or: conda torch shell {flag}    |    conda torch run {flag} -- python ...")
         return
     print(f"\nconda torch create {result.status}: {result.error}", file=sys.stderr)
     for hint in result.hints:

@@ -478,14 +478,15 @@ def render_fleet(matrix: Matrix, expl: Explanation, *, limit: int, verbose: bool
     """``--explain --node``: the node types, the fleet's best (or its groups), what bound it,
     then every build, accepted when every node type runs it."""
     from ..plan import NodeSummary, summarize_machine
+    from ..render import node_line
 
     n = len(expl.nodes)
     types = f"{n} node type{'s' if n > 1 else ''}"
     out = [f"torch builds for {expl.subdir} judged against {types} (matrix of {matrix.date})"]
     for node in expl.nodes:
-        line = NodeSummary(
+        line = node_line(NodeSummary(
             node.label, node.source, summarize_machine(node.machine, expl.subdir), node.hostname
-        ).line()
+        ))
         out.extend(_wrap(line, "    ", "  "))
     out.append("")
     groups = expl.fleet.groups if expl.fleet else ()

@@ -5,6 +5,8 @@ from __future__ import annotations
 import sys
 from typing import TYPE_CHECKING
 
+from ._render import print_validation, show_step
+
 if TYPE_CHECKING:
     import argparse
 
@@ -127,10 +129,9 @@ def execute(args: argparse.Namespace) -> int:
             )
             return 1
     from ..create import default_validator
-    from .main_create import _show_step
 
     result = recreate(
-        rplan, conda=conda, json_output=args.json, progress=None if args.json else _show_step,
+        rplan, conda=conda, json_output=args.json, progress=None if args.json else show_step,
         validator=default_validator(args.timeout),
     )  # fmt: skip
     if args.json:
@@ -181,13 +182,11 @@ def _print_plan(rplan: RecreatePlan, *, dry_run: bool) -> None:
 
 
 def _print_result(result: RecreateResult) -> None:
-    from .main_create import _print_validation
-
     r = result.result
     assert r is not None
     if r.validation and r.status in ("created", "invalid"):
         print("Validation:")
-        _print_validation(dict(r.validation))
+        print_validation(dict(r.validation))
     for note in r.notes:
         print(f"Note: {note}")
     if r.ok:
