@@ -1,0 +1,175 @@
+"""The import rules of DESIGN.md, read from the source with ``ast`` (every import, lazy ones too).
+
+1. The library never imports the CLI: only the entry points (``plugin.py``, ``__main__.py``)
+   and ``conda_torch/cli/`` itself import ``conda_torch.cli``; the health check's fixer
+   (``health.py``, an adapter like the CLI) may use the public console helpers of
+   ``conda_torch.cli._render`` and nothing else of it.
+2. The file format knows nothing of plans: ``envfile`` imports neither ``plan``, ``render``,
+   ``prepare`` nor ``matrix``.
+3. No import cycle among the modules: the imports that run when a module is imported (its
+   top level, outside ``if TYPE_CHECKING:``) form no loop; a failure names the loop.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+from .conftest import ROOT
+
+PACKAGE = ROOT / "conda_torch"
+
+#: Modules that may import the CLI: the two ways in (conda's plugin, ``python -m``).
+ENTRY_POINTS = frozenset({"conda_torch.plugin", "conda_torch.__main__"})
+
+#: Adapters outside ``cli/`` that print through the CLI's public console helpers, and the
+#: only CLI modules each may import.
+ADAPTERS = {"conda_torch.health": frozenset({"conda_torch.cli._render"})}
+
+#: What the file format must never import.
+NOT_FROM_ENVFILE = ("conda_torch.plan", "conda_torch.render", "conda_torch.prepare",
+                    "conda_torch.matrix")  # fmt: skip
+
+
+def _module_name(path: Path) -> str:
+    parts = list(path.relative_to(ROOT).with_suffix("").parts)
+    if parts[-1] == "__init__":
+        parts.pop()
+    return ".".join(parts)
+
+
+def _modules() -> dict[str, Path]:
+    return {_module_name(p): p for p in sorted(PACKAGE.rglob("*.py"))}
+
+
+MODULES = _modules()
+
+
+def _is_type_checking(test: ast.expr) -> bool:
+    return (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or (
+        isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING"
+    )
+
+
+def _resolve(module: str, is_package: bool, node: ast.ImportFrom | ast.Import) -> list[str]:
+    """The ``conda_torch`` modules an import statement loads (submodules named by ``from X
+    import name`` included; parents are loaded too, but they are added by :func:`imports`)."""
+    if isinstance(node, ast.Import):
+        return [a.name for a in node.names if a.name.split(".")[0] == "conda_torch"]
+    if node.level:
+        base = module.split(".") if is_package else module.split(".")[:-1]
+        base = base[: len(base) - (node.level - 1)]
+        target = ".".join([*base, *([node.module] if node.module else [])])
+    else:
+        target = node.module or ""
+    if target.split(".")[0] != "conda_torch":
+        return []
+    out = [target]
+    for alias in node.names:
+        sub = f"{target}.{alias.name}"
+        if sub in MODULES:
+            out.append(sub)
+    return out
+
+
+def imports(module: str, *, top_level_only: bool) -> set[str]:
+    """The ``conda_torch`` modules ``module`` imports: all of them, or only those its top level
+    runs (not inside functions, not under ``if TYPE_CHECKING:``)."""
+    path = MODULES[module]
+    is_package = path.name == "__init__.py"
+    tree = ast.parse(path.read_text(encoding="utf-8"), str(path))
+    found: set[str] = set()
+
+    def visit(node: ast.AST) -> None:
+        if isinstance(node, (ast.Import, ast.ImportFrom)):
+            found.update(_resolve(module, is_package, node))
+            return
+        if top_level_only:
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
+                return
+            if isinstance(node, ast.If) and _is_type_checking(node.test):
+                for child in node.orelse:
+                    visit(child)
+                return
+        for child in ast.iter_child_nodes(node):
+            visit(child)
+
+    visit(tree)
+    # a submodule's import runs its parent packages first
+    for name in list(found):
+        parts = name.split(".")
+        found.update(".".join(parts[:i]) for i in range(1, len(parts)))
+    found.discard(module)
+    return {m for m in found if m in MODULES}
+
+
+def _is_cli(name: str) -> bool:
+    return name == "conda_torch.cli" or name.startswith("conda_torch.cli.")
+
+
+def test_the_modules_are_found():
+    """The rules below read real modules (a wrong root would make them pass vacuously)."""
+    for name in ("conda_torch.plan", "conda_torch.envfile", "conda_torch.render",
+                 "conda_torch.prepare", "conda_torch.cli.main_generate"):  # fmt: skip
+        assert name in MODULES
+    assert "conda_torch.envfile" in imports("conda_torch.render", top_level_only=True)
+    assert "conda_torch.plan" in imports("conda_torch.prepare", top_level_only=True)
+
+
+@pytest.mark.parametrize("module", sorted(m for m in MODULES if not _is_cli(m)))
+def test_the_library_never_imports_the_cli(module):
+    if module in ENTRY_POINTS:
+        pytest.skip("an entry point: it runs the CLI")
+    allowed = ADAPTERS.get(module, frozenset())
+    if allowed:  # importing conda_torch.cli._render runs the package's __init__ first
+        allowed = allowed | {"conda_torch.cli"}
+    found = imports(module, top_level_only=False)
+    wrong = sorted(m for m in found if _is_cli(m) and m not in allowed)
+    assert not wrong, f"{module} imports {', '.join(wrong)}: the library never imports the CLI"
+
+
+def test_the_file_format_imports_no_planner():
+    found = imports("conda_torch.envfile", top_level_only=False)
+    wrong = sorted(set(NOT_FROM_ENVFILE) & found)
+    assert not wrong, f"conda_torch.envfile imports {', '.join(wrong)}"
+
+
+def _cycle(graph: dict[str, set[str]]) -> list[str] | None:
+    """One import loop in ``graph`` (``[a, b, ..., a]``), or None."""
+    state: dict[str, int] = {}  # 1: on the stack, 2: done
+    stack: list[str] = []
+
+    def walk(node: str) -> list[str] | None:
+        state[node] = 1
+        stack.append(node)
+        for nxt in sorted(graph.get(node, ())):
+            if state.get(nxt) == 1:
+                return [*stack[stack.index(nxt):], nxt]
+            if nxt not in state:
+                found = walk(nxt)
+                if found:
+                    return found
+        stack.pop()
+        state[node] = 2
+        return None
+
+    for node in sorted(graph):
+        if node not in state:
+            found = walk(node)
+            if found:
+                return found
+    return None
+
+
+def test_cycle_finder_finds_a_cycle():
+    """The finder below is not blind: it reports a loop it is given."""
+    assert _cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == ["a", "b", "c", "a"]
+    assert _cycle({"a": {"b"}, "b": set()}) is None
+
+
+def test_no_import_cycles():
+    graph = {m: imports(m, top_level_only=True) for m in MODULES}
+    loop = _cycle(graph)
+    assert loop is None, "import cycle: " + " -> ".join(loop or ())
