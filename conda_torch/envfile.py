@@ -22,7 +22,6 @@ import re
 import stat
 import tempfile
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 from .exceptions import (
     EnvironmentFileError,
@@ -32,6 +31,7 @@ from .exceptions import (
     read_input_bytes,
 )
 
+TYPE_CHECKING = False  # as typing.TYPE_CHECKING, without importing typing (DESIGN.md)
 if TYPE_CHECKING:
     from collections.abc import Sequence
     from typing import Any, Final

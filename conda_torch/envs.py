@@ -12,7 +12,6 @@ import shutil
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from .exceptions import (
     CondaNotFoundError,
@@ -20,6 +19,7 @@ from .exceptions import (
     EnvironmentNotFoundError,
 )
 
+TYPE_CHECKING = False  # as typing.TYPE_CHECKING, without importing typing (DESIGN.md)
 if TYPE_CHECKING:
     from collections.abc import Mapping
 

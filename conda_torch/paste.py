@@ -25,12 +25,12 @@ from __future__ import annotations
 import re
 import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 from .doctor import CAUSE_OF, SEVERITIES, Finding
 from .doctor import FINDINGS as DOCTOR_FINDINGS
 from .models import Source
 
+TYPE_CHECKING = False  # as typing.TYPE_CHECKING, without importing typing (DESIGN.md)
 if TYPE_CHECKING:
     from collections.abc import Iterable, Sequence
     from typing import Any, Final

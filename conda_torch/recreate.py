@@ -31,12 +31,12 @@ import shlex
 import stat
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from . import conda as cd
 from .constants import COMPANIONS
 from .exceptions import CondaTorchError, CondaTorchValueError, EnvironmentNotFoundError
 
+TYPE_CHECKING = False  # as typing.TYPE_CHECKING, without importing typing (DESIGN.md)
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping, Sequence
     from typing import Any, Final

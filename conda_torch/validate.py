@@ -18,7 +18,6 @@ import sys
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from . import compat, constants, procs
 from .exceptions import CondaTorchError, ProbeError
@@ -26,6 +25,7 @@ from .models import Source
 from .procs import CappedOutput
 from .specs import installed_matches
 
+TYPE_CHECKING = False  # as typing.TYPE_CHECKING, without importing typing (DESIGN.md)
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
     from typing import Any

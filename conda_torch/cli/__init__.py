@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import importlib
 import sys
-from typing import TYPE_CHECKING
 
+TYPE_CHECKING = False  # as typing.TYPE_CHECKING, without importing typing (DESIGN.md)
 if TYPE_CHECKING:
     import argparse
     from collections.abc import Sequence
@@ -31,9 +31,9 @@ SUBCOMMANDS: tuple[tuple[str, str], ...] = (
 
 
 def configure_parser(parser: argparse.ArgumentParser, *, only: str | None = None) -> None:
-    """Every subcommand; with ``only``, the options of that one alone (the stand-alone CLI
-    parses one command per process: the others need their name and help line, not their
-    options)."""
+    """Every subcommand; with ``only``, that one alone (the stand-alone CLI parses one command
+    per process, named first: the others' parsers would never be read, and each costs
+    milliseconds to build)."""
     from .. import __version__
 
     parser.description = (
@@ -43,10 +43,11 @@ def configure_parser(parser: argparse.ArgumentParser, *, only: str | None = None
     parser.add_argument("-V", "--version", action="version", version=f"conda-torch {__version__}")
     sub = parser.add_subparsers(dest="torch_command", metavar="COMMAND", title="commands")
     for name, module in SUBCOMMANDS:
+        if only is not None and only != name:
+            continue
         mod = importlib.import_module(f"{__name__}.{module}")
         p = sub.add_parser(name, help=mod.HELP, description=mod.DESCRIPTION)
-        if only is None or only == name:
-            mod.configure_parser(p)
+        mod.configure_parser(p)
         p.set_defaults(_execute=f"{__name__}.{module}")
     parser.set_defaults(_parser=parser)
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 import importlib
 import re
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
 from ..exceptions import (
     STDIN,
@@ -23,6 +22,7 @@ from ..exceptions import (
     read_input_bytes,
 )
 
+TYPE_CHECKING = False  # as typing.TYPE_CHECKING, without importing typing (DESIGN.md)
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable
     from typing import Any

@@ -11,13 +11,13 @@ mean the fact is absent.
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING
 
 from ..amd_names import gfx_for_device_id, normalise_device_id
 from ..machine import Observation
 from . import Kind
 from .apple import derive_apple, macos_compat_note, platform_facts, subdir_for
 
+TYPE_CHECKING = False  # as typing.TYPE_CHECKING, without importing typing (DESIGN.md)
 if TYPE_CHECKING:
     from typing import Any
 

@@ -15,12 +15,12 @@ points to one.
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING
 
 from ..machine import Observation
 from . import Kind, joined, match_line
 from .apple import platform_facts
 
+TYPE_CHECKING = False  # as typing.TYPE_CHECKING, without importing typing (DESIGN.md)
 if TYPE_CHECKING:
     from typing import Any
 

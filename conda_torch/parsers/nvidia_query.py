@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import re
 import xml.etree.ElementTree as ET
-from typing import TYPE_CHECKING
 
 from . import Kind
 from .nvidia_smi import (
@@ -42,6 +41,7 @@ from .nvidia_smi import (
     windows_exe,
 )
 
+TYPE_CHECKING = False  # as typing.TYPE_CHECKING, without importing typing (DESIGN.md)
 if TYPE_CHECKING:
     from typing import Any
 

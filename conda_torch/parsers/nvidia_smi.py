@@ -21,11 +21,11 @@ This module also holds the small helpers the other NVIDIA parsers share.
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING
 
 from ..machine import Observation
 from . import Kind
 
+TYPE_CHECKING = False  # as typing.TYPE_CHECKING, without importing typing (DESIGN.md)
 if TYPE_CHECKING:
     from typing import Any
 

@@ -18,11 +18,11 @@ conda plan (``pytorch/linux-64::``) into ``platform.subdir``.
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING
 
 from ..machine import Observation
 from . import Kind
 
+TYPE_CHECKING = False  # as typing.TYPE_CHECKING, without importing typing (DESIGN.md)
 if TYPE_CHECKING:
     from typing import Any
 

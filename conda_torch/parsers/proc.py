@@ -21,11 +21,11 @@ PCI sysfs listing.
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING
 
 from . import Kind
 from .nvidia_smi import add_note, new_observation
 
+TYPE_CHECKING = False  # as typing.TYPE_CHECKING, without importing typing (DESIGN.md)
 if TYPE_CHECKING:
     from typing import Any
 

@@ -10,12 +10,12 @@ Linux kernel's) version, never a ROCm version, so it is never read as one.
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING
 
 from ..amd_names import gfx_for_device_id, normalise_device_id
 from ..machine import Observation
 from . import Kind
 
+TYPE_CHECKING = False  # as typing.TYPE_CHECKING, without importing typing (DESIGN.md)
 if TYPE_CHECKING:
     from typing import Any
 
