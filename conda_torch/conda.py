@@ -451,6 +451,8 @@ def run_json(
 
 @dataclass(frozen=True)
 class EnvInfo:
+    """A conda environment: its prefix and, if it has one, its name."""
+
     prefix: str
     name: str | None
 

@@ -137,6 +137,8 @@ class Destination:
 
 @dataclass(frozen=True)
 class CreateResult:
+    """What creating an environment did."""
+
     status: str
     prefix: str | None
     name: str | None

@@ -1002,6 +1002,8 @@ class Matrix:
 
 @dataclass(frozen=True)
 class _Facts:
+    """The facts of a machine that the matrix judges a build against."""
+
     subdir: Subdir
     driver: str | None
     driver_os: str  # "linux" | "win" (WSL uses the Windows host driver)

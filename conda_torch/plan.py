@@ -97,6 +97,8 @@ PLAN_SCHEMA: Final = "conda-torch.plan/1"
 
 @dataclass(frozen=True)
 class GPUSummary:
+    """One GPU as a plan shows it."""
+
     index: int | None
     name: str | None
     vendor: str

@@ -289,6 +289,8 @@ def add_extras(text: str, extras: Extras) -> tuple[str, tuple[str, ...]]:
 
 @dataclass(frozen=True)
 class Change:
+    """One package whose version a rebuild changes."""
+
     package: str
     before: str | None
     after: str | None
@@ -788,6 +790,8 @@ def _not_in_file(prefix: str, inv: Inventory, text: str) -> tuple[str, ...]:
 
 @dataclass(frozen=True)
 class RecreateResult:
+    """What ``recreate`` planned and, unless a dry run, did."""
+
     plan: RecreatePlan
     result: CreateResult | None = None
     dry_run: bool = False

@@ -77,6 +77,8 @@ COMPANIONS = ("torchvision", "torchaudio")
 
 @dataclass(frozen=True)
 class Check:
+    """One check of an environment and its verdict."""
+
     id: str
     status: str  # "pass" | "warn" | "fail"
     message: str
@@ -95,6 +97,8 @@ class Check:
 
 @dataclass(frozen=True)
 class Report:
+    """Every check of one environment, with what the probe reported."""
+
     python: str
     prefix: str | None
     checks: tuple[Check, ...]
@@ -302,6 +306,8 @@ def _load_matrix() -> Any:
 
 @dataclass
 class _Context:
+    """What the checks of one environment read."""
+
     facts: Mapping[str, Any]
     python: str
     prefix: str | None

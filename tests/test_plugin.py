@@ -170,3 +170,67 @@ def test_environment_specifier_hook_is_light_with_real_conda():
     assert out["detect"] == [False]  # only with --format conda-torch
     assert _heavy(out["added"]) == []
     assert {m for m in out["added"] if m.startswith("conda_torch")} == {"conda_torch.envspec"}
+
+
+# -- the stand-alone commands' start-up ----------------------------------------------------------
+
+#: A real paste (collect_env with torch's driver warning), the one bench/paste.py times.
+PASTE = ROOT_DIR / "tests/data/reports/driver_too_old-pytorch-112553-collect-env-cu121-driver470.txt"
+
+#: command -> (modules it must not load, its cli module). What each would cost (DESIGN.md,
+#: "Start-up time"): typing 3 ms; difflib (only for "did you mean", on an error); ruamel and
+#: packaging (YAML and PEP 440: generate, validate; ranking builds); xml.etree (only an XML
+#: capture); platform (os.uname answers); pathlib (doctor's reading of a prefix, not a paste).
+START_UP = {
+    "detect": (
+        ("typing", "difflib", "ruamel", "packaging", "xml", "platform", "pathlib", "json",
+         "datetime", "conda_torch.matrix"),
+        "main_detect",
+    ),  # fmt: skip
+    "matrix --torch 2.9.1 --json": (
+        ("typing", "difflib", "ruamel", "packaging", "xml", "platform", "pathlib",
+         "conda_torch.detect", "conda_torch.machine"),
+        "main_matrix",
+    ),  # fmt: skip
+    "doctor --from PASTE": (
+        ("difflib", "ruamel", "xml", "platform", "pathlib", "conda_torch.doctor"),
+        "main_doctor",
+    ),
+}
+
+LOADED = """
+    import io, runpy, sys, contextlib
+    sys.argv = ["conda-torch", *sys.argv[1:]]
+    with contextlib.redirect_stdout(io.StringIO()):
+        try:
+            runpy.run_module("conda_torch", run_name="__main__")
+        except SystemExit as exc:
+            code = exc.code
+    modules = sorted(sys.modules)
+    import json
+    print(json.dumps({"code": code, "modules": modules}))
+"""
+
+
+@pytest.mark.parametrize("command", list(START_UP))
+def test_command_start_up_loads_nothing_it_does_not_use(command):
+    """What a command loads decides most of its time (no timing here: bench/ measures it)."""
+    args = [str(PASTE) if word == "PASTE" else word for word in command.split()]
+    proc = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(LOADED), *args],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(ROOT_DIR)},
+        cwd=ROOT_DIR,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr
+    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert out["code"] in (0, 1), proc.stderr  # doctor exits 1: the paste shows a problem
+    modules = set(out["modules"])
+    forbidden, cli_module = START_UP[command]
+    assert sorted(m for m in modules if m in forbidden or m.split(".")[0] in forbidden) == []
+    # the stand-alone CLI builds (and imports) only the subcommand it runs
+    assert {m for m in modules if m.startswith("conda_torch.cli.main_")} == {
+        f"conda_torch.cli.{cli_module}"
+    }

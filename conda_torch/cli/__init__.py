@@ -72,7 +72,24 @@ def execute(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """The stand-alone CLI: errors become one line on stderr and a non-zero exit."""
+    """The stand-alone CLI: errors become one line on stderr and a non-zero exit.
+
+    The cyclic garbage collector is off while it runs (and restored after): one command per
+    process, whose start-up (imports, dataclass creation) would otherwise pay for collections
+    that walk every object loaded so far and find nothing to free (DESIGN.md, "Start-up time").
+    """
+    import gc
+
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        return _main(argv)
+    finally:
+        if collecting:
+            gc.enable()
+
+
+def _main(argv: Sequence[str] | None) -> int:
     import argparse
 
     from ..exceptions import CondaTorchError

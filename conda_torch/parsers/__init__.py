@@ -168,6 +168,8 @@ def message_events(
 
 @dataclass(frozen=True)
 class Kind:
+    """One kind of captured input: how to recognise it and how to read it."""
+
     #: The input kind, as shown to users ("nvidia-smi", "nvidia-smi -q", "rocminfo", ...).
     name: str
     recognise: Callable[[Capture], bool]

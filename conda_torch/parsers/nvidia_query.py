@@ -21,7 +21,6 @@ Formats as they appear in ``tests/data/fixtures/nvidia-smi-query``:
 from __future__ import annotations
 
 import re
-import xml.etree.ElementTree as ET
 
 from . import Kind
 from .nvidia_smi import (
@@ -43,6 +42,7 @@ from .nvidia_smi import (
 
 TYPE_CHECKING = False  # as typing.TYPE_CHECKING, without importing typing (DESIGN.md)
 if TYPE_CHECKING:
+    import xml.etree.ElementTree as ET
     from typing import Any
 
     from ..machine import Observation
@@ -487,6 +487,10 @@ def parse_xml(capture: Capture) -> Observation:
     end = text.find("</nvidia_smi_log>")
     root = None
     if end > start >= 0:
+        # Only here: every --from imports this module to recognise its input, and
+        # xml.etree costs milliseconds at import (DESIGN.md, "Start-up time").
+        import xml.etree.ElementTree as ET
+
         try:
             root = ET.fromstring(text[start : end + len("</nvidia_smi_log>")])
         except ET.ParseError:
