@@ -29,7 +29,6 @@ to say, with the facts around them.
 
 from __future__ import annotations
 
-import ast
 import re
 
 from ..machine import Observation
@@ -408,6 +407,8 @@ def _printed_fact(
     elif fact == "cuda_available":
         put(torch, "cuda_available", value == "True", line, "torch")
     elif fact == "arch_list" and value:
+        import ast  # here: every --from imports this parser, few inputs need ast
+
         try:
             archs = ast.literal_eval(value)
         except (ValueError, SyntaxError):

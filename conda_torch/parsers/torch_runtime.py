@@ -10,7 +10,6 @@
 
 from __future__ import annotations
 
-import ast
 import json
 import re
 
@@ -74,6 +73,8 @@ def _parse_runtime(capture: Capture) -> Observation:
                 gpu["name"] = m["name"]
             obs.gpus.append(gpu)
         elif m := _ARCH_LIST.match(line):
+            import ast  # here: every --from imports this parser, few inputs need ast
+
             try:
                 arches = ast.literal_eval(m["list"])
             except (ValueError, SyntaxError):
