@@ -20,7 +20,6 @@ import io
 import os
 import re
 import stat
-import tempfile
 from dataclasses import dataclass
 
 from .exceptions import (
@@ -278,6 +277,8 @@ def write_atomic(path: str | os.PathLike[str], text: str, *, force: bool = False
         umask = os.umask(0)
         os.umask(umask)
         mode = 0o666 & ~umask
+    import tempfile  # here: generate -o - writes no file, and tempfile loads random, hashlib
+
     tmp = None
     try:
         fd, tmp = tempfile.mkstemp(

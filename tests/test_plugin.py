@@ -193,7 +193,7 @@ START_UP = {
         (*LIGHT, "typing", "packaging", "conda_torch.detect", "conda_torch.machine"),
         "main_matrix",
     ),
-    "generate -o -": ((*LIGHT, "conda_torch.doctor"), "main_generate"),
+    "generate -o -": ((*LIGHT, "tempfile", "conda_torch.doctor"), "main_generate"),
     "doctor --from PASTE": ((*LIGHT, "conda_torch.doctor"), "main_doctor"),
 }
 
