@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import re
 
-from . import Kind
+from . import Kind, lazy_re
 from .nvidia_smi import (
     NOTE_TRUNCATED,
     add_error,
@@ -104,16 +104,16 @@ def _command_filter(capture: Capture) -> str | None:
 
 # -- --query-gpu CSV ------------------------------------------------------------------------
 
-_QUERY = re.compile(r"--query-gpu[= ]\s*[\"']?(?P<fields>[A-Za-z0-9_.,]+)")
+_QUERY = lazy_re(r"--query-gpu[= ]\s*[\"']?(?P<fields>[A-Za-z0-9_.,]+)")
 #: A command line running the query: an optional prompt, nvidia-smi (with a path), options.
-_COMMAND = re.compile(
+_COMMAND = lazy_re(
     r"^(?:.*?[$#>%]\s*)?(?:[\w./\\:~-]*[/\\])?nvidia-smi(?:\.exe)?(?:\s+[-\w.:=,\"']+)*?\s+--query-gpu"
 )
-_FORMAT = re.compile(r"--format[= ]\s*[\"']?(?P<fmt>[a-z,]+)")
-_FILTER = re.compile(r"(?:\s-i|\s--id)[= ]\s*[\"']?(?P<id>[^\s\"']+)")
-_FIELD = re.compile(r"^[A-Za-z_][A-Za-z0-9_.]*(?: \[[^\]]+\])?$")
-_INVALID_FIELD = re.compile(r'^Field "(?P<field>[^"]+)" is not a valid field to query\.')
-_LIST_ITEM = re.compile(r"'([^']*)'")
+_FORMAT = lazy_re(r"--format[= ]\s*[\"']?(?P<fmt>[a-z,]+)")
+_FILTER = lazy_re(r"(?:\s-i|\s--id)[= ]\s*[\"']?(?P<id>[^\s\"']+)")
+_FIELD = lazy_re(r"^[A-Za-z_][A-Za-z0-9_.]*(?: \[[^\]]+\])?$")
+_INVALID_FIELD = lazy_re(r'^Field "(?P<field>[^"]+)" is not a valid field to query\.')
+_LIST_ITEM = lazy_re(r"'([^']*)'")
 
 #: Query fields that can start a header row; a header must contain one of them.
 _KNOWN_FIELDS = frozenset(
@@ -219,9 +219,9 @@ def _query_sections(capture: Capture) -> list[dict[str, Any]]:
     return found
 
 
-_BUS_ID = re.compile(r"^[0-9A-Fa-f]{8}:[0-9A-Fa-f]{2}:[0-9A-Fa-f]{2}\.[0-7]$")
+_BUS_ID = lazy_re(r"^[0-9A-Fa-f]{8}:[0-9A-Fa-f]{2}:[0-9A-Fa-f]{2}\.[0-7]$")
 _BRANDS = ("NVIDIA ", "GeForce ", "Tesla ", "Quadro ", "TITAN ")
-_DRIVER_3 = re.compile(r"^\d{3}\.\d{2,3}\.\d{2}$")
+_DRIVER_3 = lazy_re(r"^\d{3}\.\d{2,3}\.\d{2}$")
 
 
 def _shape_row(text: str) -> dict[str, str] | None:
@@ -342,9 +342,9 @@ def _gpu_from_row(row: dict[str, str], obs: Observation) -> dict[str, Any]:
 
 # -- -q / -a text ---------------------------------------------------------------------------
 
-_KV = re.compile(r"^(?P<indent>\s*)(?P<key>[^:]*?\S)\s+:(?:\s?(?P<value>.*))?$")
-_SECTION = re.compile(r"^(?P<indent>\s*)(?P<key>\S.*?)\s*$")
-_GPU_SECTION = re.compile(r"^GPU (?P<bus>[0-9A-Fa-f]{4,8}:[0-9A-Fa-f]{2}:[0-9A-Fa-f]{2}\.[0-7])$")
+_KV = lazy_re(r"^(?P<indent>\s*)(?P<key>[^:]*?\S)\s+:(?:\s?(?P<value>.*))?$")
+_SECTION = lazy_re(r"^(?P<indent>\s*)(?P<key>\S.*?)\s*$")
+_GPU_SECTION = lazy_re(r"^GPU (?P<bus>[0-9A-Fa-f]{4,8}:[0-9A-Fa-f]{2}:[0-9A-Fa-f]{2}\.[0-7])$")
 
 
 def recognise_q(capture: Capture) -> bool:
@@ -558,7 +558,7 @@ def _xml_gpu_fields(gpu: ET.Element) -> dict[str, str]:
     return {k: v for k, v in fields.items() if v is not None}
 
 
-_XML_LEAF = re.compile(r"<(?P<tag>[A-Za-z_][\w.-]*)>(?P<text>[^<]*)</(?P=tag)>")
+_XML_LEAF = lazy_re(r"<(?P<tag>[A-Za-z_][\w.-]*)>(?P<text>[^<]*)</(?P=tag)>")
 
 
 def _xml_scan(text: str) -> tuple[dict[str, str], list[tuple[str | None, dict[str, str]]]]:
@@ -589,7 +589,7 @@ def _xml_scan(text: str) -> tuple[dict[str, str], list[tuple[str | None, dict[st
 
 # -- --version ------------------------------------------------------------------------------
 
-_VERSION_LINE = re.compile(
+_VERSION_LINE = lazy_re(
     r"^(?P<key>NVIDIA-SMI|NVML|DRIVER|CUDA|KMD|CUDA UMD) version\s*:\s*(?P<value>.*)$",
     re.IGNORECASE,
 )
@@ -626,8 +626,8 @@ def parse_version(capture: Capture) -> Observation:
 
 # -- -L -------------------------------------------------------------------------------------
 
-_L_GPU = re.compile(r"^\s*GPU (?P<index>\d+): (?P<rest>\S.*)$")
-_L_MIG = re.compile(r"^\s*MIG \S+\s+Device\s+\d+:")
+_L_GPU = lazy_re(r"^\s*GPU (?P<index>\d+): (?P<rest>\S.*)$")
+_L_MIG = lazy_re(r"^\s*MIG \S+\s+Device\s+\d+:")
 
 
 def _is_list_capture(capture: Capture) -> bool:
