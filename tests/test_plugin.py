@@ -186,11 +186,11 @@ PASTE = ROOT_DIR / "tests/data/reports/driver_too_old-pytorch-112553-collect-env
 LIGHT = ("inspect", "ast", "dis", "tokenize", "difflib", "ruamel", "xml", "platform", "pathlib")
 START_UP = {
     "detect": (
-        (*LIGHT, "typing", "packaging", "json", "datetime", "conda_torch.matrix"),
+        (*LIGHT, "typing", "packaging", "conda", "json", "datetime", "conda_torch.matrix"),
         "main_detect",
     ),
     "matrix --torch 2.9.1 --json": (
-        (*LIGHT, "typing", "packaging", "conda_torch.detect", "conda_torch.machine"),
+        (*LIGHT, "typing", "packaging", "conda", "conda_torch.detect", "conda_torch.machine"),
         "main_matrix",
     ),
     "generate -o -": ((*LIGHT, "tempfile", "conda_torch.doctor"), "main_generate"),
