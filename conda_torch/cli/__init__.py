@@ -108,6 +108,8 @@ def _dataclasses_without_inspect() -> None:
         def __getattr__(self, attr: str) -> object:
             import importlib
 
+            if sys.modules.get("inspect") is self:  # asked while dataclasses is importing
+                del sys.modules["inspect"]
             return getattr(importlib.import_module("inspect"), attr)
 
     stand_in = Inspect("inspect")
