@@ -46,7 +46,6 @@ import sys
 import time
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import TYPE_CHECKING
 
 from . import procs
 from .constants import FRONTENDS
@@ -57,6 +56,7 @@ from .exceptions import (
 )
 from .prefix import RESERVED_NAMES, is_conda_env, remove_tree, same_path
 
+TYPE_CHECKING = False  # as typing.TYPE_CHECKING, without importing typing (DESIGN.md)
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping, Sequence
     from typing import Any
@@ -439,6 +439,8 @@ def run_json(
 
 @dataclass(frozen=True)
 class EnvInfo:
+    """A conda environment: its prefix and, if it has one, its name."""
+
     prefix: str
     name: str | None
 

@@ -29,7 +29,6 @@ import os
 import sys
 import time
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING
 
 from .constants import CONDA_OVERRIDE_CUDA, SUBDIRS
 from .exceptions import (
@@ -41,6 +40,7 @@ from .exceptions import (
 )
 from .machine import GPU, NvidiaInfo, Observation, PlatformInfo, Probe, merge
 
+TYPE_CHECKING = False  # as typing.TYPE_CHECKING, without importing typing (DESIGN.md)
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Mapping, Sequence
     from typing import Any

@@ -20,9 +20,7 @@ import io
 import os
 import re
 import stat
-import tempfile
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 from .exceptions import (
     EnvironmentFileError,
@@ -32,6 +30,7 @@ from .exceptions import (
     read_input_bytes,
 )
 
+TYPE_CHECKING = False  # as typing.TYPE_CHECKING, without importing typing (DESIGN.md)
 if TYPE_CHECKING:
     from collections.abc import Sequence
     from typing import Any, Final
@@ -102,7 +101,70 @@ def header_text(lines: Sequence[str]) -> str:
 
 
 def dump(spec: EnvSpec) -> str:
-    """The environment.yml text for ``spec`` (header comment, then the YAML)."""
+    """The environment.yml text for ``spec`` (header comment, then the YAML).
+
+    A file whose every value is a plain word (what ``generate`` writes for a new environment)
+    is written here, character for character as ruamel.yaml writes it, without importing
+    ruamel.yaml (about twice a bare Python's start-up); anything else goes through ruamel.yaml
+    (:func:`_dump_ruamel`). A test holds the two to the same text.
+    """
+    return _dump_plain(spec) or _dump_ruamel(spec)
+
+
+#: Scalars ruamel.yaml writes plain, unquoted, in block context (the YAML 1.2 rules for a plain
+#: scalar, narrowed): a letter or ``_`` first, no ``: `` or `` #``, no trailing space.
+_PLAIN = re.compile(r"[A-Za-z_](?:[A-Za-z0-9_.*=<>!,+/~^@:-]|(?<![:#]) (?![# ]))*(?<![: ])")
+#: Words YAML reads as something other than a string (booleans, null).
+_NOT_STRINGS = frozenset(
+    w for word in ("true", "false", "null") for w in (word, word.title(), word.upper())
+)
+#: A pip option line: ``--index-url URL``, ``--extra-index-url URL``, ``--pre``.
+_PIP_OPTION_LINE = re.compile(r"--[a-z][a-z-]*(?: [A-Za-z0-9_.:/+~%=-]+)?")
+#: A double-quoted variable value that needs no escape.
+_QUOTABLE = re.compile(r'[ !#-\[\]-~]*')
+
+
+def _plain(value: str) -> bool:
+    return bool(_PLAIN.fullmatch(value)) and value not in _NOT_STRINGS
+
+
+def _dump_plain(spec: EnvSpec) -> str | None:
+    """:func:`dump`'s text without ruamel.yaml, or None where a value is not a plain word."""
+    channels = [c for c in spec.channels if c != NODEFAULTS]
+    comments = dict(spec.comments)
+    if (
+        not channels
+        or not spec.dependencies
+        or (spec.name is not None and spec.name != "" and not _plain(spec.name))
+        or not all(_plain(c) for c in channels)
+        or not all(_plain(d) for d in spec.dependencies)
+        or not all(_plain(p) or _PIP_OPTION_LINE.fullmatch(p) for p in spec.pip)
+        or not all(_plain(k) and _QUOTABLE.fullmatch(v) for k, v in spec.variables)
+        or any("\n" in c or c != c.strip() or not c for c in comments.values())
+    ):
+        return None
+    out = [f"name: {spec.name}"] if spec.name else []
+    out += ["channels:", *(f"  - {c}" for c in channels), "dependencies:"]
+
+    def item(indent: str, line: str, column: int) -> str:
+        text = f"{indent}- {line}"
+        if line in comments:
+            text = text.ljust(column) + "# " + comments[line]
+        return text
+
+    width = max(len(d) for d in spec.dependencies)
+    out += [item("  ", d, width + 6) for d in spec.dependencies]
+    if spec.pip:
+        out.append("  - pip:")
+        pwidth = max(len(p) for p in spec.pip)
+        out += [item("      ", p, pwidth + 10) for p in spec.pip]
+    if spec.variables:
+        out += ["variables:", *(f'  {k}: "{v}"' for k, v in spec.variables)]
+    return header_text(spec.header) + "\n".join(out) + "\n"
+
+
+def _dump_ruamel(spec: EnvSpec) -> str:
+    """:func:`dump` through ruamel.yaml: any value, quoted as YAML needs."""
     from ruamel.yaml.comments import CommentedMap, CommentedSeq
 
     comments = dict(spec.comments)
@@ -215,6 +277,8 @@ def write_atomic(path: str | os.PathLike[str], text: str, *, force: bool = False
         umask = os.umask(0)
         os.umask(umask)
         mode = 0o666 & ~umask
+    import tempfile  # here: generate -o - writes no file, and tempfile loads random, hashlib
+
     tmp = None
     try:
         fd, tmp = tempfile.mkstemp(

@@ -8,9 +8,7 @@ same way. Library code raises these; it never prints or exits.
 
 from __future__ import annotations
 
-from difflib import get_close_matches
-from typing import TYPE_CHECKING
-
+TYPE_CHECKING = False  # as typing.TYPE_CHECKING, without importing typing (DESIGN.md)
 if TYPE_CHECKING:
     from collections.abc import Iterable, Sequence
 
@@ -92,6 +90,8 @@ def os_error_reason(exc: OSError) -> str:
 
 def suggest(value: str, choices: Iterable[str], n: int = 3) -> list[str]:
     """The nearest spellings of ``value`` among ``choices`` (for "did you mean" hints)."""
+    from difflib import get_close_matches  # only on an error: difflib and heapq cost 1-2 ms
+
     return get_close_matches(value, list(choices), n=n, cutoff=0.5)
 
 

@@ -27,13 +27,13 @@ import json
 import os
 import re
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
 from . import compat
 from .constants import CONDA_OVERRIDE_CUDA, SUBDIRS
 from .exceptions import CondaTorchValueError, IncompatibleError, UnknownVersionError
 from .models import Backend, Source, Subdir, version_tuple
 
+TYPE_CHECKING = False  # as typing.TYPE_CHECKING, without importing typing (DESIGN.md)
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
     from typing import Any
@@ -1002,6 +1002,8 @@ class Matrix:
 
 @dataclass(frozen=True)
 class _Facts:
+    """The facts of a machine that the matrix judges a build against."""
+
     subdir: Subdir
     driver: str | None
     driver_os: str  # "linux" | "win" (WSL uses the Windows host driver)

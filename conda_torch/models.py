@@ -8,6 +8,7 @@ back with ``str()``. Nothing here imports more than the standard library.
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass, field
 from enum import Enum
@@ -18,6 +19,7 @@ from .exceptions import UnknownPlatformError, UnknownVersionError
 __all__ = ["BACKEND_KINDS", "Backend", "Release", "Source", "Subdir", "version_tuple"]
 
 
+@functools.lru_cache(maxsize=1024)  # ranking the matrix asks the same few hundred again
 def version_tuple(version: str) -> tuple[int, ...]:
     """``"12.6"`` -> ``(12, 6)``; ``"535.129.03"`` -> ``(535, 129, 3)``. Non-digits separate."""
     return tuple(int(p) for p in re.findall(r"\d+", version))

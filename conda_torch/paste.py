@@ -25,12 +25,12 @@ from __future__ import annotations
 import re
 import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
-from .doctor import CAUSE_OF, SEVERITIES, Finding
-from .doctor import FINDINGS as DOCTOR_FINDINGS
+from .findings import CAUSE_OF, SEVERITIES, Finding
+from .findings import FINDINGS as DOCTOR_FINDINGS
 from .models import Source
 
+TYPE_CHECKING = False  # as typing.TYPE_CHECKING, without importing typing (DESIGN.md)
 if TYPE_CHECKING:
     from collections.abc import Iterable, Sequence
     from typing import Any, Final
@@ -43,7 +43,7 @@ SCHEMA: Final = "conda-torch.doctor-paste/1"
 #: Findings only a paste gives: id -> (severity, cause, title). Ids shared with ``doctor``
 #: (``arch-missing``, ``driver-too-old``, ``pair-mismatch``, ``mixed-channels``,
 #: ``pip-and-conda``, ``cpu-build-on-gpu``, ``user-site-shadow``, ``pytorch-beside-forge``) keep
-#: doctor's cause (:data:`conda_torch.doctor.CAUSE_OF`).
+#: doctor's cause (:data:`conda_torch.findings.CAUSE_OF`).
 FINDINGS: Final[dict[str, tuple[str, str | None, str]]] = {
     "cpu-build-chosen": ("error", "cpu_build_on_gpu", "a CPU build where CUDA was asked for"),
     "cpu-build": ("warning", "cpu_build_on_gpu", "a CPU build of torch (the GPU is not shown)"),

@@ -24,11 +24,11 @@ from __future__ import annotations
 import re
 import shlex
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING
 
 from .constants import COMPANIONS
 from .exceptions import CondaTorchValueError, IncompatibleError
 
+TYPE_CHECKING = False  # as typing.TYPE_CHECKING, without importing typing (DESIGN.md)
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
     from typing import Any, Final
@@ -97,6 +97,8 @@ PLAN_SCHEMA: Final = "conda-torch.plan/1"
 
 @dataclass(frozen=True)
 class GPUSummary:
+    """One GPU as a plan shows it."""
+
     index: int | None
     name: str | None
     vendor: str

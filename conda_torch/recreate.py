@@ -29,7 +29,6 @@ import re
 import shlex
 import stat
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING
 
 from . import conda_cli as cd
 from . import prefix as pf
@@ -37,6 +36,7 @@ from .conda_api import requested_specs
 from .constants import COMPANIONS
 from .exceptions import CondaTorchError, CondaTorchValueError, EnvironmentNotFoundError
 
+TYPE_CHECKING = False  # as typing.TYPE_CHECKING, without importing typing (DESIGN.md)
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping, Sequence
     from typing import Any, Final
@@ -210,6 +210,8 @@ def add_extras(text: str, extras: Extras) -> tuple[str, tuple[str, ...]]:
 
 @dataclass(frozen=True)
 class Change:
+    """One package whose version a rebuild changes."""
+
     package: str
     before: str | None
     after: str | None
@@ -709,6 +711,8 @@ def _not_in_file(prefix: str, inv: Inventory, text: str) -> tuple[str, ...]:
 
 @dataclass(frozen=True)
 class RecreateResult:
+    """What ``recreate`` planned and, unless a dry run, did."""
+
     plan: RecreatePlan
     result: CreateResult | None = None
     dry_run: bool = False

@@ -18,7 +18,6 @@ import sys
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from . import compat, constants, procs
 from .exceptions import CondaTorchError, ProbeError
@@ -27,6 +26,7 @@ from .prefix import activated_environ
 from .procs import CappedOutput
 from .specs import installed_matches
 
+TYPE_CHECKING = False  # as typing.TYPE_CHECKING, without importing typing (DESIGN.md)
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
     from typing import Any
@@ -78,6 +78,8 @@ COMPANIONS = ("torchvision", "torchaudio")
 
 @dataclass(frozen=True)
 class Check:
+    """One check of an environment and its verdict."""
+
     id: str
     status: str  # "pass" | "warn" | "fail"
     message: str
@@ -96,6 +98,8 @@ class Check:
 
 @dataclass(frozen=True)
 class Report:
+    """Every check of one environment, with what the probe reported."""
+
     python: str
     prefix: str | None
     checks: tuple[Check, ...]
@@ -301,6 +305,8 @@ def _load_matrix() -> Any:
 
 @dataclass
 class _Context:
+    """What the checks of one environment read."""
+
     facts: Mapping[str, Any]
     python: str
     prefix: str | None

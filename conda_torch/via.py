@@ -44,12 +44,12 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from . import procs
 from .constants import PROBE_TIMEOUT_S
 from .exceptions import CondaTorchValueError, LauncherError
 
+TYPE_CHECKING = False  # as typing.TYPE_CHECKING, without importing typing (DESIGN.md)
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
     from typing import Any

@@ -442,3 +442,44 @@ def test_relative_pip_paths_become_absolute(line, expected):
     changed = envfile.absolute_pip_paths(doc, "/team")
     assert doc.pip[0] == (expected or line)
     assert changed is (expected is not None and expected != line)
+
+
+@pytest.mark.parametrize(
+    "spec",
+    [
+        SPEC,
+        EnvSpec(
+            name=None,
+            channels=("conda-forge",),
+            dependencies=("python=3.13", "pip", "__cuda>=13"),
+            pip=(
+                "--index-url https://download.pytorch.org/whl/cu130",
+                "torch==2.13.0+cu130",
+                "torchvision==0.28.0+cu130",
+            ),
+            variables=(("PYTHONNOUSERSITE", "1"),),
+            comments=(
+                ("__cuda>=13", "an NVIDIA driver for CUDA 13.x (CONDA_OVERRIDE_CUDA=13.0 ...)"),
+                ("--index-url https://download.pytorch.org/whl/cu130", "cu130 wheels"),
+            ),
+        ),
+        # values YAML would read as something else, or that need quotes: ruamel.yaml writes them
+        EnvSpec(name="true", channels=("conda-forge",), dependencies=("python=3.12",)),
+        EnvSpec(name="3.12", channels=("conda-forge",), dependencies=("python=3.12",)),
+        EnvSpec(name="yes", channels=("conda-forge",), dependencies=("python=3.12",)),
+        EnvSpec(name="a: b", channels=("conda-forge",), dependencies=("python=3.12",)),
+        EnvSpec(name="t", channels=("https://conda.anaconda.org/conda-forge",),
+                dependencies=("python >=3.10,<3.13", "numpy #1")),  # fmt: skip
+        EnvSpec(name="t", channels=(), dependencies=("python=3.12",)),
+        EnvSpec(name="t", channels=("conda-forge",), dependencies=("*weird", "[x]", "a:")),
+        EnvSpec(name="t", channels=("conda-forge",), dependencies=("python",),
+                variables=(("A", 'say "hi"'), ("B", "back\\slash"), ("C", "ünï"))),  # fmt: skip
+    ],
+)
+def test_dump_without_ruamel_is_ruamels_text(spec):
+    """Where ``dump`` writes the text itself it is ruamel.yaml's; elsewhere ruamel writes it."""
+    plain = envfile._dump_plain(spec)
+    ruamel = envfile._dump_ruamel(spec)
+    assert plain is None or plain == ruamel
+    assert envfile.dump(spec) == ruamel
+    assert envfile.loads(ruamel).dependencies is not None

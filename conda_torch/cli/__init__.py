@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import importlib
 import sys
-from typing import TYPE_CHECKING
 
+TYPE_CHECKING = False  # as typing.TYPE_CHECKING, without importing typing (DESIGN.md)
 if TYPE_CHECKING:
     import argparse
     from collections.abc import Sequence
@@ -31,9 +31,9 @@ SUBCOMMANDS: tuple[tuple[str, str], ...] = (
 
 
 def configure_parser(parser: argparse.ArgumentParser, *, only: str | None = None) -> None:
-    """Every subcommand; with ``only``, the options of that one alone (the stand-alone CLI
-    parses one command per process: the others need their name and help line, not their
-    options)."""
+    """Every subcommand; with ``only``, that one alone (the stand-alone CLI parses one command
+    per process, named first: the others' parsers would never be read, and each costs
+    milliseconds to build)."""
     from .. import __version__
 
     parser.description = (
@@ -43,10 +43,11 @@ def configure_parser(parser: argparse.ArgumentParser, *, only: str | None = None
     parser.add_argument("-V", "--version", action="version", version=f"conda-torch {__version__}")
     sub = parser.add_subparsers(dest="torch_command", metavar="COMMAND", title="commands")
     for name, module in SUBCOMMANDS:
+        if only is not None and only != name:
+            continue
         mod = importlib.import_module(f"{__name__}.{module}")
         p = sub.add_parser(name, help=mod.HELP, description=mod.DESCRIPTION)
-        if only is None or only == name:
-            mod.configure_parser(p)
+        mod.configure_parser(p)
         p.set_defaults(_execute=f"{__name__}.{module}")
     parser.set_defaults(_parser=parser)
 
@@ -71,7 +72,56 @@ def execute(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """The stand-alone CLI: errors become one line on stderr and a non-zero exit."""
+    """The stand-alone CLI: errors become one line on stderr and a non-zero exit.
+
+    The cyclic garbage collector is off while it runs (and restored after): one command per
+    process, whose start-up (imports, dataclass creation) would otherwise pay for collections
+    that walk every object loaded so far and find nothing to free (DESIGN.md, "Start-up time").
+    """
+    import gc
+
+    _dataclasses_without_inspect()
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        return _main(argv)
+    finally:
+        if collecting:
+            gc.enable()
+
+
+def _dataclasses_without_inspect() -> None:
+    """Import :mod:`dataclasses` with its ``inspect`` deferred to first use.
+
+    ``dataclasses`` imports ``inspect`` (and with it ``ast``, ``dis``, ``tokenize``: most of a
+    bare Python's start-up again) for one call, ``inspect.signature``, that writes a docstring
+    for a dataclass that has none. Every dataclass here has one (a test says so). So while
+    ``dataclasses`` is imported, ``inspect`` is a stand-in module that imports the real one
+    when an attribute is first asked of it; right after, the stand-in leaves ``sys.modules``,
+    and every other ``import inspect`` gets the real module (DESIGN.md, "Start-up time").
+    """
+    if "dataclasses" in sys.modules or "inspect" in sys.modules:
+        return
+    import types
+
+    class Inspect(types.ModuleType):
+        def __getattr__(self, attr: str) -> object:
+            import importlib
+
+            if sys.modules.get("inspect") is self:  # asked while dataclasses is importing
+                del sys.modules["inspect"]
+            return getattr(importlib.import_module("inspect"), attr)
+
+    stand_in = Inspect("inspect")
+    sys.modules["inspect"] = stand_in
+    try:
+        import dataclasses  # noqa: F401
+    finally:
+        if sys.modules.get("inspect") is stand_in:
+            del sys.modules["inspect"]
+
+
+def _main(argv: Sequence[str] | None) -> int:
     import argparse
 
     from ..exceptions import CondaTorchError

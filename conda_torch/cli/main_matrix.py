@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
+TYPE_CHECKING = False  # as typing.TYPE_CHECKING, without importing typing (DESIGN.md)
 if TYPE_CHECKING:
     import argparse
 
@@ -162,7 +161,7 @@ def _machine(args: argparse.Namespace) -> Machine:
 
 def _running_subdir() -> str:
     """The subdir of this Python (conda's own answer when conda is already loaded)."""
-    import platform
+    import os
     import sys
 
     conda_context = sys.modules.get("conda.base.context")
@@ -171,7 +170,12 @@ def _running_subdir() -> str:
             return str(conda_context.context.subdir)
         except Exception:  # pragma: no cover - conda internals
             pass
-    machine = platform.machine().lower()
+    if hasattr(os, "uname"):  # what platform.machine() reads, without importing platform
+        machine = os.uname().machine.lower()
+    else:  # Windows
+        import platform
+
+        machine = platform.machine().lower()
     arch = {
         "x86_64": "64",
         "amd64": "64",

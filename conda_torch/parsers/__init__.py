@@ -13,7 +13,6 @@ from __future__ import annotations
 import importlib
 import re
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
 from ..exceptions import (
     STDIN,
@@ -23,11 +22,39 @@ from ..exceptions import (
     read_input_bytes,
 )
 
+TYPE_CHECKING = False  # as typing.TYPE_CHECKING, without importing typing (DESIGN.md)
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable
     from typing import Any
 
     from ..machine import Observation
+
+class LazyPattern:
+    """A regular expression compiled when first used (``re.compile``'s arguments; the compiled
+    pattern's methods and attributes).
+
+    Every ``--from`` imports every parser module to recognise its input, and compiling their
+    150-odd patterns at import was most of that import; one input uses about half of them
+    (DESIGN.md, "Start-up time").
+    """
+
+    __slots__ = ("_args", "_compiled")
+
+    def __init__(self, pattern: str, flags: int = 0) -> None:
+        self._args = (pattern, flags)
+        self._compiled: re.Pattern[str] | None = None
+
+    def __getattr__(self, name: str) -> Any:
+        compiled = self._compiled
+        if compiled is None:
+            compiled = self._compiled = re.compile(*self._args)
+        return getattr(compiled, name)
+
+
+def lazy_re(pattern: str, flags: int = 0) -> re.Pattern[str]:
+    """``re.compile(pattern, flags)``, compiled when first used (:class:`LazyPattern`)."""
+    return LazyPattern(pattern, flags)  # type: ignore[return-value]
+
 
 #: Parser modules, in the order their kinds are tried.
 MODULES: tuple[str, ...] = (
@@ -48,8 +75,8 @@ MODULES: tuple[str, ...] = (
 #: Largest capture read (bytes). Real captures are kilobytes; a bigger file is a mistake.
 MAX_BYTES = 8 * 1024 * 1024
 
-_QUOTE = re.compile(r"^\s{0,3}(?:>\s?)+")
-_PROMPT = re.compile(
+_QUOTE = lazy_re(r"^\s{0,3}(?:>\s?)+")
+_PROMPT = lazy_re(
     r"^\s*(?:\(\S+\)\s+)?"  # an activated environment: (base)
     r"(?:[\w.-]+@[\w.-]+(?::[^\s$#]*)?\s*[$#%]"  # user@host:~$
     r"|\$|#"  # a bare $ or #
@@ -61,7 +88,7 @@ _PROMPT = re.compile(
 
 #: What a pasted line carries before its content: a CI log's timestamp, a quote prefix, a
 #: Markdown list bullet or emphasis.
-_DECOR = re.compile(
+_DECOR = lazy_re(
     r"^(?:\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?Z?\s+)?"  # 2022-12-16T16:39:38.3607708Z
     r"(?:\s*>(?![>=]))*\s*"  # > quoted (not >>>, Python's prompt)
     r"(?:[-*+•]\s+|\d{1,2}[.)]\s+)?"  # - item, 1. item
@@ -149,7 +176,7 @@ def match_line(capture: Capture, starts: tuple[int, ...], m: re.Match[str]) -> s
 
 def compile_table(table: Iterable[tuple[str, str]]) -> tuple[tuple[str, re.Pattern[str]], ...]:
     """``(event id, pattern)`` rows with their patterns compiled."""
-    return tuple((event, re.compile(pattern)) for event, pattern in table)
+    return tuple((event, lazy_re(pattern)) for event, pattern in table)
 
 
 def message_events(
@@ -168,6 +195,8 @@ def message_events(
 
 @dataclass(frozen=True)
 class Kind:
+    """One kind of captured input: how to recognise it and how to read it."""
+
     #: The input kind, as shown to users ("nvidia-smi", "nvidia-smi -q", "rocminfo", ...).
     name: str
     recognise: Callable[[Capture], bool]
