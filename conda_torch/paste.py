@@ -27,6 +27,7 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from .constants import PIP_STACK
 from .doctor import CAUSE_OF, SEVERITIES, Finding
 from .doctor import FINDINGS as DOCTOR_FINDINGS
 from .models import Source
@@ -1439,7 +1440,7 @@ class _Case:
                 )
             )
             return out
-        stack = ("torch", "torchvision", "torchaudio")
+        stack = PIP_STACK
         by_listing: dict[int, list[dict[str, Any]]] = {}
         for p in self.r.packages:
             if carried(p) in stack or p["name"] == "libtorch":
@@ -1576,7 +1577,7 @@ class _Case:
     def _stack_words(self) -> str:
         parts = [
             f"{b.name} {b.version}"
-            for b in (self.built(d) for d in ("torch", "torchvision", "torchaudio"))
+            for b in (self.built(d) for d in PIP_STACK)
             if b
         ]
         return f" ({', '.join(parts)})" if len(parts) > 1 else ""
@@ -1584,7 +1585,7 @@ class _Case:
     def _stack_lines(self) -> list[str]:
         return [
             ln
-            for b in (self.built(d) for d in ("torch", "torchvision", "torchaudio"))
+            for b in (self.built(d) for d in PIP_STACK)
             if b
             for ln in b.evidence
         ]
