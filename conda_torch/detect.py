@@ -40,6 +40,7 @@ from .exceptions import (
     UnknownPlatformError,
 )
 from .machine import GPU, NvidiaInfo, Observation, PlatformInfo, Probe, merge
+from .models import version_tuple
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -654,7 +655,7 @@ def _probe_apple(run: _Run, plat: dict[str, Any]) -> tuple[bool, str]:
         "apple_silicon": arm64_hw,
         "rosetta": translated if arm64_hw else False,
     }
-    version = _version_tuple(plat.get("macos_version") or "")
+    version = version_tuple(plat.get("macos_version") or "")
     if arm64_hw and version:
         apple["mps"] = version >= MPS_MIN_MACOS
         if not apple["mps"]:
@@ -669,15 +670,6 @@ def _probe_apple(run: _Run, plat: dict[str, Any]) -> tuple[bool, str]:
         )
     run.add(0, Observation(kind="sysctl", apple={k: v for k, v in apple.items() if v is not None}))
     return True, ", ".join(str(x) for x in (chip, model) if x) or "sysctl"
-
-
-def _version_tuple(text: str) -> tuple[int, ...]:
-    out = []
-    for piece in text.split("."):
-        if not piece.isdigit():
-            break
-        out.append(int(piece))
-    return tuple(out)
 
 
 # PCI --------------------------------------------------------------------------------------
@@ -1224,7 +1216,7 @@ def _probe_rocm_version(run: _Run) -> tuple[bool, str]:
     candidates.append("/opt/rocm")
     versioned = sorted(
         (d for d in run.listdir("/opt") if d.startswith("rocm-")),
-        key=lambda d: _version_tuple(d[5:]),
+        key=lambda d: version_tuple(d[5:]),
         reverse=True,
     )
     candidates.extend(f"/opt/{d}" for d in versioned)

@@ -47,7 +47,7 @@ from typing import TYPE_CHECKING
 from . import compat
 from .constants import COMPANIONS, CONDA_ABI_STACK, CONDA_CARRIERS, CONDA_TORCH_NAMES, PIP_STACK
 from .inventory import Build, Inventory, cuda_from_digits, installed_torch, inventory
-from .models import Source
+from .models import Source, version_tuple
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping, Sequence
@@ -488,16 +488,6 @@ def _check_cpu_on_gpu(ctx: _Ctx, build: Build | None) -> list[Finding]:
     ]
 
 
-def _vtuple(text: str | None) -> tuple[int, ...]:
-    out: list[int] = []
-    for part in str(text or "").split("."):
-        m = re.match(r"\d+", part)
-        if not m:
-            break
-        out.append(int(m.group()))
-    return tuple(out)
-
-
 def _check_driver(ctx: _Ctx, build: Build | None) -> list[Finding]:
     """The build's CUDA against the driver (:func:`compat.driver_support`): minor-version
     compatibility runs it, unless a GPU needs PTX JIT."""
@@ -521,7 +511,7 @@ def _check_driver(ctx: _Ctx, build: Build | None) -> list[Finding]:
     )
     if support.runs is not False:
         return []
-    have = _vtuple(machine.nvidia.cuda_version)[:2]
+    have = version_tuple(machine.nvidia.cuda_version)[:2]
     driver = machine.nvidia.driver_version or "?"
     fix = (
         ctx.recreate("--regenerate")
@@ -573,7 +563,7 @@ def _check_arch(ctx: _Ctx, build: Build | None) -> list[Finding]:
         return []
     missing = []
     for g in gpus:
-        cap = _vtuple(g.compute_capability)
+        cap = version_tuple(g.compute_capability)
         if len(cap) < 2:
             continue
         cov = compat.arch_coverage((cap[0], cap[1]), archs)
@@ -760,7 +750,11 @@ def _check_drift(ctx: _Ctx, build: Build | None) -> list[Finding]:
             )
         elif planned == "cuda":
             want_cuda = _plan_cuda(plan)
-            if want_cuda and build.cuda and _vtuple(want_cuda)[:2] != _vtuple(build.cuda)[:2]:
+            if (
+                want_cuda
+                and build.cuda
+                and version_tuple(want_cuda)[:2] != version_tuple(build.cuda)[:2]
+            ):
                 diffs.append(f"planned CUDA {want_cuda}, installed CUDA {build.cuda}")
     source = str(plan.get("source") or "")
     if build is not None and source in ("conda-forge", "pytorch", "pip"):
@@ -1172,8 +1166,8 @@ def diagnose_via(
     from .validate import PROBE_TIMEOUT_S, validate_via
 
     root = Path(os.fspath(prefix)).absolute() if prefix is not None else None
-    interpreter = Path(os.fspath(python)) if python is not None else (
-        python_in(root) if root else None
+    interpreter = (
+        Path(os.fspath(python)) if python is not None else (python_in(root) if root else None)
     )
     if interpreter is None:
         from .exceptions import EnvironmentNotFoundError
