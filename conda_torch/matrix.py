@@ -368,7 +368,7 @@ class Matrix:
                 # "==2.5" means 2.5.0 under PEP 440
                 padded = ".".join(parts + ["0"] * (3 - len(parts)))
                 return [padded] if padded in self._releases else []
-            prefix = tuple(int(p) for p in parts)
+            prefix = version_tuple(number)
             return [v for v in self._versions if version_tuple(v)[: len(prefix)] == prefix]
         from packaging.specifiers import InvalidSpecifier, SpecifierSet
 
