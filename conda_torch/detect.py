@@ -40,7 +40,6 @@ from .exceptions import (
     UnknownPlatformError,
 )
 from .machine import GPU, NvidiaInfo, Observation, PlatformInfo, Probe, merge
-from .models import version_tuple
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -655,6 +654,8 @@ def _probe_apple(run: _Run, plat: dict[str, Any]) -> tuple[bool, str]:
         "apple_silicon": arm64_hw,
         "rosetta": translated if arm64_hw else False,
     }
+    from .models import version_tuple  # here, not at the top: see _probe_rocm_version
+
     version = version_tuple(plat.get("macos_version") or "")
     if arm64_hw and version:
         apple["mps"] = version >= MPS_MIN_MACOS
@@ -1214,11 +1215,13 @@ def _probe_amd(run: _Run, pci: dict[str, list[dict[str, Any]]]) -> None:
 def _probe_rocm_version(run: _Run) -> tuple[bool, str]:
     candidates = [run.env["ROCM_PATH"]] if run.env.get("ROCM_PATH") else []
     candidates.append("/opt/rocm")
-    versioned = sorted(
-        (d for d in run.listdir("/opt") if d.startswith("rocm-")),
-        key=lambda d: version_tuple(d[5:]),
-        reverse=True,
-    )
+    versioned = [d for d in run.listdir("/opt") if d.startswith("rocm-")]
+    if versioned:
+        # Imported only when needed: models costs about 3 ms to import (its Enum and
+        # dataclasses), a tenth of `conda torch detect`'s budget (bench/detect.py).
+        from .models import version_tuple
+
+        versioned.sort(key=lambda d: version_tuple(d[5:]), reverse=True)
     candidates.extend(f"/opt/{d}" for d in versioned)
     for base in candidates:
         text = run.read(f"{base}/.info/version", 256)
