@@ -54,6 +54,7 @@ from .exceptions import (
     CondaNotFoundError,
     CondaTorchValueError,
 )
+from .models import version_tuple
 from .prefix import RESERVED_NAMES, is_conda_env, remove_tree, same_path
 
 TYPE_CHECKING = False  # as typing.TYPE_CHECKING, without importing typing (DESIGN.md)
@@ -98,7 +99,7 @@ class Conda:
         return _version(self.argv)
 
     def version_tuple(self) -> tuple[int, ...]:
-        return _version_tuple(self.version)
+        return version_tuple(self.version)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -201,18 +202,6 @@ def _version(argv: tuple[str, ...]) -> str | None:
         return None
     match = re.search(r"(\d+(?:\.\d+)+\S*)", proc.stdout + proc.stderr)
     return match.group(1) if match else None
-
-
-def _version_tuple(version: str | None) -> tuple[int, ...]:
-    if not version:
-        return ()
-    parts: list[int] = []
-    for piece in version.split("."):
-        digits = re.match(r"\d+", piece)
-        if not digits:
-            break
-        parts.append(int(digits.group()))
-    return tuple(parts)
 
 
 # --------------------------------------------------------------------------------------------

@@ -22,6 +22,13 @@ import re
 import stat
 from dataclasses import dataclass
 
+from .constants import (
+    COMPANIONS,
+    CONDA_TORCH_SPECS,
+    TORCH_CHANNELS,
+    TORCH_CONDA_PACKAGES,
+    TORCH_PIP_PACKAGES,
+)
 from .exceptions import (
     EnvironmentFileError,
     IncompatibleError,
@@ -36,22 +43,6 @@ if TYPE_CHECKING:
     from typing import Any, Final
 
     from .plan import Plan
-
-#: conda packages that make up the torch stack; ``specialize`` replaces every line naming one.
-#: ``pytorch-mutex`` is the pytorch channel's cpu/cuda selector; ``cuda-version``/``cudatoolkit``/
-#: ``pytorch-cuda``/``cpuonly`` select the CUDA runtime (see data/reference/pytorch/NOTES.md 2).
-TORCH_CONDA_PACKAGES: Final = frozenset(
-    {
-        "pytorch", "torch", "pytorch-gpu", "pytorch-cpu", "torchvision", "torchaudio",
-        "pytorch-cuda", "cudatoolkit", "cpuonly", "cuda-version", "pytorch-mutex", "__cuda",
-    }
-)  # fmt: skip
-
-#: pip distributions that make up the torch stack.
-TORCH_PIP_PACKAGES: Final = frozenset({"torch", "torchvision", "torchaudio"})
-
-#: Channels that exist only to serve the torch stack (dropped when the plan does not use them).
-TORCH_CHANNELS: Final = frozenset({"pytorch", "nvidia", "pytorch-nightly", "pytorch-test"})
 
 #: Never emitted: ``nodefaults`` is fetched as a real channel by conda 26.7's env create
 #: (docs/conda-notes.md 3).
@@ -659,22 +650,17 @@ def team_request(doc: EnvDocument) -> TeamRequest:
             continue
         name = conda_name(item)
         vspec = conda_version_spec(item)
-        if name in ("pytorch", "torch", "pytorch-gpu", "pytorch-cpu"):
+        if name in CONDA_TORCH_SPECS:
             listed.add("torch")
-        elif name in ("torchvision", "torchaudio"):
+        elif name in COMPANIONS:
             listed.add(name)
         if name == "python" and vspec:
             python_line = item
             pv = pinned_version(vspec)
             if pv and re.fullmatch(r"\d+\.\d+(\.\d+)?", pv):
                 python = ".".join(pv.split(".")[:2])
-        elif (
-            name in ("pytorch", "torch", "pytorch-gpu", "pytorch-cpu", "torchvision", "torchaudio")
-            and vspec
-        ):
-            canonical = (
-                "torch" if name in ("pytorch", "torch", "pytorch-gpu", "pytorch-cpu") else name
-            )
+        elif name in (*CONDA_TORCH_SPECS, *COMPANIONS) and vspec:
+            canonical = "torch" if name in CONDA_TORCH_SPECS else name
             pins.append((canonical, vspec, item, "conda"))
     for line in doc.pip or ():
         if not isinstance(line, str):

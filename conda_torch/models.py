@@ -20,9 +20,14 @@ __all__ = ["BACKEND_KINDS", "Backend", "Release", "Source", "Subdir", "version_t
 
 
 @functools.lru_cache(maxsize=1024)  # ranking the matrix asks the same few hundred again
-def version_tuple(version: str) -> tuple[int, ...]:
-    """``"12.6"`` -> ``(12, 6)``; ``"535.129.03"`` -> ``(535, 129, 3)``. Non-digits separate."""
-    return tuple(int(p) for p in re.findall(r"\d+", version))
+def version_tuple(version: str | None) -> tuple[int, ...]:
+    """The one version parser: ``"12.6"`` -> ``(12, 6)``; ``"535.129.03"`` -> ``(535, 129, 3)``.
+
+    Digit runs of the public version: non-digits separate, a local tag is dropped
+    (``"2.5.1+cu121"`` -> ``(2, 5, 1)``), ``None``/``""`` give ``()``. For ordering torch,
+    CUDA, driver, Python, glibc and macOS versions; conda's MatchSpec semantics are not this.
+    """
+    return tuple(int(p) for p in re.findall(r"\d+", str(version or "").split("+", 1)[0]))
 
 
 # -- Subdir -------------------------------------------------------------------------------

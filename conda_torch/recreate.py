@@ -32,9 +32,20 @@ from dataclasses import dataclass, field, replace
 
 from . import conda_cli as cd
 from . import prefix as pf
+from .builds import conda_build, pip_build
 from .conda_api import requested_specs
-from .constants import COMPANIONS
+from .constants import (
+    COMPANIONS,
+    CONDA_CARRIERS,
+    CONDA_TORCH_SPECS,
+    PIP_STACK,
+    STACK_CONDA,
+    STACK_PIP_PREFIXES,
+    TORCH_CONDA_PACKAGES,
+    TORCH_PIP_PACKAGES,
+)
 from .exceptions import CondaTorchError, CondaTorchValueError, EnvironmentNotFoundError
+from .inventory import inventory
 
 TYPE_CHECKING = False  # as typing.TYPE_CHECKING, without importing typing (DESIGN.md)
 if TYPE_CHECKING:
@@ -42,7 +53,7 @@ if TYPE_CHECKING:
     from typing import Any, Final
 
     from .create import CreateResult, Prepared, Step
-    from .doctor import Inventory
+    from .inventory import Inventory
     from .machine import Machine
 
 #: Version of ``recreate --json``. Bump the number on an incompatible change.
@@ -55,14 +66,6 @@ MIN_CONDA: Final = (22, 11)
 #: Where ``--keep-backup`` keeps the old environment: ``<parent>/<name>.conda-torch-backup``.
 KEPT_SUFFIX: Final = ".conda-torch-backup"
 
-#: conda packages that belong to the torch stack (replaced, never carried over). The names of
-#: :data:`conda_torch.envfile.TORCH_CONDA_PACKAGES` plus conda-forge's split-off C++ library.
-STACK_CONDA: Final = frozenset({"libtorch", "pytorch-cpu", "pytorch-gpu"})
-
-#: pip distributions that come with a pip torch (its CUDA wheels and compiler): never carried
-#: over, the new torch brings its own.
-STACK_PIP_PREFIXES: Final = ("nvidia-", "triton", "pytorch-triton", "cuda-")
-
 #: What the new environment is made from.
 ORIGINS: Final = ("file", "provenance", "regenerate", "history")
 
@@ -72,14 +75,10 @@ ORIGINS: Final = ("file", "provenance", "regenerate", "history")
 
 
 def _is_stack_conda(name: str) -> bool:
-    from .envfile import TORCH_CONDA_PACKAGES
-
     return name in TORCH_CONDA_PACKAGES or name in STACK_CONDA
 
 
 def _is_stack_pip(name: str) -> bool:
-    from .envfile import TORCH_PIP_PACKAGES
-
     return name in TORCH_PIP_PACKAGES or name.startswith(STACK_PIP_PREFIXES)
 
 
@@ -240,8 +239,6 @@ class Change:
 
 def current_stack(inv: Inventory) -> dict[str, str | None]:
     """``torch``/``torchvision``/``torchaudio`` -> "2.5.1 (conda-forge, cuda126_...)"."""
-    from .doctor import CONDA_CARRIERS, PIP_STACK, conda_build, pip_build
-
     out: dict[str, str | None] = {}
     for package in PIP_STACK:
         parts: list[str] = []
@@ -280,7 +277,7 @@ def planned_stack(plan: Mapping[str, Any]) -> dict[str, str | None]:
         how = "as the file says"
     kind = _backend_words(backend)
     out: dict[str, str | None] = {}
-    for package in ("torch", "torchvision", "torchaudio"):
+    for package in PIP_STACK:
         version = plan.get(package)
         if not version:
             out[package] = None
@@ -469,7 +466,6 @@ def plan_recreate(
     """
     from . import provenance as provenance_mod
     from .create import Prepared, prepare
-    from .doctor import inventory
 
     prefix = os.path.abspath(os.path.expanduser(prefix))
     check_target(prefix)
@@ -553,7 +549,7 @@ def plan_recreate(
     after = planned_stack(prepared.plan)
     changes = tuple(
         Change(p, before.get(p), after.get(p))
-        for p in ("torch", "torchvision", "torchaudio")
+        for p in PIP_STACK
         if before.get(p) or after.get(p)
     )
     notes.append(
@@ -586,7 +582,7 @@ def _asked_torch(hist: Mapping[str, str]) -> str | None:
     """The torch version the user pinned in an explicit request (``pytorch=2.5`` -> ``2.5``)."""
     from .envfile import conda_version_spec, pinned_version
 
-    for name in ("pytorch", "torch", "pytorch-gpu", "pytorch-cpu"):
+    for name in CONDA_TORCH_SPECS:
         spec = hist.get(name)
         if spec:
             version = pinned_version(conda_version_spec(spec))
@@ -602,7 +598,7 @@ def _from_provenance(prov: Any, prepared_cls: Any) -> Prepared:
     channels = tuple(str(c) for c in (doc.data.get("channels") or ()))
     plan = dict(prov.plan)
     stack = ", ".join(
-        f"{k} {plan[k]}" for k in ("torch", "torchvision", "torchaudio") if plan.get(k)
+        f"{k} {plan[k]}" for k in PIP_STACK if plan.get(k)
     )
     machine = None
     if prov.machine:

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from . import compat, constants, procs
+from .constants import COMPANIONS, CONDA_CARRIERS
 from .exceptions import CondaTorchError, ProbeError
 from .models import Source
 from .prefix import activated_environ
@@ -72,8 +73,6 @@ CHECK_IDS = (
 #: PyTorch's own wheel indexes, one per build variant (``cpu``, ``cu130``, ``rocm6.4``, ``xpu``):
 #: https://pytorch.org/get-started/locally/ (the ``--index-url`` lines).
 PYTORCH_INDEX = "https://download.pytorch.org/whl"
-
-COMPANIONS = ("torchvision", "torchaudio")
 
 
 @dataclass(frozen=True)
@@ -702,7 +701,7 @@ def _check_single_copy(ctx: _Context) -> Check:
     problems: list[str] = []
     for package in ("torch", *COMPANIONS):
         dists = [d for d in ctx.facts.get("dists") or () if d.get("name") == package]
-        names = ("pytorch", "torch") if package == "torch" else (package,)
+        names = CONDA_CARRIERS[package]
         records = [r for r in ctx.facts.get("conda_records") or () if r.get("name") in names]
         copies = [
             f"{d.get('version')} in {d.get('location')} ({d.get('installer') or 'no installer'})"

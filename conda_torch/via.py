@@ -72,8 +72,8 @@ PART = "@@conda-torch-part@@"
 #: (tests/test_via.py runs the shipped detection where the installed package cannot be
 #: imported, so a new import that is not listed here fails there.)
 DETECT_MODULES = (
-    "__init__.py", "_version.py", "constants.py", "exceptions.py", "machine.py", "detect.py",
-    "gpu_names.py", "amd_names.py", "_probe.py", "parsers/",
+    "__init__.py", "_version.py", "constants.py", "exceptions.py", "machine.py", "models.py",
+    "detect.py", "gpu_names.py", "amd_names.py", "_probe.py", "parsers/", "builds.py",
 )  # fmt: skip
 
 #: The oldest Python the shipped detection runs on (``requires-python``).

@@ -284,6 +284,8 @@ def render_table(
     matrix: Matrix, subdir: str, cands: list[Candidate], *, verbose: bool = False
 ) -> str:
     """Builds grouped by (torch, source): one row each, backends listed; fits 80 columns."""
+    from ..models import version_tuple
+
     groups: dict[tuple[str, str], list[Candidate]] = {}
     for c in cands:
         groups.setdefault((c.torch, str(c.source)), []).append(c)
@@ -308,9 +310,7 @@ def render_table(
                 text += "!"
             return text
 
-        pys = sorted(
-            {p for c in group for p in c.pythons}, key=lambda p: tuple(int(x) for x in p.split("."))
-        )
+        pys = sorted({p for c in group for p in c.pythons}, key=version_tuple)
         tokens = []
         for c in group:
             token = str(c.backend)

@@ -19,7 +19,9 @@ from __future__ import annotations
 
 import re
 
+from ..builds import CondaRecord, PipDist, conda_build, pip_build
 from ..machine import Observation
+from ..models import channel_name
 from . import Kind, lazy_re
 
 TYPE_CHECKING = False  # as typing.TYPE_CHECKING, without importing typing (DESIGN.md)
@@ -326,11 +328,8 @@ def installed(packages: list[dict[str, Any]], dist: str) -> dict[str, Any] | Non
 
 
 def build_of(package: dict[str, Any]) -> Any:
-    """What a listed package was built for (``doctor.Build``), from its build string or local
-    version tag (doctor's rules)."""
-    from ..doctor import CondaRecord, PipDist, conda_build, pip_build
-    from ..models import channel_name
-
+    """What a listed package was built for (``builds.Build``), from its build string or local
+    version tag (inventory's rules)."""
     if package["installer"] == "pip" or not package.get("build"):
         return pip_build(PipDist(package["name"], package["version"], "", "pip"))
     channel = channel_name(package.get("channel") or "")
