@@ -385,17 +385,8 @@ class Matrix:
         return [v for v in self._versions if spec.contains(v, prereleases=True)]
 
     def _nearest(self, text: str) -> list[str]:
-        digits = _vt(text)
-        if not digits:
-            return self._versions[-8:]
-
-        def distance(v: str) -> tuple[int, ...]:
-            key = _vt(v)
-            same = sum(1 for a, b in zip(key, digits) if a == b)
-            num = lambda k: sum(x * 1000 ** (2 - i) for i, x in enumerate((k + (0, 0, 0))[:3]))  # noqa: E731
-            return (-same, abs(num(key) - num(digits)))
-
-        return sorted(self._versions, key=distance)[:3]
+        """The releases :class:`UnknownVersionError` picks the nearest from (by version)."""
+        return list(self._versions)
 
     # -- pairings ---------------------------------------------------------------------
 
@@ -1106,14 +1097,23 @@ class _Facts:
 # -- helpers --------------------------------------------------------------------------------
 
 
-def _python(python: str | None) -> str | None:
+def parse_python(python: str | None) -> str | None:
+    """``"3.12"`` from ``3.12``, ``3.12.4``, ``python=3.12``: the one reading of ``--python``
+    (matrix, generate, create); whether builds exist for it is the matrix's answer, which names
+    the range they support."""
     if python is None:
         return None
     text = str(python).strip()
     m = re.fullmatch(r"(?:python\s*=*\s*)?(\d+)\.(\d+)(?:\.\d+)?", text)
     if not m:
-        raise UnknownVersionError("python", text, ["3.10", "3.11", "3.12", "3.13", "3.14"])
+        raise CondaTorchValueError(
+            f"--python {text!r} is not a Python version: expected X.Y",
+            hints=["Give it as X.Y, e.g. --python 3.12."],
+        )
     return f"{m.group(1)}.{m.group(2)}"
+
+
+_python = parse_python
 
 
 def _sm(cc: str) -> str:

@@ -568,7 +568,7 @@ def plan_recreate(
     if from_file is not None:
         if regenerate or asked:
             raise CondaTorchValueError(
-                "--from FILE is taken as it is written; it does not combine with --regenerate, "
+                "-f FILE is taken as it is written; it does not combine with --regenerate, "
                 "--torch, --python, --backend or --source",
                 hints=["Use `conda torch generate -f FILE` first to plan a file for this machine."],
             )

@@ -14,7 +14,7 @@ if TYPE_CHECKING:
 
 def add_plan_options(group: argparse._ActionsContainer) -> None:
     """``--torch``, ``--python``, ``--backend``, ``--source``: what to plan for."""
-    from ..constants import COMPANIONS, SOURCES
+    from ..constants import BACKEND_WORDS, COMPANIONS, SOURCES
 
     group.add_argument(
         "--torch",
@@ -29,8 +29,7 @@ def add_plan_options(group: argparse._ActionsContainer) -> None:
     group.add_argument(
         "--backend",
         metavar="BACKEND",
-        help="auto, cpu, cuda, cuda=X.Y (or cu126), rocm, mps or xpu "
-        "(default: plugins.torch_backend, else auto).",
+        help=f"{BACKEND_WORDS} (default: plugins.torch_backend, else auto).",
     )
     group.add_argument(
         "--without",
@@ -86,6 +85,20 @@ def add_via_option(parser: argparse._ActionsContainer) -> None:
     )
 
 
+def add_from_option(group: argparse._ActionsContainer, *, help: str) -> None:
+    """``--from FILE [FILE ...]``, repeatable (``--from a b --from c``): captured outputs, one
+    spelling for every command that reads them (detect, matrix, generate, create, recreate,
+    doctor)."""
+    group.add_argument(
+        "--from",
+        dest="from_files",
+        action="extend",
+        nargs="+",
+        metavar="FILE",
+        help=help + " ('-' reads standard input; one or more files, --from repeatable).",
+    )
+
+
 def add_machine_options(group: argparse._ActionsContainer, *, what: str = "Plan for") -> None:
     """``--machine FILE`` or ``--from FILE...``: describe another machine than this one."""
     exclusive = group.add_mutually_exclusive_group()
@@ -94,13 +107,9 @@ def add_machine_options(group: argparse._ActionsContainer, *, what: str = "Plan 
         metavar="FILE",
         help=f"{what} a machine described by `conda torch detect --json`.",
     )
-    exclusive.add_argument(
-        "--from",
-        dest="from_files",
-        action="append",
-        metavar="FILE",
-        help=f"{what} the machine these captured outputs describe (nvidia-smi, conda info...); "
-        "repeatable.",
+    add_from_option(
+        exclusive,
+        help=f"{what} the machine these captured outputs describe (nvidia-smi, conda info...)",
     )
 
 

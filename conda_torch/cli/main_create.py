@@ -62,7 +62,6 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
         add_via_option,
     )
 
-    parser.formatter_class = _argparse.RawDescriptionHelpFormatter  # keep DESCRIPTION's layout
 
     target = parser.add_mutually_exclusive_group()
     target.add_argument(

@@ -33,15 +33,12 @@ _WIDTH = 80
 
 
 def configure_parser(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--from",
-        dest="from_files",
-        metavar="FILE",
-        action="extend",
-        nargs="+",
-        default=[],
+    from ._options import add_from_option
+
+    add_from_option(
+        parser,
         help="Build the picture from these captured outputs instead of probing this machine "
-        "(repeatable; the kind of each file is recognised from its content).",
+        "(the kind of each file is recognised from its content)",
     )
     other = parser.add_argument_group("describe another machine")
     other.add_argument(
@@ -129,7 +126,7 @@ def execute(args: argparse.Namespace) -> int:
         )
     start = time.perf_counter()
     machine = detect(
-        from_files=args.from_files, describe=describe, nvidia_smi=not args.no_nvidia_smi
+        from_files=args.from_files or [], describe=describe, nvidia_smi=not args.no_nvidia_smi
     )
     ms = (time.perf_counter() - start) * 1000
     if args.json:

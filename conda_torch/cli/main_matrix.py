@@ -27,6 +27,9 @@ DEFAULT_LIMIT = 15
 
 
 def configure_parser(parser: argparse.ArgumentParser) -> None:
+    from ..constants import BACKEND_WORDS
+    from ._options import add_from_option
+
     pick = parser.add_argument_group("select builds")
     pick.add_argument(
         "--torch",
@@ -46,7 +49,7 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     pick.add_argument(
         "--backend",
         metavar="BACKEND",
-        help="cpu, cuda, cu126, cuda=12.6, rocm, rocm6.4, mps or xpu.",
+        help=f"{BACKEND_WORDS} (auto: every backend).",
     )
     machine = parser.add_argument_group("judge builds against a machine")
     machine.add_argument(
@@ -59,15 +62,10 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
         metavar="FILE",
         help="Judge against this `conda torch detect --json` output (implies --explain).",
     )
-    machine.add_argument(
-        "--from",
-        dest="from_files",
-        metavar="FILE",
-        action="extend",
-        nargs="+",
-        default=[],
-        help="Judge against the machine these captured outputs describe (repeatable; "
-        "as in `conda torch detect --from`; implies --explain).",
+    add_from_option(
+        machine,
+        help="Judge against the machine these captured outputs describe (as in `conda torch "
+        "detect --from`; implies --explain)",
     )
     machine.add_argument(
         "--node",
