@@ -753,6 +753,25 @@ class Matrix:
 
     # -- machines ---------------------------------------------------------------------
 
+    def driver_cuda_conflict(self, driver: str, cuda: str, *, windows: bool = False) -> str | None:
+        """Why a driver version and the CUDA it is said to report cannot both be true (NVIDIA's
+        Table 3: the driver reporting CUDA X.Y is at least X.Y's floor), or None.
+
+        ``driver 550.54.14`` with ``CUDA 13.0``: 13.0 needs 580.65.06, and 550 reports 12.4.
+        """
+        os_key = "win" if windows else "linux"
+        floor = (self.drivers.get(".".join(cuda.split(".")[:2])) or {}).get(os_key)
+        if not floor or _vt(driver) >= _vt(floor):
+            return None
+        reports = [
+            c for c, row in self.drivers.items() if row.get(os_key) and _vt(row[os_key]) <= _vt(driver)
+        ]
+        newest = max(reports, key=_vt) if reports else None
+        return (
+            f"driver {driver} cannot report CUDA {cuda}: CUDA {cuda} needs driver >= {floor}"
+            + (f" (driver {driver} reports CUDA {newest})" if newest else "")
+        )
+
     def machine_subdir(self, machine: Machine, subdir: str | Subdir | None = None) -> Subdir:
         """The subdir to judge: ``subdir``, else the native one (Rosetta), else the platform's."""
         value = subdir or machine.platform.native_subdir or machine.platform.subdir

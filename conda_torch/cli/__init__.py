@@ -146,12 +146,29 @@ def execute(args: argparse.Namespace) -> int:
                 os_error_line(exc), hints=["Nothing was changed by the step that failed."]
             ) from None
     except CondaTorchError as exc:
+        exc = _for_this_command(exc, args)
         if getattr(args, "json", False):
             import json
 
             print(json.dumps(exc.to_json(), indent=2))
         print(f"{type(exc).__name__}: {exc}", file=sys.stderr)
         return exc.return_code if isinstance(exc.return_code, int) else 1
+
+
+def _for_this_command(exc: Exception, args: argparse.Namespace) -> Exception:
+    """``exc`` with the hints that name this command's own flags, only where the command has
+    them and they were not given: ``--frontend`` and "--dry-run works without conda" when no
+    conda is found."""
+    from ..exceptions import CondaNotFoundError
+
+    if not isinstance(exc, CondaNotFoundError):
+        return exc
+    hints = list(exc.hints)
+    if getattr(args, "frontend", None) == "conda":
+        hints.append("Or use --frontend mamba|micromamba.")
+    if getattr(args, "dry_run", None) is False:
+        hints.append("--dry-run works without conda.")
+    return CondaNotFoundError(exc.line, hints=hints) if hints != exc.hints else exc
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -33,7 +33,7 @@ _WIDTH = 80
 
 
 def configure_parser(parser: argparse.ArgumentParser) -> None:
-    from ._options import add_from_option
+    from ._options import add_from_option, once
 
     add_from_option(
         parser,
@@ -43,14 +43,16 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     other = parser.add_argument_group("describe another machine")
     other.add_argument(
         "--platform",
+        action=once(),
         metavar="SUBDIR",
         help="conda platform, e.g. linux-64, linux-aarch64, osx-arm64, win-64.",
     )
     other.add_argument(
-        "--driver", metavar="VERSION", help="NVIDIA driver version, e.g. 580.159.04."
+        "--driver", action=once(), metavar="VERSION", help="NVIDIA driver version, e.g. 580.159.04."
     )
     other.add_argument(
         "--cuda",
+        action=once(),
         metavar="X.Y",
         help="Newest CUDA the driver supports (nvidia-smi's 'CUDA Version'), e.g. 12.6.",
     )
@@ -118,6 +120,7 @@ def execute(args: argparse.Namespace) -> int:
 
     describe = None
     if args.platform or args.driver or args.cuda or args.gpu:
+        _check_description(args)
         describe = Description(
             platform=args.platform,
             driver_version=args.driver,
@@ -136,6 +139,33 @@ def execute(args: argparse.Namespace) -> int:
     else:
         print(render(machine, verbose=args.verbose, ms=ms))
     return 0
+
+
+def _check_description(args: argparse.Namespace) -> None:
+    """Flags that describe a machine and contradict each other are refused, in one line: an
+    NVIDIA driver or GPU on a Mac; a driver too old for the CUDA it is said to report."""
+    from ..detect import Description
+    from ..exceptions import CondaTorchValueError
+
+    nvidia = [flag for flag, value in (("--driver", args.driver), ("--cuda", args.cuda),
+                                       ("--gpu", args.gpu)) if value]  # fmt: skip
+    if nvidia and (args.platform or "").startswith("osx"):
+        raise CondaTorchValueError(
+            f"{', '.join(nvidia)} {'describe' if len(nvidia) > 1 else 'describes'} an NVIDIA "
+            f"GPU; --platform {args.platform} has none"
+        )
+    if args.driver and args.cuda:
+        from ..matrix import load
+
+        Description(driver_version=args.driver, cuda_version=args.cuda)  # well-formed first
+        problem = load().driver_cuda_conflict(
+            args.driver, args.cuda, windows=(args.platform or "").startswith("win")
+        )
+        if problem:
+            raise CondaTorchValueError(
+                f"--driver and --cuda disagree: {problem}",
+                hints=["Copy both from the same nvidia-smi header, or pass one of them."],
+            )
 
 
 def _via(args: argparse.Namespace) -> int:

@@ -28,26 +28,29 @@ DEFAULT_LIMIT = 15
 
 def configure_parser(parser: argparse.ArgumentParser) -> None:
     from ..constants import BACKEND_WORDS
-    from ._options import add_from_option
+    from ._options import add_from_option, once
 
     pick = parser.add_argument_group("select builds")
     pick.add_argument(
         "--torch",
+        action=once(),
         metavar="SPEC",
         help="torch release or range: 2.5, 2.5.1, '2.5.*', '==2.5.1', '>=2.4,<2.6'.",
     )
-    pick.add_argument("--python", metavar="X.Y", help="Only builds for this Python, e.g. 3.12.")
+    pick.add_argument("--python", action=once(), metavar="X.Y", help="Only builds for this Python, e.g. 3.12.")
     pick.add_argument(
         "--platform",
+        action=once(),
         metavar="SUBDIR",
         help="conda platform: linux-64, linux-aarch64, osx-64, osx-arm64, win-64 "
         "(default: this machine's).",
     )
     pick.add_argument(
-        "--source", choices=("conda-forge", "pytorch", "pip"), help="Only builds from this source."
+        "--source", action=once(), choices=("conda-forge", "pytorch", "pip"), help="Only builds from this source."
     )
     pick.add_argument(
         "--backend",
+        action=once(),
         metavar="BACKEND",
         help=f"{BACKEND_WORDS} (auto: every backend).",
     )
