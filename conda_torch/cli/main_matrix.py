@@ -125,9 +125,12 @@ def execute(args: argparse.Namespace) -> int:
         return 0
     explain = bool(args.explain or args.machine or args.from_files)
     if explain:
+        from ..plan import implied_subdir, rank
+
         machine = _machine(args)
-        subdir = matrix.machine_subdir(machine, args.platform)
-        from ..plan import rank
+        # the platform generate plans for (one rule: captures that show only Windows' driver
+        # mean win-64 here too)
+        subdir = matrix.machine_subdir(machine, args.platform or implied_subdir(machine))
 
         verdicts = rank(
             matrix.evaluate(machine, subdir=subdir, strict=True, **filters),
