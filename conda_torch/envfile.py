@@ -932,10 +932,16 @@ def _rebuild_seq(
     pending = ""
     kept_eol: dict[str, str] = {}  # a dropped line's own comment, by package
     if same is not None:
+        ours = {f"# {c}" for c in (comments or {}).values()}  # a comment we wrote is rewritten
         for i, item in enumerate(old):
             eol = _split_comment(tokens[i])[0]
-            if not keeps[i] and eol and same(item):
-                kept_eol.setdefault(same(item), eol.strip())
+            if not (not keeps[i] and eol and same(item)):
+                continue
+            text = eol.strip()
+            for c in ours:  # ours after theirs (a file specialized before)
+                text = text.removesuffix("  " + c)
+            if text not in ours:
+                kept_eol.setdefault(same(item), text)
 
     def eol_of(v: Any) -> str | None:
         ours = f"# {comments[v]}" if comments and isinstance(v, str) and v in comments else None
