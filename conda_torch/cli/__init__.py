@@ -157,8 +157,8 @@ def execute(args: argparse.Namespace) -> int:
 
 def _for_this_command(exc: Exception, args: argparse.Namespace) -> Exception:
     """``exc`` with the hints that name this command's own flags, only where the command has
-    them and they were not given: ``--frontend`` and "--dry-run works without conda" when no
-    conda is found."""
+    them and they were not given: ``--frontend`` and "--dry-run works without conda" (where
+    the command's module says its dry run needs none) when no conda is found."""
     from ..exceptions import CondaNotFoundError
 
     if not isinstance(exc, CondaNotFoundError):
@@ -166,7 +166,8 @@ def _for_this_command(exc: Exception, args: argparse.Namespace) -> Exception:
     hints = list(exc.hints)
     if getattr(args, "frontend", None) == "conda":
         hints.append("Or use --frontend mamba|micromamba.")
-    if getattr(args, "dry_run", None) is False:
+    module = sys.modules.get(getattr(args, "_execute", ""))
+    if getattr(module, "DRY_RUN_WITHOUT_CONDA", False) and getattr(args, "dry_run", None) is False:
         hints.append("--dry-run works without conda.")
     return CondaNotFoundError(exc.line, hints=hints) if hints != exc.hints else exc
 

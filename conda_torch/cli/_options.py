@@ -120,7 +120,7 @@ def add_from_option(group: argparse._ActionsContainer, *, help: str) -> None:
         action="extend",
         nargs="+",
         metavar="FILE",
-        help=help + " ('-' reads standard input; one or more files, --from repeatable).",
+        help=help + ". One or more files, --from repeatable; '-' reads standard input.",
     )
 
 

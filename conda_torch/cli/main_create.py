@@ -49,6 +49,10 @@ Examples:
 
 _MARK = {"pass": "pass", "warn": "warn", "fail": "FAIL"}
 
+#: ``--dry-run`` plans and shows the conda command without conda (recreate's needs conda to
+#: read the environment): the "no conda" error says so here only.
+DRY_RUN_WITHOUT_CONDA = True
+
 
 def configure_parser(parser: argparse.ArgumentParser) -> None:
     import argparse as _argparse

@@ -10,19 +10,29 @@ if TYPE_CHECKING:
     from ..machine import GPU, Machine
 
 HELP = "Show the machine as conda-torch sees it: platform, NVIDIA, ROCm, Apple, torch."
-DESCRIPTION = (
-    "Detect the platform (conda subdir, OS, glibc, Rosetta 2, WSL2, containers), the NVIDIA "
-    "driver, the newest CUDA it supports and each GPU's compute capability, AMD ROCm, Apple "
-    "MPS and Intel XPU, saying where every fact came from and what was not found. With --from, "
-    "build the same picture from captured outputs (nvidia-smi, nvidia-smi -q/-L/--query-gpu, "
-    "/proc/driver/nvidia/version, rocminfo, rocm-smi (also --csv/--json), sw_vers, sysctl, "
-    "system_profiler, python -m torch.utils.collect_env, conda info) instead of probing this "
-    "machine, or from a pasted report that holds only part of one (the facts it shows, with a "
-    "note); '-' reads standard input. With --via LAUNCHER, detect on the node a launcher "
-    "reaches (e.g. --via 'srun -p gpu -N1 --gres=gpu:1'), name the node that answered, and "
-    "save its picture with -o FILE for `generate/create --node FILE`. "
-    "CONDA_OVERRIDE_CUDA is honoured as conda honours it ('' means no CUDA)."
-)
+DESCRIPTION = """\
+Detect the platform (conda subdir, OS, glibc, Rosetta 2, WSL2, containers), the NVIDIA
+driver, the newest CUDA it supports and each GPU's compute capability, AMD ROCm, Apple MPS
+and Intel XPU, saying where every fact came from and what was not found.
+
+With --from, build the same picture from captured outputs (nvidia-smi, nvidia-smi
+-q/-L/--query-gpu, /proc/driver/nvidia/version, rocminfo, rocm-smi (also --csv/--json),
+sw_vers, sysctl, system_profiler, python -m torch.utils.collect_env, conda info) instead of
+probing this machine, or from a pasted report that holds only part of one (the facts it
+shows, with a note); '-' reads standard input.
+
+With --via LAUNCHER, detect on the node a launcher reaches (e.g. --via 'srun -p gpu -N1
+--gres=gpu:1'), name the node that answered, and save its picture with -o FILE for
+`generate/create --node FILE`. CONDA_OVERRIDE_CUDA is honoured as conda honours it ('' means
+no CUDA).
+
+Examples:
+  conda torch detect
+  conda torch detect --json
+  conda torch detect --from nvidia-smi.txt conda-info.txt
+  conda torch detect --platform linux-64 --driver 580.65.06 --gpu 'H100=9.0'
+  conda torch detect --via 'srun -p gpu -N1' -o a100.json
+"""
 
 #: How operating systems are written in the human output.
 _OS_NAMES = {"linux": "Linux", "macos": "macOS", "windows": "Windows", "freebsd": "FreeBSD"}

@@ -12,14 +12,23 @@ if TYPE_CHECKING:
     from ..matrix import Candidate, Matrix, Verdict
 
 HELP = "Show which torch/torchvision/torchaudio builds exist and which run on this machine."
-DESCRIPTION = (
-    "List the torch builds the embedded, dated compatibility matrix knows for a platform: "
-    "torchvision and torchaudio pairings, Pythons, and backends from conda-forge, the pytorch "
-    "channel (up to 2.5) and PyTorch's pip indexes. With --explain, judge every build against "
-    "this machine (or --machine detect.json, or --from captured outputs): NVIDIA driver floor, "
-    "GPU compute capability against the compiled architectures and PTX, ROCm, XPU, Apple "
-    "silicon and macOS; accepted builds are ranked best first and every rejection says why."
-)
+DESCRIPTION = """\
+List the torch builds the embedded, dated compatibility matrix knows for a platform:
+torchvision and torchaudio pairings, Pythons, and backends from conda-forge, the pytorch
+channel (up to 2.5) and PyTorch's pip indexes.
+
+With --explain, judge every build against this machine (or --machine detect.json, or --from
+captured outputs): NVIDIA driver floor, GPU compute capability against the compiled
+architectures and PTX, ROCm, XPU, Apple silicon and macOS; accepted builds are ranked best
+first, in the order `generate` chooses by, and every rejection says why.
+
+Examples:
+  conda torch matrix
+  conda torch matrix --torch 2.9.1 -v
+  conda torch matrix --platform win-64 --backend cuda --json
+  conda torch matrix --explain
+  conda torch matrix --from nvidia-smi.txt --platform linux-64
+"""
 
 WIDTH = 80
 #: --explain shows this many accepted and rejected builds unless --torch narrows it or --limit.
