@@ -181,8 +181,10 @@ def find_conda(frontend: str = "conda", *, environ: Mapping[str, str] | None = N
             "conda was not found (no CONDA_EXE, no 'import conda' in "
             f"{sys.executable}, no conda on PATH)",
             hints=[
-                "Run this from a shell where 'conda activate' works, or set CONDA_EXE to your "
-                "conda executable."
+                (
+                    "Run this from a shell where 'conda activate' works, or set CONDA_EXE to "
+                    "your conda executable."
+                )
             ],
         )
     if frontend == "micromamba":

@@ -766,9 +766,12 @@ def specialize(doc: EnvDocument, plan: Plan, *, matrix: Any = None, name: str | 
             # first and add PyTorch's as an extra one (the local version pins pick its wheels).
             opts = [re.sub(r"^--index-url\b", "--extra-index-url", o) for o in opts]
         _rebuild_seq(
-            pip_seq, keep=lambda ln: not _is_pip_stack(ln), insert=opts + reqs, where="start",
-            same=lambda ln: pip_name(ln) if isinstance(ln, str) and not ln.startswith("-") else None,
-        )  # fmt: skip
+            pip_seq,
+            keep=lambda ln: not _is_pip_stack(ln),
+            insert=opts + reqs,
+            where="start",
+            same=lambda ln: pip_name(ln) if isinstance(ln, str) and ln[:1] != "-" else None,
+        )
         # (index comments are not carried over: the option may have changed to --extra-index-url)
         if not len(pip_seq):
             _rebuild_seq(

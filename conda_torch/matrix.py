@@ -764,13 +764,13 @@ class Matrix:
         if not floor or _vt(driver) >= _vt(floor):
             return None
         reports = [
-            c for c, row in self.drivers.items() if row.get(os_key) and _vt(row[os_key]) <= _vt(driver)
+            c
+            for c, row in self.drivers.items()
+            if row.get(os_key) and _vt(row[os_key]) <= _vt(driver)
         ]
         newest = max(reports, key=_vt) if reports else None
-        return (
-            f"driver {driver} cannot report CUDA {cuda}: CUDA {cuda} needs driver >= {floor}"
-            + (f" (driver {driver} reports CUDA {newest})" if newest else "")
-        )
+        why = f"driver {driver} cannot report CUDA {cuda}: CUDA {cuda} needs driver >= {floor}"
+        return why + (f" (driver {driver} reports CUDA {newest})" if newest else "")
 
     def machine_subdir(self, machine: Machine, subdir: str | Subdir | None = None) -> Subdir:
         """The subdir to judge: ``subdir``, else the native one (Rosetta), else the platform's."""

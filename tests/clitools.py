@@ -13,9 +13,12 @@ import subprocess
 import sys
 import time
 from dataclasses import dataclass
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .conftest import ROOT
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 
 @dataclass(frozen=True)
@@ -48,17 +51,13 @@ def cli(
     return _run([sys.executable, "-m", "conda_torch", *argv], environ, stdin, cwd, timeout)
 
 
-def conda_cli(
-    base: Path, *argv: str, cwd: Path | str | None = None, timeout: float = 180
-) -> Run:
+def conda_cli(base: Path, *argv: str, cwd: Path | str | None = None, timeout: float = 180) -> Run:
     """``conda torch ARGV`` through the real conda the tests find (``condatools``), with this
     checkout as its plugin; ``base`` is a scratch folder for the plugin's registration."""
     from .condatools import plugin_environ, require_conda
 
     conda = require_conda()
-    return _run(
-        [conda.exe, "torch", *argv], plugin_environ(base), None, cwd, timeout
-    )
+    return _run([conda.exe, "torch", *argv], plugin_environ(base), None, cwd, timeout)
 
 
 def _run(

@@ -55,8 +55,6 @@ DRY_RUN_WITHOUT_CONDA = True
 
 
 def configure_parser(parser: argparse.ArgumentParser) -> None:
-    import argparse as _argparse
-
     from ..constants import FRONTENDS
     from ._options import (
         add_machine_options,

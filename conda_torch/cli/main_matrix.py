@@ -46,7 +46,9 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
         metavar="SPEC",
         help="torch release or range: 2.5, 2.5.1, '2.5.*', '==2.5.1', '>=2.4,<2.6'.",
     )
-    pick.add_argument("--python", action=once(), metavar="X.Y", help="Only builds for this Python, e.g. 3.12.")
+    pick.add_argument(
+        "--python", action=once(), metavar="X.Y", help="Only builds for this Python, e.g. 3.12."
+    )
     pick.add_argument(
         "--platform",
         action=once(),
@@ -55,7 +57,10 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
         "(default: this machine's).",
     )
     pick.add_argument(
-        "--source", action=once(), choices=("conda-forge", "pytorch", "pip"), help="Only builds from this source."
+        "--source",
+        action=once(),
+        choices=("conda-forge", "pytorch", "pip"),
+        help="Only builds from this source.",
     )
     pick.add_argument(
         "--backend",

@@ -25,8 +25,6 @@ Examples:
 
 
 def configure_parser(parser: argparse.ArgumentParser) -> None:
-    import argparse as _argparse
-
     from ..constants import FRONTENDS
     from ._options import add_target_options
 

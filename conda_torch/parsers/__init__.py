@@ -245,9 +245,7 @@ def bounded(text: str) -> str:
     for line in hits:
         keep.update(range(max(0, line - _CONTEXT_LINES), line + _CONTEXT_LINES + 1))
     ends = [*starts[1:], len(text) + 1]
-    kept = "\n".join(
-        text[starts[n] : ends[n] - 1] for n in sorted(keep) if n < len(starts)
-    )
+    kept = "\n".join(text[starts[n] : ends[n] - 1] for n in sorted(keep) if n < len(starts))
     if len(kept) <= BOUNDED_CHARS:
         return kept
     half = BOUNDED_CHARS // 2
