@@ -226,6 +226,8 @@ def bounded(text: str) -> str:
     import bisect
 
     low = text.lower()
+    if len(low) != len(text):  # a letter whose lower case is longer (İ): offsets must hold
+        low = text.translate({c: c + 32 for c in range(ord("A"), ord("Z") + 1)})
     starts = [0]
     find = low.find
     i = find("\n")
