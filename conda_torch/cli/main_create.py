@@ -287,7 +287,8 @@ def _print_result(result: CreateResult, *, frontend: str) -> None:
         flag = f"-n {result.name}" if result.name else f"-p {result.prefix}"
         _out(f"or: conda torch shell {flag}    |    conda torch run {flag} -- python ...")
         return
-    print(f"\nconda torch create {result.status}: {result.error}", file=sys.stderr)
+    _out()  # a blank line after the progress (stdout); the error's own line comes first
+    print(f"conda torch create {result.status}: {result.error}", file=sys.stderr)
     for hint in result.hints:
         print(f"Hint: {hint}", file=sys.stderr)
     if result.backup_left:

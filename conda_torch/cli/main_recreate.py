@@ -203,7 +203,8 @@ def _print_result(result: RecreateResult) -> None:
             + (f" The old environment is at {result.kept}." if result.kept else "")
         )
         return
-    print(f"\nconda torch recreate {r.status}: {r.error}", file=sys.stderr)
+    print(flush=True)  # a blank line after the progress (stdout); the error's line comes first
+    print(f"conda torch recreate {r.status}: {r.error}", file=sys.stderr)
     for hint in r.hints:
         print(f"Hint: {hint}", file=sys.stderr)
     if r.backup_left:
