@@ -198,6 +198,23 @@ def test_a_flag_given_twice_with_two_values_is_refused(argv):
                                          f"{argv[4]}); pass one")  # fmt: skip
 
 
+@pytest.mark.parametrize(
+    ("argv", "line"),
+    [
+        (["matrix", "--limit", "3"], "CondaTorchValueError: --limit goes with --explain"),
+        (
+            ["create", "-p", "x", "-f", "x.yml", "--as-is", "--without", "torchaudio"],
+            "CondaTorchValueError: --as-is takes the file as written; --without would change it",
+        ),
+    ],
+    ids=["limit-without-explain", "as-is-without"],
+)
+def test_flags_that_cannot_both_apply_are_refused(argv, line):
+    run = cli(*argv)
+    assert run.rc == 1
+    assert run.first_error_line.startswith(line)
+
+
 def test_nvidia_flags_on_a_mac_are_refused():
     run = cli("detect", "--platform", "osx-arm64", "--gpu", "A100")
     assert run.rc == 1

@@ -122,6 +122,7 @@ def execute(args: argparse.Namespace) -> int:
         planned = [opt for opt, value in (
             ("--torch", args.torch), ("--python", args.python), ("--source", args.source),
             ("--machine", args.machine), ("--from", args.from_files), ("--node", args.node),
+            ("--without", args.without),
             ("--backend", None if args.backend in (None, "", "auto") else args.backend),
         ) if value]  # fmt: skip
         if planned:

@@ -138,6 +138,11 @@ def execute(args: argparse.Namespace) -> int:
             print(render_fleet(matrix, expl, limit=limit, verbose=args.verbose))
         return 0
     explain = bool(args.explain or args.machine or args.from_files)
+    if args.limit is not None and not explain:
+        raise CondaTorchValueError(
+            "--limit goes with --explain (the table lists every build)",
+            hints=["Add --explain, or --torch to narrow the table."],
+        )
     if explain:
         from ..plan import implied_subdir, rank
 
