@@ -171,10 +171,9 @@ def find_conda(frontend: str = "conda", *, environ: Mapping[str, str] | None = N
             f"{sys.executable}, no conda on PATH)",
             hints=[
                 (
-                    "Run this from a shell where 'conda activate' works, set CONDA_EXE to your "
-                    "conda executable, or use --frontend mamba|micromamba."
-                ),
-                "--dry-run works without conda.",
+                    "Run this from a shell where 'conda activate' works, or set CONDA_EXE to "
+                    "your conda executable."
+                )
             ],
         )
     if frontend == "micromamba":

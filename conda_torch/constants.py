@@ -12,6 +12,16 @@ SUBCOMMAND: Final = "torch"
 #: One line for ``conda --help``.
 SUMMARY: Final = "PyTorch environments matched to this machine, proven on its device."
 
+#: Compute backend kinds, in the order tables list them.
+BACKEND_KINDS: Final = ("cuda", "rocm", "xpu", "mps", "cpu")
+
+#: Every way to write ``--backend`` (and the ``torch_backend`` setting): what hints and help
+#: list.
+BACKEND_FORMS: Final = ("auto", "cpu", "cuda", "cuda=X.Y", "cuXYZ", "rocm", "rocmX.Y", "mps", "xpu")
+
+#: :data:`BACKEND_FORMS` in words.
+BACKEND_WORDS: Final = ", ".join(BACKEND_FORMS[:-1]) + " or " + BACKEND_FORMS[-1]
+
 #: ``.condarc`` settings (``plugins:`` key, or ``CONDA_PLUGINS_<NAME>``): name -> (default, help).
 SETTINGS: Final[dict[str, tuple[str, str]]] = {
     "torch_source": (
@@ -23,7 +33,7 @@ SETTINGS: Final[dict[str, tuple[str, str]]] = {
     ),
     "torch_backend": (
         "auto",
-        "Default backend for conda-torch: auto, cpu, cuda, cuda=X.Y, rocm, mps or xpu.",
+        f"Default backend for conda-torch: {BACKEND_WORDS}.",
     ),
 }
 

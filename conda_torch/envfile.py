@@ -694,7 +694,8 @@ def _request_from_spec(vspec: str) -> str:
 def check_pins(request: TeamRequest, plan: Plan, matrix: Any = None) -> None:
     """Refuse the file's torch-stack pins that the plan's release contradicts.
 
-    A torch pin that ``--torch`` replaced is not checked (the plan's request says so).
+    ``--torch`` may replace the file's torch pin only with a release the pin admits (a
+    ``--torch 2.3`` against ``pytorch>=2.4`` is refused: the file's own pin wins).
     :class:`IncompatibleError` names the line and the matrix's reason (``Matrix.pairing_ok``).
     """
     cand = plan.candidate
@@ -702,7 +703,14 @@ def check_pins(request: TeamRequest, plan: Plan, matrix: Any = None) -> None:
     chosen = {"torch": cand.torch, "torchvision": cand.torchvision, "torchaudio": cand.torchaudio}
     for package, vspec, line, kind in request.pins:
         if package == "torch" and asked_torch is not None and asked_torch != request.torch:
-            continue  # --torch overrides the file's torch line
+            # --torch replaces the file's torch line only within what the line allows
+            if not _pin_fits(vspec, cand.torch, kind, package):
+                raise IncompatibleError(
+                    f"--torch {asked_torch} contradicts the file's '{line}' (torch "
+                    f"{cand.torch} is outside it)",
+                    hints=["Drop --torch to take the file's pin, or change that line."],
+                )
+            continue
         version = chosen.get(package)
         if version is None:
             raise IncompatibleError(
@@ -808,7 +816,11 @@ def specialize(doc: EnvDocument, plan: Plan, *, matrix: Any = None, name: str | 
             # first and add PyTorch's as an extra one (the local version pins pick its wheels).
             opts = [re.sub(r"^--index-url\b", "--extra-index-url", o) for o in opts]
         _rebuild_seq(
-            pip_seq, keep=lambda ln: not _is_pip_stack(ln), insert=opts + reqs, where="start"
+            pip_seq,
+            keep=lambda ln: not _is_pip_stack(ln),
+            insert=opts + reqs,
+            where="start",
+            same=lambda ln: pip_name(ln) if isinstance(ln, str) and ln[:1] != "-" else None,
         )
         # (index comments are not carried over: the option may have changed to --extra-index-url)
         if not len(pip_seq):
@@ -848,6 +860,7 @@ def specialize(doc: EnvDocument, plan: Plan, *, matrix: Any = None, name: str | 
         after=is_python,
         comments=dict(spec.comments),
         item_column=doc.sequence_offset + 2,
+        same=_stack_package,
     )
 
     # -- channels: the plan's first, in its order; the file's others after them --
@@ -906,6 +919,15 @@ def _strip_header(text: str) -> str:
     return text
 
 
+def _stack_package(item: Any) -> str | None:
+    """The package a conda dependency line names, torch's spellings as one (``pytorch``,
+    ``pytorch-gpu`` -> ``torch``); None for a mapping (``pip:``)."""
+    if not isinstance(item, str):
+        return None
+    name = conda_name(item)
+    return "torch" if name in ("pytorch", "torch", "pytorch-gpu", "pytorch-cpu") else name
+
+
 def _split_comment(token: Any) -> tuple[str | None, str]:
     """(end-of-line comment, the full-line comments that follow) of a ruamel comment token."""
     if token is None:
@@ -925,6 +947,7 @@ def _rebuild_seq(
     after: Any = None,
     comments: dict[str, str] | None = None,
     item_column: int = 4,
+    same: Any = None,
 ) -> None:
     """Drop the items ``keep`` rejects and insert ``insert``, keeping every comment in place.
 
@@ -933,6 +956,8 @@ def _rebuild_seq(
     ``"end"``); ``"end"`` after the last plain item (before a ``pip:`` subsection); ``"start"``
     first. Full-line comments that followed a dropped item stay where they were. ``comments``
     gives end-of-line comments for inserted items (``item_column``: where an item's text starts).
+    ``same`` names an item's package: an inserted item that replaces a dropped one of the same
+    package keeps that line's own end-of-line comment (``- pytorch>=2.4  # our floor``).
     """
     from ruamel.yaml.error import CommentMark
     from ruamel.yaml.tokens import CommentToken
@@ -958,20 +983,27 @@ def _rebuild_seq(
     # entry: [value, eol comment, trailing full-line comments, original token, changed]
     entries: list[list[Any]] = []
     pending = ""
+    kept_eol: dict[str, str] = {}  # a dropped line's own comment, by package
+    if same is not None:
+        ours = {f"# {c}" for c in (comments or {}).values()}  # a comment we wrote is rewritten
+        for i, item in enumerate(old):
+            eol = _split_comment(tokens[i])[0]
+            if not (not keeps[i] and eol and same(item)):
+                continue
+            text = eol.strip()
+            for c in ours:  # ours after theirs (a file specialized before)
+                text = text.removesuffix("  " + c)
+            if text not in ours:
+                kept_eol.setdefault(same(item), text)
+
+    def eol_of(v: Any) -> str | None:
+        ours = f"# {comments[v]}" if comments and isinstance(v, str) and v in comments else None
+        theirs = kept_eol.get(same(v)) if same is not None and kept_eol else None
+        return "  ".join(c for c in (theirs, ours) if c) or None
+
     for i in range(len(old) + 1):
         if i == ins and insert:
-            new = [
-                [
-                    v,
-                    f"# {comments[v]}"
-                    if comments and isinstance(v, str) and v in comments
-                    else None,
-                    "",
-                    None,
-                    True,
-                ]
-                for v in insert
-            ]
+            new = [[v, eol_of(v), "", None, True] for v in insert]
             if move and entries and entries[-1][2]:
                 new[-1][2], entries[-1][2] = entries[-1][2], ""
                 entries[-1][4] = True

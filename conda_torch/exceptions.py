@@ -95,6 +95,29 @@ def suggest(value: str, choices: Iterable[str], n: int = 3) -> list[str]:
     return get_close_matches(value, list(choices), n=n, cutoff=0.5)
 
 
+def nearest_versions(value: str, known: Iterable[str]) -> list[str] | None:
+    """The known versions nearest ``value`` by version order (packaging's PEP 440 order): the
+    newest at or below it and the oldest above it (``2.9.9`` -> 2.9.1, 2.10.0; ``9.9`` -> the
+    newest). None when ``value`` holds no version number or a known one is not a version."""
+    import re
+
+    from packaging.version import InvalidVersion, Version
+
+    m = re.search(r"\d+(?:\.\d+)*", value)
+    if m is None:
+        return None
+    try:
+        target = Version(m.group())
+        ordered = sorted((Version(k), k) for k in known)
+    except InvalidVersion:
+        return None
+    if not ordered:
+        return None
+    below = [k for v, k in ordered if v <= target]
+    above = [k for v, k in ordered if v > target]
+    return below[-1:] + above[:1]
+
+
 class CondaTorchError(_Base):
     """Base class: a one-line message plus hints that say what to do next."""
 
@@ -201,11 +224,18 @@ class OverrideError(CondaTorchValueError):
 class UnknownVersionError(CondaTorchValueError):
     """A version (torch, Python, CUDA) that the matrix does not know."""
 
-    def __init__(self, what: str, value: str, known: Sequence[str]) -> None:
+    def __init__(
+        self, what: str, value: str, known: Sequence[str], *, hint: str | None = None
+    ) -> None:
         self.what = what
         self.value = value
-        near = suggest(value, known)
-        hint = f"Nearest known: {', '.join(near)}." if near else f"Known: {', '.join(known[-8:])}."
+        if hint is None:
+            near = nearest_versions(value, known)
+            if near is None:
+                near = suggest(value, known)
+            hint = (
+                f"Nearest known: {', '.join(near)}." if near else f"Known: {', '.join(known[-8:])}."
+            )
         super().__init__(f"unknown {what} {value!r}", hints=[hint])
 
 

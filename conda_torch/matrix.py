@@ -379,17 +379,8 @@ class Matrix:
         return [v for v in self._versions if spec.contains(v, prereleases=True)]
 
     def _nearest(self, text: str) -> list[str]:
-        digits = version_tuple(text)
-        if not digits:
-            return self._versions[-8:]
-
-        def distance(v: str) -> tuple[int, ...]:
-            key = version_tuple(v)
-            same = sum(1 for a, b in zip(key, digits) if a == b)
-            num = lambda k: sum(x * 1000 ** (2 - i) for i, x in enumerate((k + (0, 0, 0))[:3]))  # noqa: E731
-            return (-same, abs(num(key) - num(digits)))
-
-        return sorted(self._versions, key=distance)[:3]
+        """The releases :class:`UnknownVersionError` picks the nearest from (by version)."""
+        return list(self._versions)
 
     # -- pairings ---------------------------------------------------------------------
 
@@ -756,6 +747,25 @@ class Matrix:
 
     # -- machines ---------------------------------------------------------------------
 
+    def driver_cuda_conflict(self, driver: str, cuda: str, *, windows: bool = False) -> str | None:
+        """Why a driver version and the CUDA it is said to report cannot both be true (NVIDIA's
+        Table 3: the driver reporting CUDA X.Y is at least X.Y's floor), or None.
+
+        ``driver 550.54.14`` with ``CUDA 13.0``: 13.0 needs 580.65.06, and 550 reports 12.4.
+        """
+        os_key = "win" if windows else "linux"
+        floor = (self.drivers.get(".".join(cuda.split(".")[:2])) or {}).get(os_key)
+        if not floor or version_tuple(driver) >= version_tuple(floor):
+            return None
+        reports = [
+            c
+            for c, row in self.drivers.items()
+            if row.get(os_key) and version_tuple(row[os_key]) <= version_tuple(driver)
+        ]
+        newest = max(reports, key=version_tuple) if reports else None
+        why = f"driver {driver} cannot report CUDA {cuda}: CUDA {cuda} needs driver >= {floor}"
+        return why + (f" (driver {driver} reports CUDA {newest})" if newest else "")
+
     def machine_subdir(self, machine: Machine, subdir: str | Subdir | None = None) -> Subdir:
         """The subdir to judge: ``subdir``, else the native one (Rosetta), else the platform's."""
         value = subdir or machine.platform.native_subdir or machine.platform.subdir
@@ -1107,14 +1117,23 @@ class _Facts:
 # -- helpers --------------------------------------------------------------------------------
 
 
-def _python(python: str | None) -> str | None:
+def parse_python(python: str | None) -> str | None:
+    """``"3.12"`` from ``3.12``, ``3.12.4``, ``python=3.12``: the one reading of ``--python``
+    (matrix, generate, create); whether builds exist for it is the matrix's answer, which names
+    the range they support."""
     if python is None:
         return None
     text = str(python).strip()
     m = re.fullmatch(r"(?:python\s*=*\s*)?(\d+)\.(\d+)(?:\.\d+)?", text)
     if not m:
-        raise UnknownVersionError("python", text, ["3.10", "3.11", "3.12", "3.13", "3.14"])
+        raise CondaTorchValueError(
+            f"--python {text!r} is not a Python version: expected X.Y",
+            hints=["Give it as X.Y, e.g. --python 3.12."],
+        )
     return f"{m.group(1)}.{m.group(2)}"
+
+
+_python = parse_python
 
 
 def _sm(cc: str) -> str:

@@ -137,6 +137,7 @@ def read(items: Sequence[tuple[str, str]]) -> Reading:
     observations: list[Observation] = []
     lines: list[str] = []
     for label, text in items:
+        text = parsers.bounded(text)
         observations.extend(parsers.observe(text, source=label))
         lines.extend(parsers.Capture.from_text(text).plain)
     ordered = parsers.ranked(observations)

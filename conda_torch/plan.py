@@ -1000,15 +1000,9 @@ def _rejected(
 
 
 def _normalize_python(python: str) -> str:
-    import re
+    from .matrix import parse_python
 
-    m = re.fullmatch(r"\s*(?:python)?\s*=*\s*(3)\.(\d+)(?:\.\d+)?\s*", python)
-    if not m:
-        raise CondaTorchValueError(
-            f"--python {python!r} is not a Python version",
-            hints=["Give it as X.Y, e.g. --python 3.12."],
-        )
-    return f"{m.group(1)}.{m.group(2)}"
+    return str(parse_python(python))
 
 
 def default_name(c: Candidate) -> str:

@@ -487,7 +487,7 @@ def plan_recreate(
     if from_file is not None:
         if regenerate or asked:
             raise CondaTorchValueError(
-                "--from FILE is taken as it is written; it does not combine with --regenerate, "
+                "-f FILE is taken as it is written; it does not combine with --regenerate, "
                 "--torch, --python, --backend or --source",
                 hints=["Use `conda torch generate -f FILE` first to plan a file for this machine."],
             )
@@ -653,8 +653,9 @@ def _regenerate_from_provenance(
         without=tuple(dict.fromkeys((*without, *request.without))),
         default_python=default_python,
     )
-    if torch is None and request.torch:
-        # The old file pinned the old stack: re-plan freely unless --torch says otherwise.
+    if request.pins:
+        # The old file pinned the old stack (conda-torch's plan then, not a team's request):
+        # re-plan freely, as --torch says when given (a pin left in would bound it).
         doc = _without_stack_pins(doc)
     text = specialize(doc, plan, matrix=load_matrix(), name=name)
     channels = tuple(str(c) for c in (loads(text).data.get("channels") or ()))

@@ -378,14 +378,24 @@ def test_specialize_refuses_contradicting_pins(h100, line, needle):
     assert needle in err.value.line
 
 
-def test_specialize_torch_flag_overrides_the_files_torch_pin(h100):
-    plan, out = _specialize(TEAM, h100, torch="2.9")
+def test_specialize_torch_flag_outside_the_files_torch_pin_is_refused(h100):
+    with pytest.raises(IncompatibleError) as err:
+        _specialize(TEAM, h100, torch="2.9")
+    assert err.value.line.startswith("--torch 2.9 contradicts the file's 'pytorch=2.5'")
+
+
+def test_specialize_torch_flag_within_the_files_torch_pin_narrows_it(h100):
+    plan, out = _specialize(TEAM.replace("pytorch=2.5 ", "pytorch>=2.5 "), h100, torch="2.9")
     assert plan.candidate.torch.startswith("2.9")
-    assert "pytorch=2.5" not in _body(out)
+    assert "pytorch>=2.5" not in _body(out)
+    # the rewritten line keeps the team's own comment
+    line = next(ln for ln in _body(out).splitlines() if ln.strip().startswith("- pytorch="))
+    assert line.rstrip().endswith("# keep in sync with CI") or "# keep in sync with CI  #" in line
 
 
 def test_specialize_to_pip_keeps_other_pip_packages_on_their_index(h100):
-    plan, out = _specialize(TEAM, h100, torch="2.9", source="pip")
+    plan, out = _specialize(TEAM.replace("pytorch=2.5 ", "pytorch>=2.5 "), h100, torch="2.9",
+                            source="pip")  # fmt: skip
     doc = envfile.loads(out)
     pip = list(doc.pip)
     assert "rich" in pip

@@ -14,7 +14,12 @@ from typing import TYPE_CHECKING
 import pytest
 
 from conda_torch.constants import SUBDIRS
-from conda_torch.exceptions import IncompatibleError, UnknownPlatformError, UnknownVersionError
+from conda_torch.exceptions import (
+    CondaTorchValueError,
+    IncompatibleError,
+    UnknownPlatformError,
+    UnknownVersionError,
+)
 from conda_torch.machine import AppleInfo, Machine, PlatformInfo, merge
 from conda_torch.matrix import load
 from conda_torch.models import Backend, Source, Subdir, version_tuple
@@ -616,7 +621,7 @@ def test_impossible_combinations_say_which_constraint_fails(kw, message):
 def test_bad_filters_raise_named_errors():
     with pytest.raises(UnknownPlatformError):
         M.candidates(subdir="linux64")
-    with pytest.raises(UnknownVersionError):
+    with pytest.raises(CondaTorchValueError, match="'three' is not a Python version: expected X.Y"):
         M.candidates(subdir="linux-64", python="three")
     with pytest.raises(UnknownVersionError):
         M.candidates(subdir="linux-64", backend="gpu")

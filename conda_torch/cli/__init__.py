@@ -41,34 +41,136 @@ def configure_parser(parser: argparse.ArgumentParser, *, only: str | None = None
         "the Python, the platform, the NVIDIA driver and the GPU, and prove they work."
     )
     parser.add_argument("-V", "--version", action="version", version=f"conda-torch {__version__}")
-    sub = parser.add_subparsers(dest="torch_command", metavar="COMMAND", title="commands")
+    sub = parser.add_subparsers(
+        dest="torch_command",
+        metavar="COMMAND",
+        title="commands",
+        parser_class=_command_parser_class(type(parser)),
+    )
     for name, module in SUBCOMMANDS:
         if only is not None and only != name:
             continue
         mod = importlib.import_module(f"{__name__}.{module}")
-        p = sub.add_parser(name, help=mod.HELP, description=mod.DESCRIPTION)
+        p = sub.add_parser(
+            name, help=mod.HELP, description=mod.DESCRIPTION, formatter_class=help_formatter()
+        )
         mod.configure_parser(p)
         p.set_defaults(_execute=f"{__name__}.{module}")
     parser.set_defaults(_parser=parser)
 
 
+def _command_parser_class(base: type) -> type:
+    """The class of each subcommand's parser: ``base`` (argparse's, or conda's own), whose
+    errors name that subcommand and show its usage, the error first.
+
+    Arguments a subcommand does not know are its error, not the top-level parser's (argparse
+    leaves them to the parser that started, which prints ``conda-torch``'s usage, or
+    ``conda``'s inside conda).
+    """
+    import argparse
+
+    class CommandParser(base):  # type: ignore[misc, valid-type]
+        def parse_known_args(self, args=None, namespace=None):  # type: ignore[no-untyped-def]
+            parsed, extras = super().parse_known_args(args, namespace)
+            if extras:
+                self.error(f"unrecognized arguments: {' '.join(extras)}")
+            return parsed, extras
+
+        def error(self, message: str):  # type: ignore[no-untyped-def]
+            # the error on the first line, then this subcommand's usage; exit 2 as argparse
+            self.exit(2, f"{self.prog}: error: {message}\n{self.format_usage()}")
+
+    CommandParser.__name__ = f"Command{base.__name__}"
+    assert issubclass(CommandParser, argparse.ArgumentParser)
+    return CommandParser
+
+
+_FORMATTER: list[type] = []
+
+
+def help_formatter() -> type:
+    """argparse's formatter, except that in a description or epilog an indented line (an
+    example, a list) prints as written; the other lines are wrapped as argparse wraps them.
+
+    One class for every subcommand, standalone and inside conda (whose parsers otherwise
+    print descriptions raw, unwrapped).
+    """
+    if _FORMATTER:
+        return _FORMATTER[0]
+    import argparse
+    import textwrap
+
+    class HelpFormatter(argparse.HelpFormatter):
+        def _fill_text(self, text: str, width: int, indent: str) -> str:
+            out: list[str] = []
+            for para in textwrap.dedent(text).strip("\n").split("\n\n"):
+                lines: list[str] = []
+                words: list[str] = []
+                for line in para.splitlines():
+                    if line[:1].isspace():
+                        if words:
+                            lines.append(super()._fill_text(" ".join(words), width, indent))
+                            words = []
+                        lines.append(indent + line.rstrip())
+                    else:
+                        words.append(line.strip())
+                if words:
+                    lines.append(super()._fill_text(" ".join(words), width, indent))
+                out.append("\n".join(lines))
+            return "\n\n".join(out)
+
+    _FORMATTER.append(HelpFormatter)
+    return HelpFormatter
+
+
 def execute(args: argparse.Namespace) -> int:
-    """Run the subcommand; an operating-system error nothing else caught becomes one line that
-    names the path (never conda's error report)."""
+    """Run the subcommand (conda's ``action``, and :func:`main`'s): an error conda-torch raises
+    becomes its line and hints on stderr (the error first, no blank line before it; with
+    ``--json`` the error document on stdout too) and the exit status, the same inside conda
+    as stand-alone; an operating-system error nothing else caught becomes one line naming the
+    path (never conda's error report)."""
     target = getattr(args, "_execute", None)
     if target is None:
         args._parser.print_help()
         return 0
-    try:
-        return int(importlib.import_module(target).execute(args) or 0)
-    except BrokenPipeError:
-        raise
-    except OSError as exc:
-        from ..exceptions import CondaTorchError, os_error_line
+    from ..exceptions import CondaTorchError
 
-        raise CondaTorchError(
-            os_error_line(exc), hints=["Nothing was changed by the step that failed."]
-        ) from None
+    try:
+        try:
+            return int(importlib.import_module(target).execute(args) or 0)
+        except BrokenPipeError:
+            raise
+        except OSError as exc:
+            from ..exceptions import os_error_line
+
+            raise CondaTorchError(
+                os_error_line(exc), hints=["Nothing was changed by the step that failed."]
+            ) from None
+    except CondaTorchError as exc:
+        exc = _for_this_command(exc, args)
+        if getattr(args, "json", False):
+            import json
+
+            print(json.dumps(exc.to_json(), indent=2))
+        print(f"{type(exc).__name__}: {exc}", file=sys.stderr)
+        return exc.return_code if isinstance(exc.return_code, int) else 1
+
+
+def _for_this_command(exc: Exception, args: argparse.Namespace) -> Exception:
+    """``exc`` with the hints that name this command's own flags, only where the command has
+    them and they were not given: ``--frontend`` and "--dry-run works without conda" (where
+    the command's module says its dry run needs none) when no conda is found."""
+    from ..exceptions import CondaNotFoundError
+
+    if not isinstance(exc, CondaNotFoundError):
+        return exc
+    hints = list(exc.hints)
+    if getattr(args, "frontend", None) == "conda":
+        hints.append("Or use --frontend mamba|micromamba.")
+    module = sys.modules.get(getattr(args, "_execute", ""))
+    if getattr(module, "DRY_RUN_WITHOUT_CONDA", False) and getattr(args, "dry_run", None) is False:
+        hints.append("--dry-run works without conda.")
+    return CondaNotFoundError(exc.line, hints=hints) if hints != exc.hints else exc
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -124,8 +226,6 @@ def _dataclasses_without_inspect() -> None:
 def _main(argv: Sequence[str] | None) -> int:
     import argparse
 
-    from ..exceptions import CondaTorchError
-
     parser = argparse.ArgumentParser(prog="conda-torch")
     words = list(sys.argv[1:] if argv is None else argv)
     named = {name for name, _ in SUBCOMMANDS}
@@ -133,15 +233,8 @@ def _main(argv: Sequence[str] | None) -> int:
     args = parser.parse_args(words)
     try:
         return execute(args)
-    except CondaTorchError as exc:
-        if getattr(args, "json", False):
-            import json
-
-            print(json.dumps(exc.to_json(), indent=2))
-        print(f"\n{type(exc).__name__}: {exc}", file=sys.stderr)
-        return exc.return_code if isinstance(exc.return_code, int) else 1
     except KeyboardInterrupt:
-        print("\nInterrupted.", file=sys.stderr)
+        print("Interrupted.", file=sys.stderr)
         return 130
     except BrokenPipeError:  # stdout closed early (`| head`); Python docs, "Note on SIGPIPE"
         import os

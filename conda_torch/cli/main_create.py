@@ -49,10 +49,12 @@ Examples:
 
 _MARK = {"pass": "pass", "warn": "warn", "fail": "FAIL"}
 
+#: ``--dry-run`` plans and shows the conda command without conda (recreate's needs conda to
+#: read the environment): the "no conda" error says so here only.
+DRY_RUN_WITHOUT_CONDA = True
+
 
 def configure_parser(parser: argparse.ArgumentParser) -> None:
-    import argparse as _argparse
-
     from ..constants import FRONTENDS
     from ._options import (
         add_machine_options,
@@ -63,7 +65,6 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
         add_via_option,
     )
 
-    parser.formatter_class = _argparse.RawDescriptionHelpFormatter  # keep DESCRIPTION's layout
 
     target = parser.add_mutually_exclusive_group()
     target.add_argument(
@@ -115,6 +116,7 @@ def execute(args: argparse.Namespace) -> int:
         planned = [opt for opt, value in (
             ("--torch", args.torch), ("--python", args.python), ("--source", args.source),
             ("--machine", args.machine), ("--from", args.from_files), ("--node", args.node),
+            ("--without", args.without),
             ("--backend", None if args.backend in (None, "", "auto") else args.backend),
         ) if value]  # fmt: skip
         if planned:
@@ -280,7 +282,8 @@ def _print_result(result: CreateResult, *, frontend: str) -> None:
         flag = f"-n {result.name}" if result.name else f"-p {result.prefix}"
         _out(f"or: conda torch shell {flag}    |    conda torch run {flag} -- python ...")
         return
-    print(f"\nconda torch create {result.status}: {result.error}", file=sys.stderr)
+    _out()  # a blank line after the progress (stdout); the error's own line comes first
+    print(f"conda torch create {result.status}: {result.error}", file=sys.stderr)
     for hint in result.hints:
         print(f"Hint: {hint}", file=sys.stderr)
     if result.backup_left:

@@ -28,7 +28,6 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     from ..constants import FRONTENDS
     from ._options import add_target_options
 
-    parser.formatter_class = argparse.RawDescriptionHelpFormatter  # keep DESCRIPTION's layout
 
     add_target_options(parser)
     parser.add_argument(

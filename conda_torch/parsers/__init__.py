@@ -225,10 +225,70 @@ def kind_names() -> list[str]:
     return [k.name for k in kinds()]
 
 
+#: Above this many characters a text is read through :func:`bounded` (real captures are
+#: kilobytes; every reader costs time linear in what it reads).
+BOUNDED_CHARS = 256 * 1024
+
+#: Words (lower case) some line of every capture or report conda-torch reads carries: a line
+#: with none of them, far from one that has, says nothing to any reader. Each word costs one
+#: ``str.find`` pass over the text (about 5 ms per 8 MB): the list is kept short.
+_RELEVANT: tuple[str, ...] = (
+    "nvidia", "cuda", "cudnn", "torch", "rocm", "gfx", "amd", "gpu", "driver", "xpu", "intel",
+    "apple", "darwin", "mac", "conda", "python", "pip", "error", "warn", "sm_", "glibc", "linux",
+    "version", "platform", "$ ", ">>>",
+)  # fmt: skip
+#: Lines kept either side of a relevant one (a message wrapped over lines, a table's rows).
+_CONTEXT_LINES = 3
+
+
+def bounded(text: str) -> str:
+    """``text``, or for a text over :data:`BOUNDED_CHARS` its relevant part, so that any input
+    up to :data:`MAX_BYTES` is read (or refused as unrecognised) in bounded time.
+
+    A cheap first pass: the lines that carry a word of :data:`_RELEVANT` (found with
+    ``str.find``, no regular expression), with :data:`_CONTEXT_LINES` around each; of those,
+    at most the first and the last ``BOUNDED_CHARS / 2`` characters (a log's start says what
+    ran, its end how it failed).
+    """
+    if len(text) <= BOUNDED_CHARS:
+        return text
+    import bisect
+
+    low = text.lower()
+    if len(low) != len(text):  # a letter whose lower case is longer (İ): offsets must hold
+        low = text.translate({c: c + 32 for c in range(ord("A"), ord("Z") + 1)})
+    starts = [0]
+    find = low.find
+    i = find("\n")
+    while i >= 0:
+        starts.append(i + 1)
+        i = find("\n", i + 1)
+    hits: set[int] = set()
+    for word in _RELEVANT:
+        i = find(word)
+        while i >= 0:
+            line = bisect.bisect_right(starts, i) - 1
+            hits.add(line)
+            i = find(word, starts[line + 1] if line + 1 < len(starts) else len(low))
+    if not hits:
+        return ""
+    keep: set[int] = set()
+    for line in hits:
+        keep.update(range(max(0, line - _CONTEXT_LINES), line + _CONTEXT_LINES + 1))
+    ends = [*starts[1:], len(text) + 1]
+    kept = "\n".join(text[starts[n] : ends[n] - 1] for n in sorted(keep) if n < len(starts))
+    if len(kept) <= BOUNDED_CHARS:
+        return kept
+    half = BOUNDED_CHARS // 2
+    head = kept[:half].rsplit("\n", 1)[0]
+    tail = kept[-half:].split("\n", 1)[-1]
+    return head + "\n" + tail
+
+
 def observe(text: str, source: str = "") -> list[Observation]:
     """Observations from one captured output or paste, most authoritative first; ``[]`` when no
-    kind claims it."""
-    capture = Capture.from_text(text)
+    kind claims it. A large text is read through :func:`bounded`."""
+    capture = Capture.from_text(bounded(text))
     found: list[tuple[int, Observation]] = []
     for kind in kinds():
         if kind.recognise(capture):
