@@ -4,8 +4,9 @@
 
 1. Live detection in-process (cache cleared before every call): median ms; target < 5 ms on a
    machine without an NVIDIA driver, where no subprocess may start (counted with an audit hook).
-2. The whole ``python -m conda_torch detect`` process against ``python -c pass``, interleaved,
-   medians; target at most 3x.
+2. The whole ``python -m conda_torch detect`` process (and with ``--json``) against
+   ``python -c pass`` of the same interpreter, in alternating pairs (``bench/_pairs.py``): the
+   median of the per-pair ratios and its spread; target at most 3x.
 3. Where ``nvidia-smi`` exists: detection without nvidia-smi against one
    ``nvidia-smi --query-gpu`` call, side by side; target at most 0.5x. Measured twice: repeated
    in this process (before each timed call ``clear_cache()`` releases the NVML initialisation
@@ -23,11 +24,15 @@ import shutil
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from _pairs import environ, heading, pairs  # noqa: E402
+
+TARGET = 3.0
 
 SMI_QUERY = ["--query-gpu=name,driver_version,compute_cap,memory.total", "--format=csv"]
 
@@ -58,14 +63,6 @@ def _spawns() -> list[str]:
 
     sys.addaudithook(hook)
     return events
-
-
-def _wall(cmd: list[str], env: dict[str, str]) -> float:
-    start = time.perf_counter()
-    subprocess.run(
-        cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env, cwd=ROOT, check=False
-    )
-    return (time.perf_counter() - start) * 1000
 
 
 def main() -> int:
@@ -99,23 +96,22 @@ def main() -> int:
     results["probes_ms"] = {p.name: p.ms for p in machine.probes if p.ms is not None}
 
     # 2. whole process -----------------------------------------------------------------------
-    env = dict(os.environ)
-    env["PYTHONPATH"] = ROOT + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
-    # An installed package has its bytecode compiled; so do the runs here, in a temporary
-    # cache (PYTHONDONTWRITEBYTECODE would make every run compile conda_torch from source).
-    env.pop("PYTHONDONTWRITEBYTECODE", None)
-    env["PYTHONPYCACHEPREFIX"] = tempfile.mkdtemp(prefix="conda-torch-bench-pyc-")
-    base, full, full_json = [], [], []
-    for cmd in ([sys.executable, "-c", "pass"], [sys.executable, "-m", "conda_torch", "detect"]):
-        _wall(cmd, env)  # warm the file cache and .pyc files
-    for _ in range(runs):
-        base.append(_wall([sys.executable, "-c", "pass"], env))
-        full.append(_wall([sys.executable, "-m", "conda_torch", "detect"], env))
-        full_json.append(_wall([sys.executable, "-m", "conda_torch", "detect", "--json"], env))
-    results["python_c_pass_ms"] = round(statistics.median(base), 1)
-    results["detect_process_ms"] = round(statistics.median(full), 1)
-    results["detect_json_process_ms"] = round(statistics.median(full_json), 1)
-    results["process_ratio"] = round(statistics.median(full) / statistics.median(base), 2)
+    env = environ()
+    whole = pairs(
+        "conda-torch detect",
+        [sys.executable, "-m", "conda_torch", "detect"],
+        runs=runs,
+        target=TARGET,
+        env=env,
+    )
+    whole_json = pairs(
+        "conda-torch detect --json",
+        [sys.executable, "-m", "conda_torch", "detect", "--json"],
+        runs=runs,
+        target=TARGET,
+        env=env,
+    )
+    results["whole_process"] = [whole.as_dict(), whole_json.as_dict()]
 
     # 3. GPU machine: in-process detection without nvidia-smi vs one nvidia-smi call ---------
     smi = shutil.which("nvidia-smi")
@@ -176,15 +172,6 @@ def main() -> int:
             "0 without NVIDIA" if not has_nvidia else "",
             results["subprocesses_started"] == 0 if not has_nvidia else None,
         ),
-        ("python -c pass, median", f"{results['python_c_pass_ms']} ms", "", None),
-        ("python -m conda_torch detect", f"{results['detect_process_ms']} ms", "", None),
-        ("  with --json", f"{results['detect_json_process_ms']} ms", "", None),
-        (
-            "  ratio to python -c pass",
-            f"{results['process_ratio']}x",
-            "<= 3x",
-            results["process_ratio"] <= 3,
-        ),
     ]
     if smi:
         rows += [
@@ -210,10 +197,12 @@ def main() -> int:
             ]
     else:
         rows.append(("GPU comparison", "skipped", "no nvidia-smi on PATH", None))
-    print(f"conda-torch detect benchmark (Python {results['python']}, {runs} runs each)")
+    print(heading("conda-torch detect benchmark", runs))
     for name, value, target, ok in rows:
         verdict = "" if ok is None else ("  PASS" if ok else "  FAIL")
         print(f"  {name:<34} {value:>10}  {target}{verdict}")
+    for measured in (whole, whole_json):
+        print("  " + measured.line())
     slow = sorted(results["probes_ms"].items(), key=lambda kv: -kv[1])[:4]  # type: ignore[union-attr]
     print("  slowest probes (last call): " + ", ".join(f"{k} {v:.2f} ms" for k, v in slow))
     if results.get("nvml_probe"):

@@ -1,44 +1,33 @@
 """Time ``conda-torch generate`` as a whole process, as a ratio to ``python -c pass``.
 
-Usage: python bench/generate.py [--runs N] [--check]
+Usage: python bench/generate.py [--runs N] [--json] [--check]
 
-Each command runs N times (default 15) after one warm-up (which also writes the bytecode
-cache, into a temporary folder, as an installed package has it); the best run counts, since
-the slower ones measure the machine's other load, not the command. Target (issue 4): at most
-6x ``python -c pass``. ``--check`` exits 1 above the target.
+Each case runs in N alternating pairs (default 15) against ``python -c pass`` of the same
+interpreter, after one warm-up of each (``bench/_pairs.py``); it prints the median of the
+per-pair ratios, their spread and both commands' medians. Target (issue 4): at most 6x
+``python -c pass``. ``--check`` exits 1 above the target.
 """
 
 from __future__ import annotations
 
 import argparse
-import os
-import subprocess
+import json
 import sys
 import tempfile
-import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _pairs import ROOT, environ, heading, pairs  # noqa: E402
+
 FIXTURE = ROOT / "tests/data/fixtures/nvidia-smi/h100-80gb-hbm3-580.159.04-cuda13.0-vm.txt"
 TARGET = 6.0
 
 
-def best(cmd: list[str], runs: int, cache: str) -> float:
-    # Bytecode caches on, as in any installed package, but kept out of the checkout.
-    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
-    env.update(PYTHONPATH=str(ROOT), PYTHONPYCACHEPREFIX=cache)
-    subprocess.run(cmd, check=True, capture_output=True, env=env, cwd=ROOT)  # warm-up
-    times = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        subprocess.run(cmd, check=True, capture_output=True, env=env, cwd=ROOT)
-        times.append(time.perf_counter() - start)
-    return min(times)
-
-
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--runs", type=int, default=15)
+    ap.add_argument("--runs", type=int, default=15, help="pairs of runs (default 15)")
+    ap.add_argument("--json", action="store_true", help="print the figures as JSON")
     ap.add_argument("--check", action="store_true", help=f"exit 1 above {TARGET}x")
     args = ap.parse_args()
 
@@ -48,11 +37,10 @@ def main() -> int:
             FIXTURE.read_text(encoding="utf-8").partition("\n# ---\n")[2], encoding="utf-8"
         )
         py = sys.executable
-        cache = str(Path(tmp) / "pycache")
-        base = best([py, "-c", "pass"], args.runs, cache)
+        env = environ(tmp)
         cases = {
-            "generate (live detection)": [py, "-m", "conda_torch", "generate", "-o", "-"],
-            "generate --from nvidia-smi capture": [
+            "generate -o - (live detection)": [py, "-m", "conda_torch", "generate", "-o", "-"],
+            "generate --from nvidia-smi capture -o -": [
                 py,
                 "-m",
                 "conda_torch",
@@ -65,16 +53,17 @@ def main() -> int:
                 "-",
             ],
         }
-        print(f"python -c pass: {base * 1000:.1f} ms (best of {args.runs})")
-        worst = 0.0
-        for label, cmd in cases.items():
-            t = best(cmd, args.runs, cache)
-            ratio = t / base
-            worst = max(worst, ratio)
-            print(
-                f"{label}: {t * 1000:.1f} ms = {ratio:.2f}x python -c pass (target <= {TARGET:g}x)"
-            )
-    return 1 if args.check and worst > TARGET else 0
+        measured = [
+            pairs(label, cmd, runs=args.runs, target=TARGET, env=env)
+            for label, cmd in cases.items()
+        ]
+    if args.json:
+        print(json.dumps([m.as_dict() for m in measured], indent=2))
+    else:
+        print(heading("conda-torch generate benchmark", args.runs))
+        for m in measured:
+            print("  " + m.line())
+    return 1 if args.check and not all(m.ok for m in measured) else 0
 
 
 if __name__ == "__main__":

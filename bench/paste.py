@@ -2,10 +2,9 @@
 
     python bench/paste.py [--runs N] [--json] [--check]
 
-Paired, alternating runs (``python -c pass``, then the command, N times, default 15) after one
-warm-up of each, which also writes the bytecode cache into a temporary folder, as an installed
-package has it; the figure is the median of the N per-pair ratios, so a burst of load on a shared
-machine moves both halves of a pair. The paste is a real one from tests/data/reports (a partial
+N alternating pairs (default 15) against ``python -c pass`` of the same interpreter, after one
+warm-up of each (``bench/_pairs.py``); the figure is the median of the N per-pair ratios, with
+their spread, so a burst of load on a shared machine moves both halves of a pair. The paste is a real one from tests/data/reports (a partial
 collect_env with torch's driver warning), read from its file. Issue 13's target: at most 3x.
 ``--check`` exits 1 above it.
 
@@ -18,14 +17,15 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _pairs import ROOT, environ, heading, pairs  # noqa: E402
+
 REPORT = (
     ROOT
     / "tests"
@@ -59,12 +59,6 @@ def _paste(folder: str) -> str:
     return path
 
 
-def _wall(cmd: list[str], env: dict[str, str]) -> float:
-    start = time.perf_counter()
-    subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env, cwd=ROOT)
-    return (time.perf_counter() - start) * 1000
-
-
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--runs", type=int, default=15, help="pairs of runs (default 15)")
@@ -73,18 +67,11 @@ def main() -> int:
     opts = ap.parse_args()
     folder = tempfile.mkdtemp(prefix="conda-torch-bench-paste-")
     paste = _paste(folder)
-    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
-    env.update(PYTHONPATH=str(ROOT), PYTHONPYCACHEPREFIX=os.path.join(folder, "pyc"))
-    base_cmd = [sys.executable, "-c", "pass"]
+    env = environ(folder)
     cmd = [sys.executable, "-m", "conda_torch", "doctor", "--from", paste]
-    for warm in (base_cmd, cmd):
-        _wall(warm, env)
-    base, full, ratios = [], [], []
-    for _ in range(max(3, opts.runs)):
-        b, f = _wall(base_cmd, env), _wall(cmd, env)
-        base.append(b)
-        full.append(f)
-        ratios.append(f / b)
+    whole = pairs(
+        "conda-torch doctor --from PASTE", cmd, runs=opts.runs, target=TARGET, env=env, codes=(0, 1)
+    )
     parts = json.loads(
         subprocess.run(
             [sys.executable, "-c", PARTS, paste], capture_output=True, text=True, env=env, cwd=ROOT
@@ -92,19 +79,19 @@ def main() -> int:
     )
     results = {
         "python": sys.version.split()[0],
-        "pairs": len(ratios),
-        "python_c_pass_ms": round(statistics.median(base), 1),
-        "doctor_from_ms": round(statistics.median(full), 1),
-        "ratio_median": round(statistics.median(ratios), 2),
-        "target": TARGET,
-        **{k: round(v, 1) for k, v in parts.items()},
+        **whole.as_dict(),
+        "in_process_ms": {k: round(v, 1) for k, v in parts.items()},
     }
     if opts.json:
         print(json.dumps(results, indent=2))
     else:
-        for key, value in results.items():
-            print(f"{key:20} {value}")
-    return 1 if opts.check and results["ratio_median"] > TARGET else 0
+        print(heading("conda-torch doctor --from benchmark", opts.runs))
+        print("  " + whole.line())
+        print(
+            "  in-process parts: "
+            + ", ".join(f"{k} {v:.1f}" for k, v in results["in_process_ms"].items())
+        )
+    return 1 if opts.check and not whole.ok else 0
 
 
 if __name__ == "__main__":

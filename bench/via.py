@@ -26,25 +26,15 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shlex
 import statistics
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-
-def _wall(cmd: list[str], env: dict[str, str]) -> float:
-    start = time.perf_counter()
-    proc = subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env, cwd=ROOT)
-    took = (time.perf_counter() - start) * 1000
-    if proc.returncode != 0:
-        raise SystemExit(f"bench: {shlex.join(cmd)} failed: {proc.stderr.decode()[-300:]}")
-    return took
+from _pairs import environ, wall_ms  # noqa: E402
 
 
 def main() -> int:
@@ -54,8 +44,7 @@ def main() -> int:
     ap.add_argument("--json", action="store_true", help="print the figures as JSON")
     opts = ap.parse_args()
     folder = tempfile.mkdtemp(prefix="conda-torch-bench-via-")
-    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
-    env.update(PYTHONPATH=str(ROOT), PYTHONPYCACHEPREFIX=os.path.join(folder, "pyc"))
+    env = environ(folder)
     cmds = {
         "launcher_true": [*shlex.split(opts.launcher), "true"],
         "detect_via": [
@@ -78,13 +67,13 @@ def main() -> int:
         ],  # fmt: skip
     }
     for cmd in cmds.values():
-        _wall(cmd, env)
+        wall_ms(cmd, env)
     times: dict[str, list[float]] = {k: [] for k in cmds}
     names = list(cmds)
     for i in range(max(3, opts.runs)):
         order = names if i % 2 == 0 else names[::-1]
         for name in order:
-            times[name].append(_wall(cmds[name], env))
+            times[name].append(wall_ms(cmds[name], env))
     ratios = [v / t for v, t in zip(times["detect_via"], times["launcher_true"])]
     extra = [
         v - t - d

@@ -27,8 +27,10 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
+from .models import version_tuple
+
+TYPE_CHECKING = False  # as typing.TYPE_CHECKING, without importing typing (DESIGN.md)
 if TYPE_CHECKING:
     from collections.abc import Iterable, Sequence
 
@@ -42,10 +44,6 @@ __all__ = [
     "driver_support",
     "parse_arch",
 ]
-
-
-def _vt(text: str | None) -> tuple[int, ...]:
-    return tuple(int(p) for p in re.findall(r"\d+", str(text or "")))
 
 
 # -- GPU architectures ---------------------------------------------------------------------
@@ -106,7 +104,7 @@ def _archs(archs: Iterable[str], ptx: str | None = None) -> list[Arch]:
 def _capability(capability: str | tuple[int, int]) -> tuple[int, int] | None:
     if isinstance(capability, tuple):
         return (int(capability[0]), int(capability[1])) if len(capability) >= 2 else None
-    parts = _vt(capability)
+    parts = version_tuple(capability)
     return (parts[0], parts[1]) if len(parts) >= 2 else None
 
 
@@ -161,7 +159,9 @@ def arch_coverage(
     ]
     if sass:
         return Coverage(text, "sass", max(sass, key=lambda a: (a.minor, a.suffix == "")))
-    jit = [a for a in parsed if a.kind == "compute" and a.suffix == "" and (a.major, a.minor) <= cap]
+    jit = [
+        a for a in parsed if a.kind == "compute" and a.suffix == "" and (a.major, a.minor) <= cap
+    ]
     if jit:
         return Coverage(text, "ptx", max(jit))
     return Coverage(text, None)
@@ -183,6 +183,7 @@ def arch_span(archs: Sequence[str], ptx: str | None = None) -> str:
 
 
 # -- drivers -----------------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class DriverSupport:
@@ -233,16 +234,18 @@ def driver_support(
     its version number when both are known (it is what conda's ``__cuda`` is).
     """
     what = label or f"CUDA {build}"
-    bv = _vt(build)[:2]
+    bv = version_tuple(build)[:2]
     if bv and bv[0] < MINOR_COMPAT_FROM_MAJOR:
         compat_floor = None
-    if driver_cuda and _vt(driver_cuda):
-        hv = _vt(driver_cuda)[:2]
+    if driver_cuda and version_tuple(driver_cuda):
+        hv = version_tuple(driver_cuda)[:2]
         if hv >= bv:
             return DriverSupport(
                 build, True, "full", f"the driver supports CUDA {driver_cuda}", floor, compat_floor
             )
-        below_floor = bool(driver and compat_floor and _vt(driver) < _vt(compat_floor))
+        below_floor = bool(
+            driver and compat_floor and version_tuple(driver) < version_tuple(compat_floor)
+        )
         minor_ok = bool(bv) and bv[0] >= MINOR_COMPAT_FROM_MAJOR
         if hv[:1] == bv[:1] and not minor_ok:
             return DriverSupport(
@@ -292,13 +295,13 @@ def driver_support(
             floor,
             compat_floor,
         )
-    if driver and _vt(driver):
-        dv = _vt(driver)
-        if floor and dv >= _vt(floor):
+    if driver and version_tuple(driver):
+        dv = version_tuple(driver)
+        if floor and dv >= version_tuple(floor):
             return DriverSupport(
                 build, True, "full", f"driver {driver} >= {floor}", floor, compat_floor
             )
-        if compat_floor and dv >= _vt(compat_floor) and not needs_jit:
+        if compat_floor and dv >= version_tuple(compat_floor) and not needs_jit:
             return DriverSupport(
                 build,
                 True,
@@ -317,14 +320,16 @@ def driver_support(
                 floor,
                 compat_floor,
             )
-        if compat_floor and dv >= _vt(compat_floor):
+        if compat_floor and dv >= version_tuple(compat_floor):
             why = f"{what} runs on this GPU only through PTX JIT, which needs driver >= {floor}"
         else:
             why = f"{what} needs driver >= {compat_floor or floor}"
         return DriverSupport(
             build, False, None, f"{why}, this machine has {driver}", floor, compat_floor
         )
-    return DriverSupport(build, None, None, "the NVIDIA driver version is unknown", floor, compat_floor)
+    return DriverSupport(
+        build, None, None, "the NVIDIA driver version is unknown", floor, compat_floor
+    )
 
 
 def cuda_requirement(build: str, *, needs_jit: bool = False) -> str:
@@ -334,7 +339,7 @@ def cuda_requirement(build: str, *, needs_jit: bool = False) -> str:
     ``cuda-version`` constrains ``__cuda >=<major>``); the full ``__cuda>=X.Y`` where a GPU
     needs PTX JIT.
     """
-    parts = _vt(build)
+    parts = version_tuple(build)
     if needs_jit and len(parts) >= 2:
         return f"__cuda>={parts[0]}.{parts[1]}"
     return f"__cuda>={parts[0]}" if parts else "__cuda"

@@ -46,7 +46,6 @@ import sys
 import time
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import TYPE_CHECKING
 
 from . import procs
 from .constants import FRONTENDS
@@ -55,8 +54,10 @@ from .exceptions import (
     CondaNotFoundError,
     CondaTorchValueError,
 )
+from .models import version_tuple
 from .prefix import RESERVED_NAMES, is_conda_env, remove_tree, same_path
 
+TYPE_CHECKING = False  # as typing.TYPE_CHECKING, without importing typing (DESIGN.md)
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping, Sequence
     from typing import Any
@@ -98,7 +99,7 @@ class Conda:
         return _version(self.argv)
 
     def version_tuple(self) -> tuple[int, ...]:
-        return _version_tuple(self.version)
+        return version_tuple(self.version)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -170,10 +171,9 @@ def find_conda(frontend: str = "conda", *, environ: Mapping[str, str] | None = N
             f"{sys.executable}, no conda on PATH)",
             hints=[
                 (
-                    "Run this from a shell where 'conda activate' works, set CONDA_EXE to your "
-                    "conda executable, or use --frontend mamba|micromamba."
-                ),
-                "--dry-run works without conda.",
+                    "Run this from a shell where 'conda activate' works, or set CONDA_EXE to "
+                    "your conda executable."
+                )
             ],
         )
     if frontend == "micromamba":
@@ -201,18 +201,6 @@ def _version(argv: tuple[str, ...]) -> str | None:
         return None
     match = re.search(r"(\d+(?:\.\d+)+\S*)", proc.stdout + proc.stderr)
     return match.group(1) if match else None
-
-
-def _version_tuple(version: str | None) -> tuple[int, ...]:
-    if not version:
-        return ()
-    parts: list[int] = []
-    for piece in version.split("."):
-        digits = re.match(r"\d+", piece)
-        if not digits:
-            break
-        parts.append(int(digits.group()))
-    return tuple(parts)
 
 
 # --------------------------------------------------------------------------------------------
@@ -439,6 +427,8 @@ def run_json(
 
 @dataclass(frozen=True)
 class EnvInfo:
+    """A conda environment: its prefix and, if it has one, its name."""
+
     prefix: str
     name: str | None
 

@@ -44,7 +44,6 @@ import threading
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from . import conda_cli as cd
 from . import prefix as pf
@@ -56,6 +55,7 @@ from .exceptions import (
     os_error_line,
 )
 
+TYPE_CHECKING = False  # as typing.TYPE_CHECKING, without importing typing (DESIGN.md)
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator, Mapping, Sequence
     from typing import Any
@@ -112,6 +112,8 @@ class Destination:
 
 @dataclass(frozen=True)
 class CreateResult:
+    """What creating an environment did."""
+
     status: str
     prefix: str | None
     name: str | None

@@ -29,7 +29,6 @@ import os
 import sys
 import time
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING
 
 from .constants import CONDA_OVERRIDE_CUDA, SUBDIRS
 from .exceptions import (
@@ -41,6 +40,7 @@ from .exceptions import (
 )
 from .machine import GPU, NvidiaInfo, Observation, PlatformInfo, Probe, merge
 
+TYPE_CHECKING = False  # as typing.TYPE_CHECKING, without importing typing (DESIGN.md)
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Mapping, Sequence
     from typing import Any
@@ -654,7 +654,9 @@ def _probe_apple(run: _Run, plat: dict[str, Any]) -> tuple[bool, str]:
         "apple_silicon": arm64_hw,
         "rosetta": translated if arm64_hw else False,
     }
-    version = _version_tuple(plat.get("macos_version") or "")
+    from .models import version_tuple  # here, not at the top: see _probe_rocm_version
+
+    version = version_tuple(plat.get("macos_version") or "")
     if arm64_hw and version:
         apple["mps"] = version >= MPS_MIN_MACOS
         if not apple["mps"]:
@@ -669,15 +671,6 @@ def _probe_apple(run: _Run, plat: dict[str, Any]) -> tuple[bool, str]:
         )
     run.add(0, Observation(kind="sysctl", apple={k: v for k, v in apple.items() if v is not None}))
     return True, ", ".join(str(x) for x in (chip, model) if x) or "sysctl"
-
-
-def _version_tuple(text: str) -> tuple[int, ...]:
-    out = []
-    for piece in text.split("."):
-        if not piece.isdigit():
-            break
-        out.append(int(piece))
-    return tuple(out)
 
 
 # PCI --------------------------------------------------------------------------------------
@@ -1222,11 +1215,13 @@ def _probe_amd(run: _Run, pci: dict[str, list[dict[str, Any]]]) -> None:
 def _probe_rocm_version(run: _Run) -> tuple[bool, str]:
     candidates = [run.env["ROCM_PATH"]] if run.env.get("ROCM_PATH") else []
     candidates.append("/opt/rocm")
-    versioned = sorted(
-        (d for d in run.listdir("/opt") if d.startswith("rocm-")),
-        key=lambda d: _version_tuple(d[5:]),
-        reverse=True,
-    )
+    versioned = [d for d in run.listdir("/opt") if d.startswith("rocm-")]
+    if versioned:
+        # Imported only when needed: models costs about 3 ms to import (its Enum and
+        # dataclasses), a tenth of `conda torch detect`'s budget (bench/detect.py).
+        from .models import version_tuple
+
+        versioned.sort(key=lambda d: version_tuple(d[5:]), reverse=True)
     candidates.extend(f"/opt/{d}" for d in versioned)
     for base in candidates:
         text = run.read(f"{base}/.info/version", 256)

@@ -42,13 +42,16 @@ import sys
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from . import compat
-from .conda_api import prefix_records
-from .models import Source, channel_name
+from .builds import Build, cuda_from_digits
+from .constants import COMPANIONS, CONDA_ABI_STACK, CONDA_CARRIERS, CONDA_TORCH_NAMES, PIP_STACK
+from .findings import CAUSE_OF, FINDINGS, SEVERITIES, Finding
+from .inventory import Inventory, installed_torch, inventory
+from .models import Source, version_tuple
 from .prefix import activated_environ, is_environment, python_in
 
+TYPE_CHECKING = False  # as typing.TYPE_CHECKING, without importing typing (DESIGN.md)
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping, Sequence
     from typing import Any, Final
@@ -58,452 +61,8 @@ if TYPE_CHECKING:
 #: Version of ``doctor --json``. Bump the number on an incompatible change.
 SCHEMA: Final = "conda-torch.doctor/1"
 
-SEVERITIES: Final = ("error", "warning", "info")
-
-#: The finding ids doctor itself produces -> (severity, title). ``validate.<id>`` come on top.
-FINDINGS: Final[dict[str, tuple[str, str]]] = {
-    "pip-and-conda": ("error", "torch stack installed by both conda and pip"),
-    "mixed-channels": ("error", "torch stack mixed across channels"),
-    "pytorch-beside-forge": ("warning", "pytorch-channel build beside conda-forge packages"),
-    "defaults-beside-forge": ("warning", "defaults packages beside conda-forge packages"),
-    "cpu-build-on-gpu": ("warning", "CPU build on a machine with a usable GPU"),
-    "driver-too-old": ("error", "NVIDIA driver too old for the build's CUDA"),
-    "arch-missing": ("error", "GPU architecture missing from the build"),
-    "user-site-shadow": ("error", "~/.local shadows the environment's torch"),
-    "pythonpath-shadow": ("error", "PYTHONPATH shadows the environment's torch"),
-    "pair-mismatch": ("error", "torchvision/torchaudio do not pair with torch"),
-    "drift": ("error", "environment drifted from its provenance"),
-    "no-torch": ("info", "no torch stack installed"),
-    "interrupted-replace": ("error", "a killed create/recreate left the old environment aside"),
-    "replace-in-progress": ("warning", "another conda-torch is replacing the environment now"),
-    "probe-failed": ("error", "the environment's Python could not run the probe"),
-    "provenance-unreadable": ("warning", "the provenance file cannot be read"),
-    "not-an-environment": ("error", "not an environment (--all: it vanished or is broken)"),
-}
-
-#: What can be wrong with a torch installation: the cause a finding names (issue 13's
-#: vocabulary). ``companion_mismatch``: torchvision/torchaudio not made for the torch beside them
-#: (versions or builds); ``duplicate_install``: two torch distributions installed;
-#: ``mixed_channels``: packages from builds that do not share an ABI (pytorch channel,
-#: conda-forge, defaults, pip); ``shadowed``: the imported torch is not the installed one
-#: (``~/.local``, ``PYTHONPATH``, a source tree, another environment); ``rosetta``: an x86_64
-#: Python on Apple silicon.
-CAUSES: Final = (
-    "cpu_build_on_gpu",
-    "driver_too_old",
-    "arch_missing",
-    "companion_mismatch",
-    "duplicate_install",
-    "mixed_channels",
-    "shadowed",
-    "rosetta",
-    "cuda_on_mac",
-    "rocm_unsupported_gfx",
-    "macos_too_old",
-    "no_build_for_platform",
-)
-
-#: The cause each of doctor's own finding ids names (ids not listed name none).
-CAUSE_OF: Final[dict[str, str]] = {
-    "pip-and-conda": "duplicate_install",
-    "mixed-channels": "mixed_channels",
-    "pytorch-beside-forge": "mixed_channels",
-    "defaults-beside-forge": "mixed_channels",
-    "cpu-build-on-gpu": "cpu_build_on_gpu",
-    "driver-too-old": "driver_too_old",
-    "arch-missing": "arch_missing",
-    "user-site-shadow": "shadowed",
-    "pythonpath-shadow": "shadowed",
-    "pair-mismatch": "companion_mismatch",
-}
-
-#: pip distribution names of the stack.
-PIP_STACK: Final = ("torch", "torchvision", "torchaudio")
-
-#: conda package names that carry each pip distribution's files (``libtorch`` is the C++ part
-#: conda-forge splits off; ``pytorch-cpu``/``pytorch-gpu`` are metapackages and carry nothing).
-CONDA_CARRIERS: Final[dict[str, tuple[str, ...]]] = {
-    "torch": ("pytorch", "torch"),
-    "torchvision": ("torchvision",),
-    "torchaudio": ("torchaudio",),
-}
-
-#: conda packages whose builds must come from one channel (they share a C++ ABI).
-CONDA_ABI_STACK: Final = ("pytorch", "torch", "libtorch", "torchvision", "torchaudio")
-
-#: Channel names Anaconda's ``defaults`` stands for (conda's ``DEFAULT_CHANNELS_UNIX``/``_WIN``).
-DEFAULTS_CHANNELS: Final = ("pkgs/main", "pkgs/r", "pkgs/msys2", "pkgs/free", "pkgs/pro")
-
-
-_CUDA_IN_BUILD = re.compile(r"(?<![a-z])(?:cuda|cu)(\d+)(?:\.(\d+))?", re.I)
-_ROCM_IN_BUILD = re.compile(r"rocm(\d+(?:\.\d+)*)", re.I)
-
-
-def normalize(name: str) -> str:
-    """PEP 503 name: ``Torch_Vision`` -> ``torch-vision``."""
-    return re.sub(r"[-_.]+", "-", name).lower()
-
-
-# ---------------------------------------------------------------------------------------------
-# what is installed: conda records and pip metadata, read from disk (no conda, no Python run)
-
-
-@dataclass(frozen=True)
-class CondaRecord:
-    """One ``conda-meta/<name>-<version>-<build>.json`` record."""
-
-    name: str
-    version: str
-    build: str
-    #: Where it came from, as a channel name: ``conda-forge``, ``pytorch``, ``pkgs/main``, a URL.
-    channel: str
-    subdir: str | None = None
-    depends: tuple[str, ...] = ()
-
-    @property
-    def defaults(self) -> bool:
-        return self.channel in DEFAULTS_CHANNELS
-
-    def label(self) -> str:
-        return f"{self.name} {self.version} {self.build} ({self.channel})"
-
-
-@dataclass(frozen=True)
-class PipDist:
-    """One ``*.dist-info`` (or ``*.egg-info``) directory in a site-packages."""
-
-    name: str
-    version: str
-    #: The dist-info directory.
-    path: str
-    #: ``INSTALLER`` file's content (``pip``, ``conda``, ``uv``, ...), None when absent.
-    installer: str | None
-    #: True when a conda record lists this metadata directory among its files.
-    conda_owned: bool = False
-    #: ``Requires-Dist`` lines (read for the stack only: they name the CUDA wheels).
-    requires: tuple[str, ...] = ()
-    #: ``direct_url.json``'s url (a local path or VCS URL the user installed from).
-    direct_url: str | None = None
-    editable: bool = False
-
-    @property
-    def by_pip(self) -> bool:
-        """Installed by a Python installer, not by conda."""
-        return not self.conda_owned and (self.installer or "pip").lower() != "conda"
-
-    def requirement(self) -> str:
-        """A pip requirement line that reinstalls this distribution."""
-        if self.direct_url:
-            return f"-e {self.direct_url}" if self.editable else self.direct_url
-        return f"{self.name}=={self.version}"
-
-
-@dataclass(frozen=True)
-class Inventory:
-    """What an environment holds according to its metadata."""
-
-    prefix: str
-    records: tuple[CondaRecord, ...] = ()
-    dists: tuple[PipDist, ...] = ()
-    site_packages: tuple[str, ...] = ()
-
-    @property
-    def conda(self) -> bool:
-        return (Path(self.prefix) / "conda-meta").is_dir()
-
-    def record(self, *names: str) -> CondaRecord | None:
-        for r in self.records:
-            if r.name in names:
-                return r
-        return None
-
-    def dist(self, name: str) -> list[PipDist]:
-        key = normalize(name)
-        return [d for d in self.dists if d.name == key]
-
-    @property
-    def python_version(self) -> str | None:
-        rec = self.record("python")
-        if rec is not None:
-            return ".".join(rec.version.split(".")[:2])
-        for sp in self.site_packages:
-            m = re.search(r"python(\d+\.\d+)t?[/\\]site-packages$", sp)
-            if m:
-                return m.group(1)
-        return None
-
-    @property
-    def has_stack(self) -> bool:
-        return bool(self.record(*CONDA_ABI_STACK) or any(self.dist(n) for n in PIP_STACK))
-
-
-def site_packages_dirs(prefix: str | os.PathLike[str]) -> list[Path]:
-    root = Path(prefix)
-    found = sorted(root.glob("lib/python*/site-packages"))
-    win = root / "Lib" / "site-packages"
-    if win.is_dir():
-        found.append(win)
-    return [p for p in found if p.is_dir()]
-
-
-def _read_records(meta: Path) -> tuple[list[CondaRecord], set[str]]:
-    """Records of ``conda-meta`` (conda's ``PrefixData`` where conda imports), and every
-    ``*.dist-info``/``*.egg-info`` path they own."""
-    records: list[CondaRecord] = []
-    owned: set[str] = set()
-    for rec in prefix_records(meta.parent):
-        records.append(
-            CondaRecord(
-                name=rec.name,
-                version=rec.version,
-                build=rec.build,
-                channel=channel_name(rec.channel),
-                subdir=rec.subdir,
-                depends=rec.depends,
-            )
-        )
-        for f in rec.files:
-            m = re.match(
-                r"^(.*?site-packages/[^/]+\.(?:dist-info|egg-info))(?:/|$)", f.replace("\\", "/")
-            )
-            if m:
-                owned.add(m.group(1))
-    return records, owned
-
-
-def _metadata_headers(path: Path) -> dict[str, list[str]]:
-    """RFC 822 headers of a METADATA/PKG-INFO file (up to the first blank line)."""
-    out: dict[str, list[str]] = {}
-    try:
-        with open(path, encoding="utf-8", errors="replace") as fh:
-            for line in fh:
-                if not line.strip():
-                    break
-                if line[:1] in " \t" or ":" not in line:
-                    continue
-                key, _, value = line.partition(":")
-                out.setdefault(key.strip().lower(), []).append(value.strip())
-    except OSError:
-        pass
-    return out
-
-
-def _read_dists(site: Path, prefix: Path, owned: set[str]) -> list[PipDist]:
-    dists: list[PipDist] = []
-    try:
-        entries = sorted(os.listdir(site))
-    except OSError:
-        return dists
-    for entry in entries:
-        if not entry.endswith((".dist-info", ".egg-info")):
-            continue
-        folder = site / entry
-        meta_file = folder / ("METADATA" if entry.endswith(".dist-info") else "PKG-INFO")
-        if not folder.is_dir() or not meta_file.is_file():
-            continue
-        headers = _metadata_headers(meta_file)
-        stem = entry.rsplit(".", 1)[0]
-        name = (headers.get("name") or [stem.split("-")[0]])[0]
-        version = (headers.get("version") or [stem.split("-")[1] if "-" in stem else "?"])[0]
-        try:
-            installer = (folder / "INSTALLER").read_text(encoding="utf-8").strip() or None
-        except OSError:
-            installer = None
-        try:
-            rel = folder.relative_to(prefix).as_posix()
-        except ValueError:
-            rel = folder.as_posix()
-        direct_url = None
-        editable = False
-        try:
-            doc = json.loads((folder / "direct_url.json").read_text(encoding="utf-8"))
-            if isinstance(doc, dict) and isinstance(doc.get("url"), str):
-                direct_url = doc["url"]
-                editable = bool((doc.get("dir_info") or {}).get("editable"))
-        except (OSError, ValueError):
-            pass
-        norm = normalize(name)
-        dists.append(
-            PipDist(
-                name=norm,
-                version=version,
-                path=str(folder),
-                installer=installer,
-                conda_owned=rel in owned,
-                requires=tuple(headers.get("requires-dist", ())) if norm in PIP_STACK else (),
-                direct_url=direct_url,
-                editable=editable,
-            )
-        )
-    return dists
-
-
-def inventory(prefix: str | os.PathLike[str], *, site_packages: Sequence[str] = ()) -> Inventory:
-    """Read ``prefix``'s conda records and the pip metadata in its site-packages.
-
-    ``site_packages`` adds folders to scan (a venv's, as its Python reports them).
-    """
-    root = Path(prefix)
-    records, owned = _read_records(root / "conda-meta")
-    sites = site_packages_dirs(root)
-    for extra in site_packages:
-        p = Path(extra)
-        if p.is_dir() and p not in sites:
-            sites.append(p)
-    dists: list[PipDist] = []
-    for site in sites:
-        dists.extend(_read_dists(site, root, owned))
-    return Inventory(
-        prefix=str(root),
-        records=tuple(records),
-        dists=tuple(dists),
-        site_packages=tuple(str(s) for s in sites),
-    )
-
-
-# ---------------------------------------------------------------------------------------------
-# what the installed torch is built for, read from metadata
-
-
-@dataclass(frozen=True)
-class Build:
-    """An installed torch, as its metadata describes it."""
-
-    #: ``conda`` or ``pip``.
-    installer: str
-    version: str
-    #: ``cuda``, ``rocm``, ``cpu`` or ``unknown``.
-    kind: str
-    cuda: str | None = None
-    rocm: str | None = None
-    channel: str | None = None
-    build: str | None = None
-
-    @property
-    def base_version(self) -> str:
-        return self.version.split("+")[0]
-
-    def describe(self) -> str:
-        what = {
-            "cuda": f"CUDA {self.cuda}" if self.cuda else "CUDA",
-            "rocm": f"ROCm {self.rocm or ''}".strip(),
-            "cpu": "CPU",
-            "unknown": "unknown build",
-        }[self.kind]
-        where = f"conda, {self.channel}" if self.installer == "conda" else "pip"
-        return f"torch {self.base_version} ({what}; {where})"
-
-
-def _cuda_from_digits(major: str, minor: str | None) -> str:
-    if minor is not None:
-        return f"{int(major)}.{int(minor)}"
-    # cuda129 -> 12.9, cu118 -> 11.8, cuda92 -> 9.2, cu130 -> 13.0
-    if len(major) >= 3:
-        return f"{int(major[:-1])}.{int(major[-1])}"
-    if len(major) == 2:
-        return f"{int(major[0])}.{int(major[1])}"
-    return f"{int(major)}.0"
-
-
-def conda_build(record: CondaRecord, inv: Inventory | None = None) -> Build:
-    """What a conda ``pytorch`` record was built for, from its build string and dependencies."""
-    b = record.build.lower()
-    kind, cuda, rocm = "unknown", None, None
-    m = _CUDA_IN_BUILD.search(b)
-    r = _ROCM_IN_BUILD.search(b)
-    if m and "cpu" not in b.split("_")[:1]:
-        kind, cuda = "cuda", _cuda_from_digits(m.group(1), m.group(2))
-    elif r:
-        kind, rocm = "rocm", r.group(1)
-    elif "cpu" in b or "generic" in b:
-        kind = "cpu"
-    else:
-        deps = " ".join(record.depends)
-        if "__cuda" in deps or "cuda-version" in deps or "pytorch-cuda" in deps:
-            kind = "cuda"
-    if kind == "cuda" and inv is not None:
-        cv = inv.record("cuda-version")
-        if cv is not None and not cuda:
-            cuda = ".".join(cv.version.split(".")[:2])
-    return Build(
-        "conda",
-        record.version,
-        kind,
-        cuda=cuda,
-        rocm=rocm,
-        channel=record.channel,
-        build=record.build,
-    )
-
-
-def pip_build(dist: PipDist) -> Build:
-    """What a pip ``torch`` was built for: its local version tag, else the CUDA wheels it needs."""
-    local = dist.version.split("+", 1)[1].lower() if "+" in dist.version else ""
-    if local.startswith("cpu"):
-        return Build("pip", dist.version, "cpu")
-    if local.startswith("rocm"):
-        return Build("pip", dist.version, "rocm", rocm=local[4:] or None)
-    m = re.match(r"cu(\d+)$", local)
-    if m:
-        return Build("pip", dist.version, "cuda", cuda=_cuda_from_digits(m.group(1), None))
-    for req in dist.requires:
-        mm = re.match(r"nvidia-cuda-runtime(?:-cu(\d+))?\s*[=~<>!]=?\s*(\d+)\.(\d+)", req, re.I)
-        if mm:
-            return Build("pip", dist.version, "cuda", cuda=f"{int(mm.group(2))}.{int(mm.group(3))}")
-        if re.match(r"nvidia-", req, re.I) and "extra ==" not in req:
-            return Build("pip", dist.version, "cuda")
-    if not local:
-        # A PyPI wheel without a local tag and without CUDA wheels: CPU on macOS/Windows/
-        # aarch64 before 2.11; on Linux x86_64 it always needs nvidia-* wheels.
-        return Build("pip", dist.version, "cpu" if dist.requires else "unknown")
-    return Build("pip", dist.version, "unknown")
-
-
-def installed_torch(inv: Inventory) -> Build | None:
-    """The torch the environment's site-packages holds (pip's copy wins: it was written last)."""
-    pip = [d for d in inv.dist("torch") if d.by_pip]
-    if pip:
-        return pip_build(pip[0])
-    rec = inv.record(*CONDA_CARRIERS["torch"])
-    if rec is not None:
-        return conda_build(rec, inv)
-    any_dist = inv.dist("torch")
-    return pip_build(any_dist[0]) if any_dist else None
-
-
 # ---------------------------------------------------------------------------------------------
 # findings
-
-
-@dataclass(frozen=True)
-class Finding:
-    """One problem (or fact) about an environment."""
-
-    id: str
-    severity: str  # error | warning | info
-    message: str
-    #: The exact command that fixes it (None when nothing needs doing).
-    fix: str | None = None
-    #: Supporting facts, one per line (packages, paths, versions).
-    details: tuple[str, ...] = ()
-    #: ``doctor`` (environment-level) or ``validate`` (a validate check).
-    source: str = "doctor"
-    #: What is wrong, from :data:`CAUSES` (None where no cause of the vocabulary fits).
-    cause: str | None = None
-    #: The lines of a paste the finding rests on, quoted (``doctor --from``).
-    evidence: tuple[str, ...] = ()
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "cause": self.cause,
-            "severity": self.severity,
-            "message": self.message,
-            "fix": self.fix,
-            "details": list(self.details),
-            "evidence": list(self.evidence),
-            "source": self.source,
-        }
 
 
 @dataclass(frozen=True)
@@ -738,7 +297,7 @@ def _check_channels(ctx: _Ctx) -> list[Finding]:
                 [r.label() for r in stack],
             )
         )
-    torch_rec = ctx.inv.record("pytorch", "torch")
+    torch_rec = ctx.inv.record(*CONDA_TORCH_NAMES)
     forge = [
         r for r in ctx.inv.records if r.channel == "conda-forge" and r.name not in CONDA_ABI_STACK
     ]
@@ -842,16 +401,6 @@ def _check_cpu_on_gpu(ctx: _Ctx, build: Build | None) -> list[Finding]:
     ]
 
 
-def _vtuple(text: str | None) -> tuple[int, ...]:
-    out: list[int] = []
-    for part in str(text or "").split("."):
-        m = re.match(r"\d+", part)
-        if not m:
-            break
-        out.append(int(m.group()))
-    return tuple(out)
-
-
 def _check_driver(ctx: _Ctx, build: Build | None) -> list[Finding]:
     """The build's CUDA against the driver (:func:`compat.driver_support`): minor-version
     compatibility runs it, unless a GPU needs PTX JIT."""
@@ -875,7 +424,7 @@ def _check_driver(ctx: _Ctx, build: Build | None) -> list[Finding]:
     )
     if support.runs is not False:
         return []
-    have = _vtuple(machine.nvidia.cuda_version)[:2]
+    have = version_tuple(machine.nvidia.cuda_version)[:2]
     driver = machine.nvidia.driver_version or "?"
     fix = (
         ctx.recreate("--regenerate")
@@ -927,7 +476,7 @@ def _check_arch(ctx: _Ctx, build: Build | None) -> list[Finding]:
         return []
     missing = []
     for g in gpus:
-        cap = _vtuple(g.compute_capability)
+        cap = version_tuple(g.compute_capability)
         if len(cap) < 2:
             continue
         cov = compat.arch_coverage((cap[0], cap[1]), archs)
@@ -1074,7 +623,7 @@ def _pip_pair_fix(ctx: _Ctx, matrix: Any, present: Mapping[str, str]) -> str | N
         return None
     wanted = {"torchvision": tv, "torchaudio": ta}
     specs = []
-    for package in ("torchvision", "torchaudio"):
+    for package in COMPANIONS:
         want = wanted.get(package)
         if package in present and want:
             specs.append(f"{package}=={want}")
@@ -1114,7 +663,11 @@ def _check_drift(ctx: _Ctx, build: Build | None) -> list[Finding]:
             )
         elif planned == "cuda":
             want_cuda = _plan_cuda(plan)
-            if want_cuda and build.cuda and _vtuple(want_cuda)[:2] != _vtuple(build.cuda)[:2]:
+            if (
+                want_cuda
+                and build.cuda
+                and version_tuple(want_cuda)[:2] != version_tuple(build.cuda)[:2]
+            ):
                 diffs.append(f"planned CUDA {want_cuda}, installed CUDA {build.cuda}")
     source = str(plan.get("source") or "")
     if build is not None and source in ("conda-forge", "pytorch", "pip"):
@@ -1150,7 +703,7 @@ def _plan_cuda(plan: Mapping[str, Any]) -> str | None:
     m = re.match(r"cu(?:da)?[=\s]*(\d+)(?:\.(\d+))?$", backend)
     if not m:
         return None
-    return _cuda_from_digits(m.group(1), m.group(2))
+    return cuda_from_digits(m.group(1), m.group(2))
 
 
 def _check_leftovers(ctx: _Ctx) -> list[Finding]:
@@ -1523,8 +1076,8 @@ def diagnose_via(
     from .validate import PROBE_TIMEOUT_S, validate_via
 
     root = Path(os.fspath(prefix)).absolute() if prefix is not None else None
-    interpreter = Path(os.fspath(python)) if python is not None else (
-        python_in(root) if root else None
+    interpreter = (
+        Path(os.fspath(python)) if python is not None else (python_in(root) if root else None)
     )
     if interpreter is None:
         from .exceptions import EnvironmentNotFoundError

@@ -23,11 +23,16 @@ import io
 import os
 import re
 import stat
-import tempfile
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
-from .constants import COMPANIONS, STACK_CONDA
+from .constants import (
+    COMPANIONS,
+    CONDA_TORCH_SPECS,
+    STACK_CONDA,
+    TORCH_CHANNELS,
+    TORCH_CONDA_PACKAGES,
+    TORCH_PIP_PACKAGES,
+)
 from .exceptions import (
     CondaTorchValueError,
     EnvironmentFileError,
@@ -38,25 +43,11 @@ from .exceptions import (
 )
 from .specs import InvalidSpec, version_matches
 
+TYPE_CHECKING = False  # as typing.TYPE_CHECKING, without importing typing (DESIGN.md)
 if TYPE_CHECKING:
     from collections.abc import Sequence
     from typing import Any, Final
 
-#: conda packages that make up the torch stack; ``set_stack`` replaces every line naming one.
-#: ``pytorch-mutex`` is the pytorch channel's cpu/cuda selector; ``cuda-version``/``cudatoolkit``/
-#: ``pytorch-cuda``/``cpuonly`` select the CUDA runtime (see data/reference/pytorch/NOTES.md 2).
-TORCH_CONDA_PACKAGES: Final = frozenset(
-    {
-        "pytorch", "torch", "pytorch-gpu", "pytorch-cpu", "torchvision", "torchaudio",
-        "pytorch-cuda", "cudatoolkit", "cpuonly", "cuda-version", "pytorch-mutex", "__cuda",
-    }
-)  # fmt: skip
-
-#: pip distributions that make up the torch stack.
-TORCH_PIP_PACKAGES: Final = frozenset({"torch", "torchvision", "torchaudio"})
-
-#: Channels that exist only to serve the torch stack (dropped when the plan does not use them).
-TORCH_CHANNELS: Final = frozenset({"pytorch", "nvidia", "pytorch-nightly", "pytorch-test"})
 
 #: Never emitted: ``nodefaults`` is fetched as a real channel by conda 26.7's env create
 #: (docs/conda-notes.md 3).
@@ -106,7 +97,70 @@ def header_text(lines: Sequence[str]) -> str:
 
 
 def dump(spec: EnvSpec) -> str:
-    """The environment.yml text for ``spec`` (header comment, then the YAML)."""
+    """The environment.yml text for ``spec`` (header comment, then the YAML).
+
+    A file whose every value is a plain word (what ``generate`` writes for a new environment)
+    is written here, character for character as ruamel.yaml writes it, without importing
+    ruamel.yaml (about twice a bare Python's start-up); anything else goes through ruamel.yaml
+    (:func:`_dump_ruamel`). A test holds the two to the same text.
+    """
+    return _dump_plain(spec) or _dump_ruamel(spec)
+
+
+#: Scalars ruamel.yaml writes plain, unquoted, in block context (the YAML 1.2 rules for a plain
+#: scalar, narrowed): a letter or ``_`` first, no ``: `` or `` #``, no trailing space.
+_PLAIN = re.compile(r"[A-Za-z_](?:[A-Za-z0-9_.*=<>!,+/~^@:-]|(?<![:#]) (?![# ]))*(?<![: ])")
+#: Words YAML reads as something other than a string (booleans, null).
+_NOT_STRINGS = frozenset(
+    w for word in ("true", "false", "null") for w in (word, word.title(), word.upper())
+)
+#: A pip option line: ``--index-url URL``, ``--extra-index-url URL``, ``--pre``.
+_PIP_OPTION_LINE = re.compile(r"--[a-z][a-z-]*(?: [A-Za-z0-9_.:/+~%=-]+)?")
+#: A double-quoted variable value that needs no escape.
+_QUOTABLE = re.compile(r'[ !#-\[\]-~]*')
+
+
+def _plain(value: str) -> bool:
+    return bool(_PLAIN.fullmatch(value)) and value not in _NOT_STRINGS
+
+
+def _dump_plain(spec: EnvSpec) -> str | None:
+    """:func:`dump`'s text without ruamel.yaml, or None where a value is not a plain word."""
+    channels = [c for c in spec.channels if c != NODEFAULTS]
+    comments = dict(spec.comments)
+    if (
+        not channels
+        or not spec.dependencies
+        or (spec.name is not None and spec.name != "" and not _plain(spec.name))
+        or not all(_plain(c) for c in channels)
+        or not all(_plain(d) for d in spec.dependencies)
+        or not all(_plain(p) or _PIP_OPTION_LINE.fullmatch(p) for p in spec.pip)
+        or not all(_plain(k) and _QUOTABLE.fullmatch(v) for k, v in spec.variables)
+        or any("\n" in c or c != c.strip() or not c for c in comments.values())
+    ):
+        return None
+    out = [f"name: {spec.name}"] if spec.name else []
+    out += ["channels:", *(f"  - {c}" for c in channels), "dependencies:"]
+
+    def item(indent: str, line: str, column: int) -> str:
+        text = f"{indent}- {line}"
+        if line in comments:
+            text = text.ljust(column) + "# " + comments[line]
+        return text
+
+    width = max(len(d) for d in spec.dependencies)
+    out += [item("  ", d, width + 6) for d in spec.dependencies]
+    if spec.pip:
+        out.append("  - pip:")
+        pwidth = max(len(p) for p in spec.pip)
+        out += [item("      ", p, pwidth + 10) for p in spec.pip]
+    if spec.variables:
+        out += ["variables:", *(f'  {k}: "{v}"' for k, v in spec.variables)]
+    return header_text(spec.header) + "\n".join(out) + "\n"
+
+
+def _dump_ruamel(spec: EnvSpec) -> str:
+    """:func:`dump` through ruamel.yaml: any value, quoted as YAML needs."""
     from ruamel.yaml.comments import CommentedMap, CommentedSeq
 
     comments = dict(spec.comments)
@@ -217,6 +271,8 @@ def write_atomic(path: str | os.PathLike[str], text: str, *, force: bool = False
         umask = os.umask(0)
         os.umask(umask)
         mode = 0o666 & ~umask
+    import tempfile  # here: generate -o - writes no file, and tempfile loads random, hashlib
+
     tmp = None
     try:
         fd, tmp = tempfile.mkstemp(
@@ -620,22 +676,17 @@ def team_request(doc: EnvDocument) -> TeamRequest:
             continue
         name = conda_name(item)
         vspec = conda_version_spec(item)
-        if name in ("pytorch", "torch", "pytorch-gpu", "pytorch-cpu"):
+        if name in CONDA_TORCH_SPECS:
             listed.add("torch")
-        elif name in ("torchvision", "torchaudio"):
+        elif name in COMPANIONS:
             listed.add(name)
         if name == "python" and vspec:
             python_line = item
             pv = pinned_version(vspec)
             if pv and re.fullmatch(r"\d+\.\d+(\.\d+)?", pv):
                 python = ".".join(pv.split(".")[:2])
-        elif (
-            name in ("pytorch", "torch", "pytorch-gpu", "pytorch-cpu", "torchvision", "torchaudio")
-            and vspec
-        ):
-            canonical = (
-                "torch" if name in ("pytorch", "torch", "pytorch-gpu", "pytorch-cpu") else name
-            )
+        elif name in (*CONDA_TORCH_SPECS, *COMPANIONS) and vspec:
+            canonical = "torch" if name in CONDA_TORCH_SPECS else name
             pins.append((canonical, vspec, item, "conda"))
     for line in doc.pip or ():
         if not isinstance(line, str):
@@ -710,7 +761,11 @@ def set_stack(doc: EnvDocument, spec: EnvSpec, *, python: str, name: str | None 
             # first and add PyTorch's as an extra one (the local version pins pick its wheels).
             opts = [re.sub(r"^--index-url\b", "--extra-index-url", o) for o in opts]
         _rebuild_seq(
-            pip_seq, keep=lambda ln: not _is_pip_stack(ln), insert=opts + reqs, where="start"
+            pip_seq,
+            keep=lambda ln: not _is_pip_stack(ln),
+            insert=opts + reqs,
+            where="start",
+            same=lambda ln: pip_name(ln) if isinstance(ln, str) and ln[:1] != "-" else None,
         )
         # (index comments are not carried over: the option may have changed to --extra-index-url)
         if not len(pip_seq):
@@ -750,6 +805,7 @@ def set_stack(doc: EnvDocument, spec: EnvSpec, *, python: str, name: str | None 
         after=is_python,
         comments=dict(spec.comments),
         item_column=doc.sequence_offset + 2,
+        same=_stack_package,
     )
 
     # -- channels: the plan's first, in its order; the file's others after them --
@@ -822,6 +878,15 @@ def _strip_header(text: str) -> str:
     return text
 
 
+def _stack_package(item: Any) -> str | None:
+    """The package a conda dependency line names, torch's spellings as one (``pytorch``,
+    ``pytorch-gpu`` -> ``torch``); None for a mapping (``pip:``)."""
+    if not isinstance(item, str):
+        return None
+    name = conda_name(item)
+    return "torch" if name in ("pytorch", "torch", "pytorch-gpu", "pytorch-cpu") else name
+
+
 def _split_comment(token: Any) -> tuple[str | None, str]:
     """(end-of-line comment, the full-line comments that follow) of a ruamel comment token."""
     if token is None:
@@ -841,6 +906,7 @@ def _rebuild_seq(
     after: Any = None,
     comments: dict[str, str] | None = None,
     item_column: int = 4,
+    same: Any = None,
 ) -> None:
     """Drop the items ``keep`` rejects and insert ``insert``, keeping every comment in place.
 
@@ -849,6 +915,8 @@ def _rebuild_seq(
     ``"end"``); ``"end"`` after the last plain item (before a ``pip:`` subsection); ``"start"``
     first. Full-line comments that followed a dropped item stay where they were. ``comments``
     gives end-of-line comments for inserted items (``item_column``: where an item's text starts).
+    ``same`` names an item's package: an inserted item that replaces a dropped one of the same
+    package keeps that line's own end-of-line comment (``- pytorch>=2.4  # our floor``).
     """
     from ruamel.yaml.error import CommentMark
     from ruamel.yaml.tokens import CommentToken
@@ -874,20 +942,27 @@ def _rebuild_seq(
     # entry: [value, eol comment, trailing full-line comments, original token, changed]
     entries: list[list[Any]] = []
     pending = ""
+    kept_eol: dict[str, str] = {}  # a dropped line's own comment, by package
+    if same is not None:
+        ours = {f"# {c}" for c in (comments or {}).values()}  # a comment we wrote is rewritten
+        for i, item in enumerate(old):
+            eol = _split_comment(tokens[i])[0]
+            if not (not keeps[i] and eol and same(item)):
+                continue
+            text = eol.strip()
+            for c in ours:  # ours after theirs (a file specialized before)
+                text = text.removesuffix("  " + c)
+            if text not in ours:
+                kept_eol.setdefault(same(item), text)
+
+    def eol_of(v: Any) -> str | None:
+        ours = f"# {comments[v]}" if comments and isinstance(v, str) and v in comments else None
+        theirs = kept_eol.get(same(v)) if same is not None and kept_eol else None
+        return "  ".join(c for c in (theirs, ours) if c) or None
+
     for i in range(len(old) + 1):
         if i == ins and insert:
-            new = [
-                [
-                    v,
-                    f"# {comments[v]}"
-                    if comments and isinstance(v, str) and v in comments
-                    else None,
-                    "",
-                    None,
-                    True,
-                ]
-                for v in insert
-            ]
+            new = [[v, eol_of(v), "", None, True] for v in insert]
             if move and entries and entries[-1][2]:
                 new[-1][2], entries[-1][2] = entries[-1][2], ""
                 entries[-1][4] = True

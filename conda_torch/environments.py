@@ -15,7 +15,6 @@ import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from .conda_api import locate_prefix_by_name
 from .conda_cli import conda_info, find_conda
@@ -26,6 +25,7 @@ from .exceptions import (
 )
 from .prefix import check_env_name, is_conda_env, is_environment, python_in
 
+TYPE_CHECKING = False  # as typing.TYPE_CHECKING, without importing typing (DESIGN.md)
 if TYPE_CHECKING:
     from collections.abc import Mapping
 

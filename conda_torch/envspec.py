@@ -16,10 +16,10 @@ from __future__ import annotations
 
 import os
 from logging import getLogger
-from typing import TYPE_CHECKING
 
 from conda.plugins.types import EnvironmentSpecBase
 
+TYPE_CHECKING = False  # as typing.TYPE_CHECKING, without importing typing (DESIGN.md)
 if TYPE_CHECKING:
     from conda.models.environment import Environment
 

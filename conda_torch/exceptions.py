@@ -8,9 +8,7 @@ same way. Library code raises these; it never prints or exits.
 
 from __future__ import annotations
 
-from difflib import get_close_matches
-from typing import TYPE_CHECKING
-
+TYPE_CHECKING = False  # as typing.TYPE_CHECKING, without importing typing (DESIGN.md)
 if TYPE_CHECKING:
     from collections.abc import Iterable, Sequence
 
@@ -92,7 +90,32 @@ def os_error_reason(exc: OSError) -> str:
 
 def suggest(value: str, choices: Iterable[str], n: int = 3) -> list[str]:
     """The nearest spellings of ``value`` among ``choices`` (for "did you mean" hints)."""
+    from difflib import get_close_matches  # only on an error: difflib and heapq cost 1-2 ms
+
     return get_close_matches(value, list(choices), n=n, cutoff=0.5)
+
+
+def nearest_versions(value: str, known: Iterable[str]) -> list[str] | None:
+    """The known versions nearest ``value`` by version order (packaging's PEP 440 order): the
+    newest at or below it and the oldest above it (``2.9.9`` -> 2.9.1, 2.10.0; ``9.9`` -> the
+    newest). None when ``value`` holds no version number or a known one is not a version."""
+    import re
+
+    from packaging.version import InvalidVersion, Version
+
+    m = re.search(r"\d+(?:\.\d+)*", value)
+    if m is None:
+        return None
+    try:
+        target = Version(m.group())
+        ordered = sorted((Version(k), k) for k in known)
+    except InvalidVersion:
+        return None
+    if not ordered:
+        return None
+    below = [k for v, k in ordered if v <= target]
+    above = [k for v, k in ordered if v > target]
+    return below[-1:] + above[:1]
 
 
 class CondaTorchError(_Base):
@@ -201,11 +224,18 @@ class OverrideError(CondaTorchValueError):
 class UnknownVersionError(CondaTorchValueError):
     """A version (torch, Python, CUDA) that the matrix does not know."""
 
-    def __init__(self, what: str, value: str, known: Sequence[str]) -> None:
+    def __init__(
+        self, what: str, value: str, known: Sequence[str], *, hint: str | None = None
+    ) -> None:
         self.what = what
         self.value = value
-        near = suggest(value, known)
-        hint = f"Nearest known: {', '.join(near)}." if near else f"Known: {', '.join(known[-8:])}."
+        if hint is None:
+            near = nearest_versions(value, known)
+            if near is None:
+                near = suggest(value, known)
+            hint = (
+                f"Nearest known: {', '.join(near)}." if near else f"Known: {', '.join(known[-8:])}."
+            )
         super().__init__(f"unknown {what} {value!r}", hints=[hint])
 
 

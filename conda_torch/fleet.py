@@ -35,10 +35,10 @@ from __future__ import annotations
 import os
 import re
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING
 
 from .exceptions import CondaTorchValueError, IncompatibleError, InputFileError
 
+TYPE_CHECKING = False  # as typing.TYPE_CHECKING, without importing typing (DESIGN.md)
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
     from typing import Any

@@ -9,8 +9,7 @@ that print, because that is the contract conda gives them (docs/conda-notes.md 4
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
+TYPE_CHECKING = False  # as typing.TYPE_CHECKING, without importing typing (DESIGN.md)
 if TYPE_CHECKING:
     from argparse import Namespace
     from collections.abc import Callable

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
+TYPE_CHECKING = False  # as typing.TYPE_CHECKING, without importing typing (DESIGN.md)
 if TYPE_CHECKING:
     from typing import Any
 
@@ -70,6 +70,8 @@ class Observation:
 
 @dataclass(frozen=True)
 class GPU:
+    """One GPU: its vendor, index, name and (NVIDIA) compute capability."""
+
     vendor: str
     index: int | None = None
     name: str | None = None
@@ -92,6 +94,8 @@ class GPU:
 
 @dataclass(frozen=True)
 class PlatformInfo:
+    """The platform: conda subdirs, operating system, kernel, C library, Python, container."""
+
     #: conda subdir of the running Python (what conda would install into).
     subdir: str | None = None
     #: conda subdir the hardware runs natively (differs under Rosetta 2).
@@ -117,6 +121,8 @@ class PlatformInfo:
 
 @dataclass(frozen=True)
 class NvidiaInfo:
+    """The NVIDIA driver, the newest CUDA it supports, and its GPUs."""
+
     #: Kernel driver version (on WSL2: the Windows host driver).
     driver_version: str | None = None
     #: Newest CUDA the driver supports ("13.0"), not a toolkit version.
@@ -132,6 +138,8 @@ class NvidiaInfo:
 
 @dataclass(frozen=True)
 class RocmInfo:
+    """The ROCm installation and its GPUs."""
+
     version: str | None = None
     path: str | None = None
     gpus: tuple[GPU, ...] = ()
@@ -140,6 +148,8 @@ class RocmInfo:
 
 @dataclass(frozen=True)
 class AppleInfo:
+    """Apple silicon: the chip, Rosetta 2 and Metal (MPS)."""
+
     chip: str | None = None
     apple_silicon: bool | None = None
     rosetta: bool | None = None
@@ -151,6 +161,8 @@ class AppleInfo:
 
 @dataclass(frozen=True)
 class XpuInfo:
+    """Intel GPUs (XPU)."""
+
     gpus: tuple[GPU, ...] = ()
     sources: dict[str, str] = field(default_factory=dict, compare=False, hash=False)
 
@@ -183,6 +195,8 @@ class Probe:
 
 @dataclass(frozen=True)
 class Machine:
+    """Everything known about one machine, merged from observations (:func:`merge`)."""
+
     platform: PlatformInfo = field(default_factory=PlatformInfo)
     nvidia: NvidiaInfo | None = None
     rocm: RocmInfo | None = None

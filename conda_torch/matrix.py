@@ -27,13 +27,13 @@ import json
 import os
 import re
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
 from . import compat
 from .constants import CONDA_OVERRIDE_CUDA, SUBDIRS
 from .exceptions import CondaTorchValueError, IncompatibleError, UnknownVersionError
 from .models import Backend, Source, Subdir, version_tuple
 
+TYPE_CHECKING = False  # as typing.TYPE_CHECKING, without importing typing (DESIGN.md)
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
     from typing import Any
@@ -238,10 +238,6 @@ class Verdict:
 # -- the matrix ---------------------------------------------------------------------------
 
 
-def _vt(version: str) -> tuple[int, ...]:
-    return version_tuple(version)
-
-
 def _public(version: str) -> str:
     return str(version).strip().split("+", 1)[0]
 
@@ -271,12 +267,10 @@ class Matrix:
         self.left_out: list[dict[str, str]] = data["left_out"]
         self.drivers: dict[str, dict[str, Any]] = data["drivers"]
         #: conda-forge companion versions -> the pytorch minors their builds were made against.
-        self.conda_forge_pairs: dict[str, dict[str, list[str]]] = data.get(
-            "conda_forge_pairs", {}
-        )
+        self.conda_forge_pairs: dict[str, dict[str, list[str]]] = data.get("conda_forge_pairs", {})
         self.macos: dict[str, Any] = data["macos"]
         self._releases: dict[str, dict[str, Any]] = {r["version"]: r for r in data["releases"]}
-        self._versions: list[str] = sorted(self._releases, key=_vt)
+        self._versions: list[str] = sorted(self._releases, key=version_tuple)
         self._texts: list[str] = data.get("texts") or []
         self._compact: list[dict[str, Any]] = data["builds"]
         self._full: dict[int, dict[str, Any]] = {}
@@ -359,7 +353,7 @@ class Matrix:
     def resolve_torch(self, spec: str | None) -> str:
         """The newest release matching ``spec``; ``None`` means the newest release with builds."""
         if spec is None or not str(spec).strip():
-            return max(self._with_builds, key=_vt)
+            return max(self._with_builds, key=version_tuple)
         return self.matching_torch(spec)[-1]
 
     def _match(self, text: str) -> list[str]:
@@ -374,8 +368,8 @@ class Matrix:
                 # "==2.5" means 2.5.0 under PEP 440
                 padded = ".".join(parts + ["0"] * (3 - len(parts)))
                 return [padded] if padded in self._releases else []
-            prefix = tuple(int(p) for p in parts)
-            return [v for v in self._versions if _vt(v)[: len(prefix)] == prefix]
+            prefix = version_tuple(number)
+            return [v for v in self._versions if version_tuple(v)[: len(prefix)] == prefix]
         from packaging.specifiers import InvalidSpecifier, SpecifierSet
 
         try:
@@ -385,17 +379,8 @@ class Matrix:
         return [v for v in self._versions if spec.contains(v, prereleases=True)]
 
     def _nearest(self, text: str) -> list[str]:
-        digits = _vt(text)
-        if not digits:
-            return self._versions[-8:]
-
-        def distance(v: str) -> tuple[int, ...]:
-            key = _vt(v)
-            same = sum(1 for a, b in zip(key, digits) if a == b)
-            num = lambda k: sum(x * 1000 ** (2 - i) for i, x in enumerate((k + (0, 0, 0))[:3]))  # noqa: E731
-            return (-same, abs(num(key) - num(digits)))
-
-        return sorted(self._versions, key=distance)[:3]
+        """The releases :class:`UnknownVersionError` picks the nearest from (by version)."""
+        return list(self._versions)
 
     # -- pairings ---------------------------------------------------------------------
 
@@ -470,8 +455,8 @@ class Matrix:
             for alt in (rel.get("alt") or {}).values():
                 if alt.get(name):
                     allowed.add(alt[name])
-            if name == "torchaudio" and _vt(version)[:2] >= (2, 11):
-                if _vt(got)[:2] == (2, 11):
+            if name == "torchaudio" and version_tuple(version)[:2] >= (2, 11):
+                if version_tuple(got)[:2] == (2, 11):
                     continue
                 reasons.append(f"torch {version} pairs with torchaudio 2.11.x, not {got}")
                 continue
@@ -480,7 +465,7 @@ class Matrix:
                 continue
             if got in allowed:
                 continue
-            want_text = " or ".join(sorted(allowed, key=_vt))
+            want_text = " or ".join(sorted(allowed, key=version_tuple))
             reasons.append(f"torch {version} pairs with {name} {want_text}, not {got}")
         return reasons
 
@@ -690,7 +675,7 @@ class Matrix:
             return IncompatibleError(f"ROCm builds exist only as linux-64 pip wheels, not for {sd}")
         if be is not None and be.kind == "xpu" and sd.value not in ("linux-64", "win-64"):
             return IncompatibleError(f"XPU wheels exist only for linux-64 and win-64, not for {sd}")
-        if src is Source.PYTORCH and versions and min(_vt(v) for v in versions) >= (2, 6):
+        if src is Source.PYTORCH and versions and min(version_tuple(v) for v in versions) >= (2, 6):
             return IncompatibleError(
                 f"the pytorch channel stops at 2.5.x; torch {torch} is not on it",
                 hints=[
@@ -704,7 +689,7 @@ class Matrix:
             src is Source.PIP
             and sd.value == "osx-64"
             and versions
-            and min(_vt(v) for v in versions) > (2, 2, 2)
+            and min(version_tuple(v) for v in versions) > (2, 2, 2)
         ):
             return IncompatibleError(
                 f"x86 macOS pip wheels ended at 2.2.2; torch {torch} has none for osx-64",
@@ -745,10 +730,10 @@ class Matrix:
             if not found:
                 continue
             if name == "python":
-                pys = sorted({p for c in found for p in c.pythons}, key=_vt)
+                pys = sorted({p for c in found for p in c.pythons}, key=version_tuple)
                 details.append(f"python {py} is not supported; these builds support {_span(pys)}")
             elif name == "torch":
-                tv = sorted({c.torch for c in found}, key=_vt)
+                tv = sorted({c.torch for c in found}, key=version_tuple)
                 span = tv[0] if len(tv) == 1 else f"{tv[0]} to {tv[-1]}"
                 details.append(f"the other filters match torch {span}")
             elif name == "backend":
@@ -761,6 +746,25 @@ class Matrix:
         return IncompatibleError(text + (": " + "; or ".join(details) if details else ""))
 
     # -- machines ---------------------------------------------------------------------
+
+    def driver_cuda_conflict(self, driver: str, cuda: str, *, windows: bool = False) -> str | None:
+        """Why a driver version and the CUDA it is said to report cannot both be true (NVIDIA's
+        Table 3: the driver reporting CUDA X.Y is at least X.Y's floor), or None.
+
+        ``driver 550.54.14`` with ``CUDA 13.0``: 13.0 needs 580.65.06, and 550 reports 12.4.
+        """
+        os_key = "win" if windows else "linux"
+        floor = (self.drivers.get(".".join(cuda.split(".")[:2])) or {}).get(os_key)
+        if not floor or version_tuple(driver) >= version_tuple(floor):
+            return None
+        reports = [
+            c
+            for c, row in self.drivers.items()
+            if row.get(os_key) and version_tuple(row[os_key]) <= version_tuple(driver)
+        ]
+        newest = max(reports, key=version_tuple) if reports else None
+        why = f"driver {driver} cannot report CUDA {cuda}: CUDA {cuda} needs driver >= {floor}"
+        return why + (f" (driver {driver} reports CUDA {newest})" if newest else "")
 
     def machine_subdir(self, machine: Machine, subdir: str | Subdir | None = None) -> Subdir:
         """The subdir to judge: ``subdir``, else the native one (Rosetta), else the platform's."""
@@ -846,7 +850,7 @@ class Matrix:
         elif f.accelerator and f.accelerator != "mps":
             reasons.append(f"CPU only: this machine's {f.accelerator_name} would not be used")
         for floor, have, what in ((c.glibc, f.glibc, "glibc"), (c.macos, f.macos, "macOS")):
-            if floor and have and _vt(have) < _vt(floor):
+            if floor and have and version_tuple(have) < version_tuple(floor):
                 reject(
                     "os",
                     f"{c.source}'s builds of torch {c.torch} need {what} >= {floor}, this "
@@ -968,22 +972,27 @@ class Matrix:
     ) -> None:
         if f.apple_silicon is False:
             reject("os", "MPS needs Apple silicon; this Mac has an Intel CPU")
-        torch = _vt(c.torch)
+        torch = version_tuple(c.torch)
         if f.macos is None:
             return
         if c.source is Source.PIP:
             for floor in self.macos["pip_install"]:
-                if torch >= _vt(floor["from"]) and _vt(f.macos) < _vt(floor["macos"]):
+                if torch >= version_tuple(floor["from"]) and version_tuple(f.macos) < version_tuple(
+                    floor["macos"]
+                ):
                     reject(
                         "os",
                         f"torch {c.minor} pip wheels need macOS >= {floor['macos']}, "
                         f"this Mac runs {f.macos}",
                     )
         for floor in self.macos["mps"]:
-            lo, hi = _vt(floor["from"]), _vt(floor["until"]) if floor["until"] else None
+            lo, hi = (
+                version_tuple(floor["from"]),
+                version_tuple(floor["until"]) if floor["until"] else None,
+            )
             if torch[:2] < lo or (hi is not None and torch[:2] > hi):
                 continue
-            if _vt(f.macos) < _vt(floor["macos"]):
+            if version_tuple(f.macos) < version_tuple(floor["macos"]):
                 if floor["unverified"]:
                     reasons.append(
                         f"MPS in torch {c.minor} may need macOS >= {floor['macos']} "
@@ -1002,6 +1011,8 @@ class Matrix:
 
 @dataclass(frozen=True)
 class _Facts:
+    """The facts of a machine that the matrix judges a build against."""
+
     subdir: Subdir
     driver: str | None
     driver_os: str  # "linux" | "win" (WSL uses the Windows host driver)
@@ -1056,12 +1067,12 @@ class _Facts:
             and plat.virtual_packages.get("__cuda")
         ):
             cuda, cuda_from = plat.virtual_packages["__cuda"], " (conda's __cuda)"
-        if cuda is not None and not _vt(cuda):
+        if cuda is not None and not version_tuple(cuda):
             cuda = None
-        if cuda is not None and _vt(cuda) == (0,):
+        if cuda is not None and version_tuple(cuda) == (0,):
             cuda = None
         driver = nv.driver_version if nv else None
-        if driver is not None and not _vt(driver):
+        if driver is not None and not version_tuple(driver):
             driver = None
         gpus = machine.visible_nvidia_gpus
         nvidia = bool(driver or gpus)
@@ -1106,14 +1117,23 @@ class _Facts:
 # -- helpers --------------------------------------------------------------------------------
 
 
-def _python(python: str | None) -> str | None:
+def parse_python(python: str | None) -> str | None:
+    """``"3.12"`` from ``3.12``, ``3.12.4``, ``python=3.12``: the one reading of ``--python``
+    (matrix, generate, create); whether builds exist for it is the matrix's answer, which names
+    the range they support."""
     if python is None:
         return None
     text = str(python).strip()
     m = re.fullmatch(r"(?:python\s*=*\s*)?(\d+)\.(\d+)(?:\.\d+)?", text)
     if not m:
-        raise UnknownVersionError("python", text, ["3.10", "3.11", "3.12", "3.13", "3.14"])
+        raise CondaTorchValueError(
+            f"--python {text!r} is not a Python version: expected X.Y",
+            hints=["Give it as X.Y, e.g. --python 3.12."],
+        )
     return f"{m.group(1)}.{m.group(2)}"
+
+
+_python = parse_python
 
 
 def _sm(cc: str) -> str:
@@ -1123,7 +1143,7 @@ def _sm(cc: str) -> str:
 def _span(pys: list[str]) -> str:
     if not pys:
         return "no Python"
-    keys = [_vt(p) for p in pys]
+    keys = [version_tuple(p) for p in pys]
     contiguous = all(b[0] == a[0] and b[1] == a[1] + 1 for a, b in zip(keys, keys[1:]))
     if contiguous and len(pys) > 2:
         return f"{pys[0]}-{pys[-1]}"
@@ -1147,7 +1167,7 @@ def _listing_order(c: Candidate) -> tuple[Any, ...]:
     """Newest torch; then conda-forge, pip, pytorch; then cuda, rocm, xpu, mps, cpu; newest."""
     kind, version = c.backend.sort_key
     return (
-        tuple(-x for x in _vt(c.torch)),
+        tuple(-x for x in version_tuple(c.torch)),
         SOURCE_ORDER.index(c.source),
         kind,
         tuple(-x for x in version),
@@ -1158,8 +1178,8 @@ def _rank(judged: tuple[Verdict, int], f: _Facts, prefer_gpu: bool) -> tuple[Any
     verdict, coverage = judged
     c = verdict.candidate
     uses = int(f.accelerator is not None and c.backend.kind == f.accelerator)
-    torch = tuple(-x for x in _vt(c.torch))
-    cuda = tuple(-x for x in _vt(c.backend.cuda_version or "0"))
+    torch = tuple(-x for x in version_tuple(c.torch))
+    cuda = tuple(-x for x in version_tuple(c.backend.cuda_version or "0"))
     first = (-uses, torch) if prefer_gpu else (torch, -uses)
     # A GPU of unknown compute capability: the build that covers the most architectures.
     breadth = -_breadth(c) if f.unknown_capability and c.backend.kind == "cuda" else 0

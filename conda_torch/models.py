@@ -8,19 +8,26 @@ back with ``str()``. Nothing here imports more than the standard library.
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass, field
 from enum import Enum
 
-from .constants import SUBDIRS
+from .constants import BACKEND_KINDS, BACKEND_WORDS, SUBDIRS
 from .exceptions import UnknownPlatformError, UnknownVersionError
 
 __all__ = ["BACKEND_KINDS", "Backend", "Release", "Source", "Subdir", "version_tuple"]
 
 
-def version_tuple(version: str) -> tuple[int, ...]:
-    """``"12.6"`` -> ``(12, 6)``; ``"535.129.03"`` -> ``(535, 129, 3)``. Non-digits separate."""
-    return tuple(int(p) for p in re.findall(r"\d+", version))
+@functools.lru_cache(maxsize=1024)  # ranking the matrix asks the same few hundred again
+def version_tuple(version: str | None) -> tuple[int, ...]:
+    """The one version parser: ``"12.6"`` -> ``(12, 6)``; ``"535.129.03"`` -> ``(535, 129, 3)``.
+
+    Digit runs of the public version: non-digits separate, a local tag is dropped
+    (``"2.5.1+cu121"`` -> ``(2, 5, 1)``), ``None``/``""`` give ``()``. For ordering torch,
+    CUDA, driver, Python, glibc and macOS versions; conda's MatchSpec semantics are not this.
+    """
+    return tuple(int(p) for p in re.findall(r"\d+", str(version or "").split("+", 1)[0]))
 
 
 # -- Subdir -------------------------------------------------------------------------------
@@ -68,28 +75,12 @@ class Subdir:
 
 # -- Backend ------------------------------------------------------------------------------
 
-#: Compute backend kinds, in the order tables list them.
-BACKEND_KINDS: tuple[str, ...] = ("cuda", "rocm", "xpu", "mps", "cpu")
+def _backend_error(raw: str) -> UnknownVersionError:
+    """An unreadable backend, with every form a backend takes (:data:`BACKEND_WORDS`)."""
+    return UnknownVersionError(
+        "backend", raw, (), hint=f"Known: {BACKEND_WORDS} (e.g. cu126, cuda=12.6, rocm6.4)."
+    )
 
-#: Names offered when a backend string cannot be read.
-_BACKEND_EXAMPLES = (
-    "cpu",
-    "cuda",
-    "rocm",
-    "mps",
-    "xpu",
-    "cu118",
-    "cu121",
-    "cu124",
-    "cu126",
-    "cu128",
-    "cu129",
-    "cu130",
-    "cu132",
-    "cuda=12.6",
-    "rocm6.4",
-    "rocm7.2",
-)
 
 _CU = re.compile(r"^cu(\d{2,3})$")
 _CUDA = re.compile(r"^cuda(?:[=\s_-]*(\d+(?:\.\d+)?))?$")
@@ -112,9 +103,9 @@ class Backend:
 
     def __post_init__(self) -> None:
         if self.kind not in BACKEND_KINDS:
-            raise UnknownVersionError("backend", self.kind, _BACKEND_EXAMPLES)
+            raise _backend_error(self.kind)
         if self.version is not None and self.kind not in ("cuda", "rocm"):
-            raise UnknownVersionError("backend", f"{self.kind}{self.version}", _BACKEND_EXAMPLES)
+            raise _backend_error(f"{self.kind}{self.version}")
         object.__setattr__(self, "_key", version_tuple(self.version) if self.version else ())
 
     @classmethod
@@ -136,11 +127,11 @@ class Backend:
         if m := _CUDA.match(value):
             version = m.group(1)
             if version is not None and "." not in version:
-                raise UnknownVersionError("backend", raw, _BACKEND_EXAMPLES)
+                raise _backend_error(raw)
             return cls("cuda", _norm(version))
         if m := _ROCM.match(value):
             return cls("rocm", m.group(1))
-        raise UnknownVersionError("backend", raw, _BACKEND_EXAMPLES)
+        raise _backend_error(raw)
 
     def __str__(self) -> str:
         if self.kind == "cuda":

@@ -25,12 +25,13 @@ from __future__ import annotations
 import re
 import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
-from .doctor import CAUSE_OF, SEVERITIES, Finding
-from .doctor import FINDINGS as DOCTOR_FINDINGS
-from .models import Source
+from .constants import PIP_STACK
+from .findings import CAUSE_OF, SEVERITIES, Finding
+from .findings import FINDINGS as DOCTOR_FINDINGS
+from .models import Source, version_tuple
 
+TYPE_CHECKING = False  # as typing.TYPE_CHECKING, without importing typing (DESIGN.md)
 if TYPE_CHECKING:
     from collections.abc import Iterable, Sequence
     from typing import Any, Final
@@ -43,7 +44,7 @@ SCHEMA: Final = "conda-torch.doctor-paste/1"
 #: Findings only a paste gives: id -> (severity, cause, title). Ids shared with ``doctor``
 #: (``arch-missing``, ``driver-too-old``, ``pair-mismatch``, ``mixed-channels``,
 #: ``pip-and-conda``, ``cpu-build-on-gpu``, ``user-site-shadow``, ``pytorch-beside-forge``) keep
-#: doctor's cause (:data:`conda_torch.doctor.CAUSE_OF`).
+#: doctor's cause (:data:`conda_torch.findings.CAUSE_OF`).
 FINDINGS: Final[dict[str, tuple[str, str | None, str]]] = {
     "cpu-build-chosen": ("error", "cpu_build_on_gpu", "a CPU build where CUDA was asked for"),
     "cpu-build": ("warning", "cpu_build_on_gpu", "a CPU build of torch (the GPU is not shown)"),
@@ -136,6 +137,7 @@ def read(items: Sequence[tuple[str, str]]) -> Reading:
     observations: list[Observation] = []
     lines: list[str] = []
     for label, text in items:
+        text = parsers.bounded(text)
         observations.extend(parsers.observe(text, source=label))
         lines.extend(parsers.Capture.from_text(text).plain)
     ordered = parsers.ranked(observations)
@@ -339,10 +341,6 @@ class Built:
             "unknown": "",
         }[self.kind]
         return f"{self.name} {self.version}" + (f" ({what} build)" if what else "")
-
-
-def _vt(text: str | None) -> tuple[int, ...]:
-    return tuple(int(p) for p in re.findall(r"\d+", str(text or "").split("+")[0]))
 
 
 def _tag_kind(version: str) -> tuple[str, str | None, str | None] | None:
@@ -765,7 +763,7 @@ class _Case:
         lists = [e for e in failures if e["id"] == "pip_no_match" and e.get("versions")]
         if not lists or self._index_not_pypi():
             return []
-        newest = max(lists[0]["versions"], key=_vt)
+        newest = max(lists[0]["versions"], key=version_tuple)
         matrix = self.matrix()
         if matrix is None:
             return []
@@ -778,8 +776,8 @@ class _Case:
             except Exception:
                 continue
             if versions:
-                last[subdir] = max(_vt(v) for v in versions)
-        ends_here = [sd for sd, v in last.items() if v == _vt(newest)]
+                last[subdir] = max(version_tuple(v) for v in versions)
+        ends_here = [sd for sd, v in last.items() if v == version_tuple(newest)]
         if len(ends_here) != 1 or ends_here[0] != "osx-64":
             return []
         apple = self.m.apple.apple_silicon if self.m.apple else None
@@ -937,7 +935,9 @@ class _Case:
         if not floors:
             return out
         needs = "; ".join(f"{what}: macOS {floor}" for floor, what in floors)
-        above = [(fl, what) for fl, what in floors if have and _vt(have) < _vt(fl)]
+        above = [
+            (fl, what) for fl, what in floors if have and version_tuple(have) < version_tuple(fl)
+        ]
         apple = self.m.apple
         native = bool(apple and apple.apple_silicon and not apple.rosetta)
         if above and (torch is not None or len(above) == len(floors) or native):
@@ -983,11 +983,15 @@ class _Case:
             return f"torch {f['from']}" + (f"-{f['until']}" if f["until"] else " and later")
 
         if torch is not None:
-            v = _vt(torch.version)[:2]
+            v = version_tuple(torch.version)[:2]
             for f in floors:
-                if _vt(f["from"]) <= v and (not f["until"] or v <= _vt(f["until"])):
+                if version_tuple(f["from"]) <= v and (
+                    not f["until"] or v <= version_tuple(f["until"])
+                ):
                     return [(f["macos"], f"torch {torch.base}")]
-        return [(f["macos"], what(f)) for f in sorted(floors, key=lambda f: _vt(f["macos"]))]
+        return [
+            (f["macos"], what(f)) for f in sorted(floors, key=lambda f: version_tuple(f["macos"]))
+        ]
 
     # -- NVIDIA --------------------------------------------------------------------------------
 
@@ -1439,7 +1443,7 @@ class _Case:
                 )
             )
             return out
-        stack = ("torch", "torchvision", "torchaudio")
+        stack = PIP_STACK
         by_listing: dict[int, list[dict[str, Any]]] = {}
         for p in self.r.packages:
             if carried(p) in stack or p["name"] == "libtorch":
@@ -1467,7 +1471,7 @@ class _Case:
                 if p["name"] == "mkl" and p.get("listing") == pkgs[0].get("listing")
             ]:
                 pt = [p for p in torches if p.get("channel") == "pytorch"]
-                if pt and _vt(mk[0]["version"]) >= (2024, 1):
+                if pt and version_tuple(mk[0]["version"]) >= (2024, 1):
                     out.append(
                         self.finding(
                             "mkl-abi",
@@ -1574,20 +1578,11 @@ class _Case:
         return out
 
     def _stack_words(self) -> str:
-        parts = [
-            f"{b.name} {b.version}"
-            for b in (self.built(d) for d in ("torch", "torchvision", "torchaudio"))
-            if b
-        ]
+        parts = [f"{b.name} {b.version}" for b in (self.built(d) for d in PIP_STACK) if b]
         return f" ({', '.join(parts)})" if len(parts) > 1 else ""
 
     def _stack_lines(self) -> list[str]:
-        return [
-            ln
-            for b in (self.built(d) for d in ("torch", "torchvision", "torchaudio"))
-            if b
-            for ln in b.evidence
-        ]
+        return [ln for b in (self.built(d) for d in PIP_STACK) if b for ln in b.evidence]
 
     def _pairing(self, torch: Built) -> tuple[list[str], list[str]]:
         comps = [b for b in (self.built("torchvision"), self.built("torchaudio")) if b]
@@ -1623,7 +1618,7 @@ class _Case:
                 torch.kind == "cuda"
                 and torch.cuda
                 and c.cuda
-                and _vt(torch.cuda)[:1] != _vt(c.cuda)[:1]
+                and version_tuple(torch.cuda)[:1] != version_tuple(c.cuda)[:1]
             ):
                 reasons.append(f"{c.describe()} is for another CUDA major than {torch.describe()}")
         return reasons, evidence

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING
 
 from . import __version__
 from .constants import COMPANIONS, CONDA_OVERRIDE_CUDA
@@ -35,6 +34,7 @@ from .machine import GPU, AppleInfo, Machine, NvidiaInfo, PlatformInfo
 from .matrix import load as load_matrix
 from .models import Backend, Subdir
 
+TYPE_CHECKING = False  # as typing.TYPE_CHECKING, without importing typing (DESIGN.md)
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
     from typing import Any, Final
@@ -74,6 +74,8 @@ PLAN_SCHEMA: Final = "conda-torch.plan/1"
 
 @dataclass(frozen=True)
 class GPUSummary:
+    """One GPU as a plan shows it."""
+
     index: int | None
     name: str | None
     vendor: str
@@ -898,15 +900,9 @@ def _rejected(
 
 
 def _normalize_python(python: str) -> str:
-    import re
+    from .matrix import parse_python
 
-    m = re.fullmatch(r"\s*(?:python)?\s*=*\s*(3)\.(\d+)(?:\.\d+)?\s*", python)
-    if not m:
-        raise CondaTorchValueError(
-            f"--python {python!r} is not a Python version",
-            hints=["Give it as X.Y, e.g. --python 3.12."],
-        )
-    return f"{m.group(1)}.{m.group(2)}"
+    return str(parse_python(python))
 
 
 def default_name(c: Candidate) -> str:

@@ -7,10 +7,9 @@ the top; everything else is imported inside the hook bodies (a test guards this)
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from conda.plugins import hookimpl
 
+TYPE_CHECKING = False  # as typing.TYPE_CHECKING, without importing typing (DESIGN.md)
 if TYPE_CHECKING:
     from collections.abc import Iterable
 

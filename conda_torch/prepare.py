@@ -20,9 +20,9 @@ from __future__ import annotations
 import os
 import re
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING
 
 from . import envfile, render
+from .constants import PIP_STACK
 from .detect import detect
 from .exceptions import CondaTorchError, CondaTorchValueError, IncompatibleError
 from .fleet import plan_fleet
@@ -30,6 +30,7 @@ from .matrix import load as load_matrix
 from .models import Subdir
 from .plan import generic_machine, implied_subdir, make_plan
 
+TYPE_CHECKING = False  # as typing.TYPE_CHECKING, without importing typing (DESIGN.md)
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping, Sequence
     from typing import Any, Final
@@ -190,7 +191,8 @@ def specialize(
 def check_pins(request: envfile.TeamRequest, plan: Plan, matrix: Any = None) -> None:
     """Refuse the file's torch-stack pins that the plan's release contradicts.
 
-    A torch pin that ``--torch`` replaced is not checked (the plan's request says so).
+    ``--torch`` may replace the file's torch pin only with a release the pin admits (a
+    ``--torch 2.3`` against ``pytorch>=2.4`` is refused: the file's own pin wins).
     :class:`IncompatibleError` names the line and the matrix's reason (``Matrix.pairing_ok``).
     """
     cand = plan.candidate
@@ -198,7 +200,14 @@ def check_pins(request: envfile.TeamRequest, plan: Plan, matrix: Any = None) -> 
     chosen = {"torch": cand.torch, "torchvision": cand.torchvision, "torchaudio": cand.torchaudio}
     for package, vspec, line, kind in request.pins:
         if package == "torch" and asked_torch is not None and asked_torch != request.torch:
-            continue  # --torch overrides the file's torch line
+            # --torch replaces the file's torch line only within what the line allows
+            if not _pin_fits(vspec, cand.torch, kind, package):
+                raise IncompatibleError(
+                    f"--torch {asked_torch} contradicts the file's '{line}' (torch "
+                    f"{cand.torch} is outside it)",
+                    hints=["Drop --torch to take the file's pin, or change that line."],
+                )
+            continue
         version = chosen.get(package)
         if version is None:
             raise IncompatibleError(
@@ -411,7 +420,7 @@ def _doc_name(doc: envfile.EnvDocument) -> str | None:
 def _prepared_as_is(doc: envfile.EnvDocument, path: str, *, origin: str) -> Prepared:
     """A file created exactly as written; its pins stand in for the plan."""
     request = envfile.team_request(doc)
-    pins: dict[str, str | None] = {"torch": None, "torchvision": None, "torchaudio": None}
+    pins: dict[str, str | None] = dict.fromkeys(PIP_STACK)
     for package, vspec, _line, _kind in request.pins:
         if pins.get(package) is None:
             pins[package] = envfile.pinned_version(vspec.lstrip("=")) or vspec
@@ -444,9 +453,7 @@ def from_provenance(prov: Any) -> Prepared:
 
     doc = envfile.loads(prov.environment_file, str(prov.path))
     record = dict(prov.plan)
-    stack = ", ".join(
-        f"{k} {record[k]}" for k in ("torch", "torchvision", "torchaudio") if record.get(k)
-    )
+    stack = ", ".join(f"{k} {record[k]}" for k in PIP_STACK if record.get(k))
     machine = None
     if prov.machine:
         try:
@@ -508,8 +515,9 @@ def replan_provenance(
         asked_by=ask.asked_by,
         default_python=default_python,
     )
-    if torch is None and request.torch:
-        # The old file pinned the old stack: re-plan freely unless --torch says otherwise.
+    if request.pins:
+        # The old file pinned the old stack (conda-torch's plan then, not a team's request):
+        # re-plan freely, as --torch says when given (a pin left in would bound it).
         doc = envfile.drop_stack_pins(doc)
     text = specialize(doc, plan, matrix=matrix, name=name)
     return _prepared(plan, text, origin="plan", machine=machine)

@@ -21,8 +21,8 @@ import subprocess
 import threading
 import time
 from collections import deque
-from typing import TYPE_CHECKING
 
+TYPE_CHECKING = False  # as typing.TYPE_CHECKING, without importing typing (DESIGN.md)
 if TYPE_CHECKING:
     from collections.abc import Iterable, Sequence
     from typing import IO, Any

@@ -29,22 +29,33 @@ import re
 import shlex
 import stat
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING
 
 from . import conda_cli as cd
 from . import prefix as pf
+from .builds import conda_build, pip_build
 from .conda_api import requested_specs
-from .constants import COMPANIONS, STACK_CONDA
+from .constants import (
+    COMPANIONS,
+    CONDA_CARRIERS,
+    CONDA_TORCH_SPECS,
+    PIP_STACK,
+    STACK_CONDA,
+    STACK_PIP_PREFIXES,
+    TORCH_CONDA_PACKAGES,
+    TORCH_PIP_PACKAGES,
+)
 from .exceptions import CondaTorchError, CondaTorchValueError, EnvironmentNotFoundError
+from .inventory import inventory
 from .prepare import from_provenance, prepare, replan_provenance
 
+TYPE_CHECKING = False  # as typing.TYPE_CHECKING, without importing typing (DESIGN.md)
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping, Sequence
     from typing import Any, Final
 
     from .create import CreateResult, Step
+    from .inventory import Inventory
     from .prepare import Prepared
-    from .doctor import Inventory
     from .machine import Machine
 
 #: Version of ``recreate --json``. Bump the number on an incompatible change.
@@ -57,10 +68,6 @@ MIN_CONDA: Final = (22, 11)
 #: Where ``--keep-backup`` keeps the old environment: ``<parent>/<name>.conda-torch-backup``.
 KEPT_SUFFIX: Final = ".conda-torch-backup"
 
-#: pip distributions that come with a pip torch (its CUDA wheels and compiler): never carried
-#: over, the new torch brings its own.
-STACK_PIP_PREFIXES: Final = ("nvidia-", "triton", "pytorch-triton", "cuda-")
-
 #: What the new environment is made from.
 ORIGINS: Final = ("file", "provenance", "regenerate", "history")
 
@@ -70,14 +77,10 @@ ORIGINS: Final = ("file", "provenance", "regenerate", "history")
 
 
 def _is_stack_conda(name: str) -> bool:
-    from .envfile import TORCH_CONDA_PACKAGES
-
     return name in TORCH_CONDA_PACKAGES or name in STACK_CONDA
 
 
 def _is_stack_pip(name: str) -> bool:
-    from .envfile import TORCH_PIP_PACKAGES
-
     return name in TORCH_PIP_PACKAGES or name.startswith(STACK_PIP_PREFIXES)
 
 
@@ -208,6 +211,8 @@ def add_extras(text: str, extras: Extras) -> tuple[str, tuple[str, ...]]:
 
 @dataclass(frozen=True)
 class Change:
+    """One package whose version a rebuild changes."""
+
     package: str
     before: str | None
     after: str | None
@@ -236,8 +241,6 @@ class Change:
 
 def current_stack(inv: Inventory) -> dict[str, str | None]:
     """``torch``/``torchvision``/``torchaudio`` -> "2.5.1 (conda-forge, cuda126_...)"."""
-    from .doctor import CONDA_CARRIERS, PIP_STACK, conda_build, pip_build
-
     out: dict[str, str | None] = {}
     for package in PIP_STACK:
         parts: list[str] = []
@@ -276,7 +279,7 @@ def planned_stack(plan: Mapping[str, Any]) -> dict[str, str | None]:
         how = "as the file says"
     kind = _backend_words(backend)
     out: dict[str, str | None] = {}
-    for package in ("torch", "torchvision", "torchaudio"):
+    for package in PIP_STACK:
         version = plan.get(package)
         if not version:
             out[package] = None
@@ -464,7 +467,6 @@ def plan_recreate(
     plan is made anew.
     """
     from . import provenance as provenance_mod
-    from .doctor import inventory
 
     prefix = os.path.abspath(os.path.expanduser(prefix))
     check_target(prefix)
@@ -486,7 +488,7 @@ def plan_recreate(
     if from_file is not None:
         if regenerate or asked:
             raise CondaTorchValueError(
-                "--from FILE is taken as it is written; it does not combine with --regenerate, "
+                "-f FILE is taken as it is written; it does not combine with --regenerate, "
                 "--torch, --python, --backend or --source",
                 hints=["Use `conda torch generate -f FILE` first to plan a file for this machine."],
             )
@@ -548,7 +550,7 @@ def plan_recreate(
     after = planned_stack(prepared.record)
     changes = tuple(
         Change(p, before.get(p), after.get(p))
-        for p in ("torch", "torchvision", "torchaudio")
+        for p in PIP_STACK
         if before.get(p) or after.get(p)
     )
     notes.append(
@@ -581,7 +583,7 @@ def _asked_torch(hist: Mapping[str, str]) -> str | None:
     """The torch version the user pinned in an explicit request (``pytorch=2.5`` -> ``2.5``)."""
     from .envfile import conda_version_spec, pinned_version
 
-    for name in ("pytorch", "torch", "pytorch-gpu", "pytorch-cpu"):
+    for name in CONDA_TORCH_SPECS:
         spec = hist.get(name)
         if spec:
             version = pinned_version(conda_version_spec(spec))
@@ -609,6 +611,8 @@ def _not_in_file(prefix: str, inv: Inventory, text: str) -> tuple[str, ...]:
 
 @dataclass(frozen=True)
 class RecreateResult:
+    """What ``recreate`` planned and, unless a dry run, did."""
+
     plan: RecreatePlan
     result: CreateResult | None = None
     dry_run: bool = False

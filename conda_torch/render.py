@@ -17,11 +17,11 @@ import os
 import re
 import shlex
 import textwrap
-from typing import TYPE_CHECKING
 
 from . import __version__
 from .envfile import EnvSpec, conda_name, dump
 
+TYPE_CHECKING = False  # as typing.TYPE_CHECKING, without importing typing (DESIGN.md)
 if TYPE_CHECKING:
     from collections.abc import Sequence
     from typing import Any, Final

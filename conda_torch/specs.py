@@ -37,8 +37,8 @@ from __future__ import annotations
 import functools
 import re
 from itertools import zip_longest
-from typing import TYPE_CHECKING
 
+TYPE_CHECKING = False  # as typing.TYPE_CHECKING, without importing typing (DESIGN.md)
 if TYPE_CHECKING:
     from typing import Any
 

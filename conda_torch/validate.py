@@ -18,15 +18,16 @@ import sys
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from . import compat, constants, procs
+from .constants import COMPANIONS, CONDA_CARRIERS
 from .exceptions import CondaTorchError, ProbeError
 from .models import Source
 from .prefix import activated_environ
 from .procs import CappedOutput
 from .specs import installed_matches
 
+TYPE_CHECKING = False  # as typing.TYPE_CHECKING, without importing typing (DESIGN.md)
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
     from typing import Any
@@ -73,11 +74,11 @@ CHECK_IDS = (
 #: https://pytorch.org/get-started/locally/ (the ``--index-url`` lines).
 PYTORCH_INDEX = "https://download.pytorch.org/whl"
 
-COMPANIONS = ("torchvision", "torchaudio")
-
 
 @dataclass(frozen=True)
 class Check:
+    """One check of an environment and its verdict."""
+
     id: str
     status: str  # "pass" | "warn" | "fail"
     message: str
@@ -96,6 +97,8 @@ class Check:
 
 @dataclass(frozen=True)
 class Report:
+    """Every check of one environment, with what the probe reported."""
+
     python: str
     prefix: str | None
     checks: tuple[Check, ...]
@@ -301,6 +304,8 @@ def _load_matrix() -> Any:
 
 @dataclass
 class _Context:
+    """What the checks of one environment read."""
+
     facts: Mapping[str, Any]
     python: str
     prefix: str | None
@@ -696,7 +701,7 @@ def _check_single_copy(ctx: _Context) -> Check:
     problems: list[str] = []
     for package in ("torch", *COMPANIONS):
         dists = [d for d in ctx.facts.get("dists") or () if d.get("name") == package]
-        names = ("pytorch", "torch") if package == "torch" else (package,)
+        names = CONDA_CARRIERS[package]
         records = [r for r in ctx.facts.get("conda_records") or () if r.get("name") in names]
         copies = [
             f"{d.get('version')} in {d.get('location')} ({d.get('installer') or 'no installer'})"

@@ -44,12 +44,12 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from . import procs
 from .constants import PROBE_TIMEOUT_S
 from .exceptions import CondaTorchValueError, LauncherError
 
+TYPE_CHECKING = False  # as typing.TYPE_CHECKING, without importing typing (DESIGN.md)
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
     from typing import Any
@@ -72,8 +72,8 @@ PART = "@@conda-torch-part@@"
 #: (tests/test_via.py runs the shipped detection where the installed package cannot be
 #: imported, so a new import that is not listed here fails there.)
 DETECT_MODULES = (
-    "__init__.py", "_version.py", "constants.py", "exceptions.py", "machine.py", "detect.py",
-    "gpu_names.py", "amd_names.py", "_probe.py", "parsers/",
+    "__init__.py", "_version.py", "constants.py", "exceptions.py", "machine.py", "models.py",
+    "detect.py", "gpu_names.py", "amd_names.py", "_probe.py", "parsers/", "builds.py",
 )  # fmt: skip
 
 #: The oldest Python the shipped detection runs on (``requires-python``).

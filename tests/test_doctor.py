@@ -18,7 +18,8 @@ from pathlib import Path
 import pytest
 
 from conda_torch import doctor
-from conda_torch.doctor import Inventory, diagnose, inventory
+from conda_torch.doctor import diagnose
+from conda_torch.inventory import Inventory, installed_torch, inventory
 from conda_torch.models import channel_name
 from conda_torch.exceptions import EnvironmentNotFoundError
 
@@ -528,7 +529,7 @@ def test_inventory_reads_pip_builds(tmp_path: Path) -> None:
         requires=("nvidia-cuda-runtime-cu13==13.0.96; platform_system == 'Linux'", "filelock"),
     )
     inv = inventory(prefix)
-    b = doctor.installed_torch(inv)
+    b = installed_torch(inv)
     assert b is not None and (b.installer, b.kind, b.cuda) == ("pip", "cuda", "13.0")
     assert isinstance(inv, Inventory) and inv.python_version == PY
 

@@ -379,14 +379,24 @@ def test_specialize_refuses_contradicting_pins(h100, line, needle):
     assert needle in err.value.line
 
 
-def test_specialize_torch_flag_overrides_the_files_torch_pin(h100):
-    plan, out = _specialize(TEAM, h100, torch="2.9")
+def test_specialize_torch_flag_outside_the_files_torch_pin_is_refused(h100):
+    with pytest.raises(IncompatibleError) as err:
+        _specialize(TEAM, h100, torch="2.9")
+    assert err.value.line.startswith("--torch 2.9 contradicts the file's 'pytorch=2.5'")
+
+
+def test_specialize_torch_flag_within_the_files_torch_pin_narrows_it(h100):
+    plan, out = _specialize(TEAM.replace("pytorch=2.5 ", "pytorch>=2.5 "), h100, torch="2.9")
     assert plan.candidate.torch.startswith("2.9")
-    assert "pytorch=2.5" not in _body(out)
+    assert "pytorch>=2.5" not in _body(out)
+    # the rewritten line keeps the team's own comment
+    line = next(ln for ln in _body(out).splitlines() if ln.strip().startswith("- pytorch="))
+    assert line.rstrip().endswith("# keep in sync with CI") or "# keep in sync with CI  #" in line
 
 
 def test_specialize_to_pip_keeps_other_pip_packages_on_their_index(h100):
-    plan, out = _specialize(TEAM, h100, torch="2.9", source="pip")
+    plan, out = _specialize(TEAM.replace("pytorch=2.5 ", "pytorch>=2.5 "), h100, torch="2.9",
+                            source="pip")  # fmt: skip
     doc = envfile.loads(out)
     pip = list(doc.pip)
     assert "rich" in pip
@@ -443,3 +453,44 @@ def test_relative_pip_paths_become_absolute(line, expected):
     changed = envfile.absolute_pip_paths(doc, "/team")
     assert doc.pip[0] == (expected or line)
     assert changed is (expected is not None and expected != line)
+
+
+@pytest.mark.parametrize(
+    "spec",
+    [
+        SPEC,
+        EnvSpec(
+            name=None,
+            channels=("conda-forge",),
+            dependencies=("python=3.13", "pip", "__cuda>=13"),
+            pip=(
+                "--index-url https://download.pytorch.org/whl/cu130",
+                "torch==2.13.0+cu130",
+                "torchvision==0.28.0+cu130",
+            ),
+            variables=(("PYTHONNOUSERSITE", "1"),),
+            comments=(
+                ("__cuda>=13", "an NVIDIA driver for CUDA 13.x (CONDA_OVERRIDE_CUDA=13.0 ...)"),
+                ("--index-url https://download.pytorch.org/whl/cu130", "cu130 wheels"),
+            ),
+        ),
+        # values YAML would read as something else, or that need quotes: ruamel.yaml writes them
+        EnvSpec(name="true", channels=("conda-forge",), dependencies=("python=3.12",)),
+        EnvSpec(name="3.12", channels=("conda-forge",), dependencies=("python=3.12",)),
+        EnvSpec(name="yes", channels=("conda-forge",), dependencies=("python=3.12",)),
+        EnvSpec(name="a: b", channels=("conda-forge",), dependencies=("python=3.12",)),
+        EnvSpec(name="t", channels=("https://conda.anaconda.org/conda-forge",),
+                dependencies=("python >=3.10,<3.13", "numpy #1")),  # fmt: skip
+        EnvSpec(name="t", channels=(), dependencies=("python=3.12",)),
+        EnvSpec(name="t", channels=("conda-forge",), dependencies=("*weird", "[x]", "a:")),
+        EnvSpec(name="t", channels=("conda-forge",), dependencies=("python",),
+                variables=(("A", 'say "hi"'), ("B", "back\\slash"), ("C", "ünï"))),  # fmt: skip
+    ],
+)
+def test_dump_without_ruamel_is_ruamels_text(spec):
+    """Where ``dump`` writes the text itself it is ruamel.yaml's; elsewhere ruamel writes it."""
+    plain = envfile._dump_plain(spec)
+    ruamel = envfile._dump_ruamel(spec)
+    assert plain is None or plain == ruamel
+    assert envfile.dump(spec) == ruamel
+    assert envfile.loads(ruamel).dependencies is not None

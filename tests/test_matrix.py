@@ -14,7 +14,12 @@ from typing import TYPE_CHECKING
 import pytest
 
 from conda_torch.constants import SUBDIRS
-from conda_torch.exceptions import IncompatibleError, UnknownPlatformError, UnknownVersionError
+from conda_torch.exceptions import (
+    CondaTorchValueError,
+    IncompatibleError,
+    UnknownPlatformError,
+    UnknownVersionError,
+)
 from conda_torch.machine import AppleInfo, Machine, PlatformInfo, merge
 from conda_torch.matrix import load
 from conda_torch.models import Backend, Source, Subdir, version_tuple
@@ -56,6 +61,45 @@ def test_data_is_what_the_build_tool_makes_from_the_reference():
     tool = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(tool)
     assert tool.dump(tool.build()) == DATA.read_text(encoding="utf-8")
+
+
+def test_release_policy_is_data_the_build_tool_reads(tmp_path, monkeypatch):
+    """data/policy.yaml, not code, decides: drop a confirmed pairing and a measured arch list
+    from it, and the rebuilt rows flag the pairing and carry the reference's list again."""
+    spec = importlib.util.spec_from_file_location(
+        "build_matrix_policy", ROOT / "tools" / "build_matrix.py"
+    )
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    text = (ROOT / "data" / "policy.yaml").read_text(encoding="utf-8")
+    edited = text.replace('  "2.4.1": [TI_RELEASE_MATRIX, PIP_METADATA]\n', "")
+    edited = edited.replace('arch_measured:\n  - torch: "2.11"', 'arch_measured:\n  - torch: "0.0"')
+    assert edited.count("\n") == text.count("\n") - 1 and '"0.0"' in edited
+    (tmp_path / "policy.yaml").write_text(edited, encoding="utf-8")
+    monkeypatch.setattr(tool, "POLICY", tmp_path / "policy.yaml")
+    data = tool.build()
+    release = {r["version"]: r for r in data["releases"]}["2.4.1"]
+    assert any(u.startswith("torchvision:") for u in release["unverified"])
+    assert "TI_RELEASE_MATRIX" not in release["sources"]
+    before = {r["version"]: r for r in RAW["releases"]}["2.4.1"]
+    assert not any(u.startswith("torchvision:") for u in before["unverified"])
+    assert "TI_RELEASE_MATRIX" in before["sources"]
+    row = next(
+        r
+        for r in data["builds"]
+        if (r["source"], r["subdir"], r["backend"], r["minor"])
+        == ("pip", "linux-64", "cu130", "2.11")
+    )
+    # without the measurement, the reference's doubt about 12.0+PTX comes back
+    assert "FIXTURE_H100_TORCH" not in row["sources"]
+    assert any(u.startswith("ptx:") for u in row["unverified"])
+    built = next(
+        r
+        for r in M.rows()
+        if (r["source"], r["subdir"], r["backend"], r["minor"])
+        == ("pip", "linux-64", "cu130", "2.11")
+    )
+    assert "FIXTURE_H100_TORCH" in built["sources"] and built["unverified"] == []
 
 
 def test_dataset_is_dated_and_knows_when_it_is_stale():
@@ -577,7 +621,7 @@ def test_impossible_combinations_say_which_constraint_fails(kw, message):
 def test_bad_filters_raise_named_errors():
     with pytest.raises(UnknownPlatformError):
         M.candidates(subdir="linux64")
-    with pytest.raises(UnknownVersionError):
+    with pytest.raises(CondaTorchValueError, match="'three' is not a Python version: expected X.Y"):
         M.candidates(subdir="linux-64", python="three")
     with pytest.raises(UnknownVersionError):
         M.candidates(subdir="linux-64", backend="gpu")

@@ -213,8 +213,16 @@ def test_release_ignores_local_tags_when_comparing():
 
 @pytest.mark.parametrize(
     ("text", "key"),
-    [("12.6", (12, 6)), ("535.129.03", (535, 129, 3)), ("580", (580,))],
-    ids=["cuda", "driver", "branch"],
+    [
+        ("12.6", (12, 6)),
+        ("535.129.03", (535, 129, 3)),
+        ("580", (580,)),
+        ("2.5.1+cu121", (2, 5, 1)),
+        ("rocm-6.2.0", (6, 2, 0)),
+        ("N/A", ()),
+        (None, ()),
+    ],
+    ids=["cuda", "driver", "branch", "local-tag", "folder", "no-digits", "none"],
 )
 def test_version_tuple(text, key):
     assert version_tuple(text) == key

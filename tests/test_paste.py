@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from conda_torch.doctor import CAUSES, SEVERITIES
+from conda_torch.findings import CAUSES, SEVERITIES
 from conda_torch.exceptions import InputFileError
 from conda_torch.parsers import Capture
 from conda_torch.paste import FINDINGS, diagnose_texts
@@ -260,7 +260,7 @@ def diagnoses_of(text: str):
 
 
 def test_finding_ids_are_declared() -> None:
-    from conda_torch.doctor import FINDINGS as DOCTOR
+    from conda_torch.findings import FINDINGS as DOCTOR
 
     for path in REPORT_FILES:
         for f in diagnoses_of(_body(path)).findings:

@@ -347,3 +347,23 @@ def test_environments_folder_has_not_drifted(tmp_path):
         assert (committed / path.name).read_text(encoding="utf-8") == path.read_text(
             encoding="utf-8"
         ), f"environments/{path.name} drifted: run python tools/regen_environments.py and commit"
+
+
+def test_files_written_without_ruamel_match_ruamel(machines, matrix):
+    """``envfile.dump`` writes a plain file itself (no ruamel.yaml import: it would double
+    generate's start-up); the text must be ruamel's, character for character."""
+    from conda_torch import envfile
+
+    written = 0
+    for key in MACHINES:
+        for source in (None, "pip", "conda-forge", "pytorch"):
+            try:
+                plan = plan_for(machines, matrix, key, source=source)
+            except (CondaTorchValueError, IncompatibleError):
+                continue
+            spec = plan_to_envspec(plan)
+            plain = envfile._dump_plain(spec)
+            assert plain is not None, spec  # what generate writes is plain words
+            assert plain == envfile._dump_ruamel(spec), spec
+            written += 1
+    assert written >= len(MACHINES)

@@ -170,3 +170,104 @@ def test_environment_specifier_hook_is_light_with_real_conda():
     assert out["detect"] == [False]  # only with --format conda-torch
     assert _heavy(out["added"]) == []
     assert {m for m in out["added"] if m.startswith("conda_torch")} == {"conda_torch.envspec"}
+
+
+# -- the stand-alone commands' start-up ----------------------------------------------------------
+
+#: A real paste (collect_env with torch's driver warning), the one bench/paste.py times.
+PASTE = ROOT_DIR / "tests/data/reports/driver_too_old-pytorch-112553-collect-env-cu121-driver470.txt"
+
+#: command -> (modules it must not load, its cli module). What each would cost (DESIGN.md,
+#: "Start-up time"): typing 3 ms; inspect with ast, dis and tokenize (dataclasses' import of
+#: it is deferred: cli._dataclasses_without_inspect); difflib (only for "did you mean", on an
+#: error); ruamel and packaging (YAML and PEP 440: a team file, validate; ranking builds);
+#: xml.etree (only an XML capture); platform (os.uname answers); pathlib (doctor's reading of a
+#: prefix, not a paste).
+LIGHT = ("inspect", "ast", "dis", "tokenize", "difflib", "ruamel", "xml", "platform", "pathlib")
+START_UP = {
+    "detect": (
+        (*LIGHT, "typing", "packaging", "conda", "json", "datetime", "conda_torch.matrix"),
+        "main_detect",
+    ),
+    "matrix --torch 2.9.1 --json": (
+        (*LIGHT, "typing", "packaging", "conda", "conda_torch.detect", "conda_torch.machine"),
+        "main_matrix",
+    ),
+    "generate -o -": ((*LIGHT, "tempfile", "conda_torch.doctor"), "main_generate"),
+    "doctor --from PASTE": ((*LIGHT, "conda_torch.doctor"), "main_doctor"),
+}
+
+LOADED = """
+    import io, runpy, sys, contextlib
+    sys.argv = ["conda-torch", *sys.argv[1:]]
+    with contextlib.redirect_stdout(io.StringIO()):
+        try:
+            runpy.run_module("conda_torch", run_name="__main__")
+        except SystemExit as exc:
+            code = exc.code
+    modules = sorted(sys.modules)
+    import json
+    print(json.dumps({"code": code, "modules": modules}))
+"""
+
+
+@pytest.mark.parametrize("command", list(START_UP))
+def test_command_start_up_loads_nothing_it_does_not_use(command):
+    """What a command loads decides most of its time (no timing here: bench/ measures it)."""
+    args = [str(PASTE) if word == "PASTE" else word for word in command.split()]
+    proc = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(LOADED), *args],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(ROOT_DIR)},
+        cwd=ROOT_DIR,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr
+    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert out["code"] in (0, 1), proc.stderr  # doctor exits 1: the paste shows a problem
+    modules = set(out["modules"])
+    forbidden, cli_module = START_UP[command]
+    assert sorted(m for m in modules if m in forbidden or m.split(".")[0] in forbidden) == []
+    # the stand-alone CLI builds (and imports) only the subcommand it runs
+    assert {m for m in modules if m.startswith("conda_torch.cli.main_")} == {
+        f"conda_torch.cli.{cli_module}"
+    }
+
+
+def test_every_dataclass_has_a_docstring():
+    """dataclasses calls inspect.signature (loading inspect, ast, dis, tokenize) to write a
+    docstring for a dataclass without one: the stand-alone CLI defers inspect on that basis."""
+    import ast
+
+    missing = []
+    for path in sorted((ROOT_DIR / "conda_torch").rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ClassDef) and any(
+                "dataclass" in ast.unparse(d) for d in node.decorator_list
+            ):
+                if not ast.get_docstring(node):
+                    missing.append(f"{path.relative_to(ROOT_DIR)}:{node.lineno} {node.name}")
+    assert missing == []
+
+
+def test_inspect_deferred_by_the_cli_still_works():
+    """After a command, a dataclass without a docstring still gets dataclasses' signature doc,
+    and ``import inspect`` gives the real module."""
+    code = """
+        import contextlib, io, json, sys
+        from conda_torch.cli import main
+        with contextlib.redirect_stdout(io.StringIO()):
+            main(["detect", "--json"])
+        deferred = "inspect" not in sys.modules
+        import dataclasses, inspect
+
+        @dataclasses.dataclass(frozen=True)
+        class Value:
+            x: int
+
+        print(json.dumps({"deferred": deferred, "doc": Value.__doc__,
+                          "real": hasattr(inspect, "getsource")}))
+    """
+    out = _run(sys.executable, code, path=[str(ROOT_DIR)])
+    assert out == {"deferred": True, "doc": "Value(x: int)", "real": True}

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 from conda_torch import recreate as rc
-from conda_torch.doctor import inventory
+from conda_torch.inventory import inventory
 from conda_torch.exceptions import CondaTorchError, EnvironmentNotFoundError
 from conda_torch.machine import Machine, PlatformInfo
 
@@ -413,7 +413,7 @@ def test_creation_failing_midway_keeps_the_original(condabox: CondaBox, tmp_path
     before = snapshot(prefix)
     bad = env_file(tmp_path / "bad.yml", f"python={PY}", "alpha", "breaker")
     # by name, as users do (conda resolves it)
-    proc = box.torch_cli("recreate", "-n", "rc-midway", "--from", str(bad), "-y")
+    proc = box.torch_cli("recreate", "-n", "rc-midway", "-f", str(bad), "-y")
     assert proc.returncode == 1, proc.stdout + proc.stderr
     assert "recreate failed" in proc.stderr and "breaker" in proc.stdout + proc.stderr
     assert snapshot(prefix) == before and not siblings(prefix)
@@ -457,7 +457,7 @@ def test_killed_between_the_renames_never_loses_the_original(
     prefix = box.create(box.root / "envs" / "rc-killed", f"python={PY}", "alpha")
     before = snapshot(prefix)
     slow = env_file(tmp_path / "slow.yml", f"python={PY}", "alpha", "slowpoke")
-    proc = _start(box, "recreate", "-p", str(prefix), "--from", str(slow), "-y")
+    proc = _start(box, "recreate", "-p", str(prefix), "-f", str(slow), "-y")
     _wait_for_conda(prefix, proc)
     # conda-torch and the conda it runs (its own process group, named in the lock): no chance
     # to clean up
@@ -492,7 +492,7 @@ def test_interrupted_rebuild_rolls_back(condabox: CondaBox, tmp_path: Path) -> N
     prefix = box.create(box.root / "envs" / "rc-sigint", f"python={PY}", "alpha")
     before = snapshot(prefix)
     slow = env_file(tmp_path / "slow.yml", f"python={PY}", "alpha", "slowpoke")
-    proc = _start(box, "recreate", "-p", str(prefix), "--from", str(slow), "-y")
+    proc = _start(box, "recreate", "-p", str(prefix), "-f", str(slow), "-y")
     _wait_for_conda(prefix, proc)
     os.killpg(proc.pid, signal.SIGINT)  # Ctrl-C reaches the whole foreground group
     out, err = proc.communicate(timeout=120)

@@ -12,16 +12,16 @@ from pathlib import Path
 
 import pytest
 
-from conda_torch import doctor
+from conda_torch import findings
 
 from .conftest import read_fixture
 
 REPORTS = Path(__file__).resolve().parent / "data" / "reports"
 INDEX = REPORTS / "INDEX.md"
 
-# The cause vocabulary of issue 13 (conda_torch.doctor.CAUSES), plus `healthy` for reports whose
+# The cause vocabulary of issue 13 (conda_torch.findings.CAUSES), plus `healthy` for reports whose
 # stack is consistent and whose problem the thread found elsewhere.
-CAUSES = (*doctor.CAUSES, "healthy")
+CAUSES = (*findings.CAUSES, "healthy")
 REQUIRED = (
     "source",
     "repo-thread-title",

@@ -20,8 +20,10 @@ listed in the output's ``left_out`` / per-row ``unverified`` entries:
   arch list, a Windows driver floor, a Python list) stays, flagged ``"field: reason"``, so
   ``conda torch matrix --explain`` can warn about it and generators can refuse to pin it.
 
-A few facts were checked beyond the reference when this file was written (2026-11-26); each
-is a named source in ``EXTRA_SOURCES`` and is applied by ``VERIFIED``/``overrides`` below.
+The release policy applied to the reference (which releases are left out, measured arch
+lists, pairings a registry confirms, the pytorch channel's arch lists, ...) is data, not code:
+``data/policy.yaml``, one entry per rule with the sources that establish it. The facts checked
+beyond the reference (2026-11-26) are named sources in that file's ``sources:``.
 """
 
 from __future__ import annotations
@@ -37,103 +39,24 @@ if TYPE_CHECKING:
     from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from conda_torch.models import version_tuple  # noqa: E402  (the one version parser)
+
 REFERENCE = ROOT / "data" / "reference" / "pytorch"
 #: The reference files read, as recorded in the output (paths relative to the repository root).
 REFERENCE_FILES = ("torch_releases.yaml", "cuda.yaml", "apple_rocm_xpu.yaml", "NOTES.md")
 #: conda-forge's and the ``pytorch`` channel's own per-build data (tools/feedstock_builds.py).
 CF_BUILDS = ROOT / "data" / "conda-forge" / "builds.yaml"
 PYTORCH_CHANNEL_PINS = ROOT / "data" / "pytorch-channel" / "pins.yaml"
+#: The release policy: the rules applied to the reference rows, with their sources (hand-written).
+POLICY = ROOT / "data" / "policy.yaml"
 OUTPUT = ROOT / "conda_torch" / "data" / "matrix.json"
 SCHEMA = "conda-torch.matrix/1"
 INDEX = "https://download.pytorch.org/whl/"
 
 SUBDIRS = ("linux-64", "linux-aarch64", "linux-ppc64le", "osx-64", "osx-arm64", "win-64")
-
-#: Sources read while building the dataset that the reference files do not cite.
-EXTRA_SOURCES: dict[str, dict[str, str]] = {
-    "CF_BUILDS": {
-        "what": (
-            "conda-forge's own per-build metadata: every pytorch/torchvision/torchaudio build "
-            "(version, build number, subdir, CUDA compiler, Pythons, the pytorch minor a "
-            "companion was built against, build string, architectures), read by "
-            "tools/feedstock_builds.py from the feedstocks' recipes and .ci_support history "
-            "(data/conda-forge/builds.yaml; each matrix row's 'feedstock' names the rows' "
-            "repository, commit and path)"
-        ),
-        "path": "data/conda-forge/builds.yaml",
-    },
-    "PYTORCH_CHANNEL_PINS": {
-        "what": (
-            "pins that keep a pytorch-channel environment importable today (mkl <2024.1: "
-            "pytorch/builder's recipe asks for 'mkl >=2018' with no upper bound, and MKL 2024.1 "
-            "removed iJIT_NotifyEvent, so 'import torch' fails; pytorch/pytorch#123097)"
-        ),
-        "path": "data/pytorch-channel/pins.yaml",
-        "url": "https://github.com/pytorch/pytorch/issues/123097",
-    },
-    "PIP_METADATA": {
-        "what": (
-            "PyPI wheel metadata read on 2026-11-26 with `pip "
-            "install --dry-run --no-deps --report` "
-            "(CPython 3.11, linux x86_64): torchvision 0.15.1 requires torch==2.0.0, 0.19.1 "
-            "torch==2.4.1, 0.20.1 torch==2.5.1, 0.22.1 torch==2.7.1, 0.24.1 torch==2.9.1, 0.27.0 "
-            "torch==2.12.0, 0.27.1 torch==2.12.1, 0.28.0 torch==2.13.0, 0.29.0 torch==2.14.0, "
-            "0.29.1 torch>=2.14.0; torchaudio 2.7.1/2.9.1 require torch==2.7.1/2.9.1, torchaudio "
-            "2.11.0 has no torch requirement; torch 2.14.0 and 2.14.1 require "
-            "cuda-toolkit==13.0.3 on Linux (PyPI default CUDA "
-            "13.0), torch 2.11.0 cuda-toolkit==13.0.2"
-        ),
-        "url": "https://pypi.org/project/torchvision/",
-    },
-    "TI_RELEASE_MATRIX": {
-        "what": (
-            "pytorch/test-infra tools/scripts/generate_release_matrix.py RELEASE_DICT "
-            "(torch/torchvision/torchaudio triples 2.1.0 ... 2.5.1, e.g. 2.4.1 -> 0.19.1/2.4.1, "
-            "2.5.1 -> 0.20.1/2.5.1) at 61a77570f"
-        ),
-        "url": "https://github.com/pytorch/test-infra/blob/main/tools/scripts/generate_release_matrix.py",
-    },
-    "BUILDER_CONDA_ARCH": {
-        "what": (
-            "pytorch/builder conda/pytorch-nightly/build.sh "
-            "TORCH_CUDA_ARCH_LIST on release/1.12 ... "
-            "release/2.5 (the pytorch channel's linux conda builds): 1.12-2.0 '3.7+PTX;5.0' plus "
-            "6.0;6.1;7.0;7.5(;8.0;8.6)(;9.0 for 11.8); 2.1-2.5 '5.0;6.0;6.1;7.0;7.5;8.0;8.6' plus "
-            "'3.7+PTX;9.0' for 11.8 and '9.0' for 12.x"
-        ),
-        "url": "https://github.com/pytorch/builder/blob/release/2.5/conda/pytorch-nightly/build.sh",
-    },
-    "FIXTURE_H100_TORCH": {
-        "what": (
-            "tests/data/fixtures/torch-runtime/h100-cu130-torch2.11.0.txt: "
-            "torch 2.11.0+cu130 (pip, "
-            "linux x86_64) measured on an H100: get_arch_list() = sm_75, sm_80, sm_86, sm_90, "
-            "sm_100, sm_120 (no compute_120, i.e. no PTX)"
-        ),
-        "path": "tests/data/fixtures/torch-runtime/h100-cu130-torch2.11.0.txt",
-    },
-    "PREV_VERSIONS_CMDS": {
-        "what": (
-            "pytorch.org 'Previous PyTorch Versions' install commands (same page as PREV_VERSIONS, "
-            "copy at 04862e37): pip '+cuXXX'/'+cpu'/'+rocmX.Y' local versions with "
-            "download.pytorch.org/whl/<variant>; conda 'cudatoolkit=11.6 -c pytorch -c conda-forge'"
-        ),
-        "url": "https://pytorch.org/get-started/previous-versions/",
-    },
-}
-
-#: torchvision pairings the reference marks unverified that a registry or primary file confirms.
-VERIFIED_PAIRINGS: dict[str, tuple[str, ...]] = {
-    "2.4.1": ("TI_RELEASE_MATRIX", "PIP_METADATA"),
-    "2.5.1": ("TI_RELEASE_MATRIX", "PIP_METADATA"),
-    "2.7.1": ("PIP_METADATA",),
-    "2.9.1": ("PIP_METADATA",),
-    "2.14.0": ("PIP_METADATA",),
-}
-
-#: CUDA 10.2 is used by torch 1.12 builds but the reference's driver table starts at 11.0.
-#: NVIDIA's Table 3 row for 10.2.89 (from memory of the same table): flagged unverified.
-CUDA_10_2 = {"linux": "440.33", "win": "441.22"}
 
 LEFT_OUT: list[dict[str, str]] = []
 
@@ -156,10 +79,6 @@ def load_yaml(path: Path) -> Any:
         return yaml.safe_load(path.read_text(encoding="utf-8"))
 
 
-def vkey(v: str) -> tuple[int, ...]:
-    return tuple(int(p) for p in re.findall(r"\d+", v))
-
-
 def minor_of(v: str) -> str:
     return ".".join(v.split(".")[:2])
 
@@ -178,8 +97,16 @@ def in_minors(minor: str, spec: str) -> bool:
     spec = re.sub(r"\(.*?\)", "", str(spec)).strip()
     if "-" in spec:
         lo, hi = (s.strip() for s in spec.split("-"))
-        return vkey(lo) <= vkey(minor) <= (vkey(hi) if hi else (999,))
+        return version_tuple(lo) <= version_tuple(minor) <= (version_tuple(hi) if hi else (999,))
     return spec == minor
+
+
+def in_range(minor: str, entry: dict[str, Any]) -> bool:
+    """Whether a policy entry's ``from``/``until`` (torch minors, inclusive) hold ``minor``."""
+    lo, hi = entry.get("from"), entry.get("until")
+    if lo is not None and version_tuple(minor) < version_tuple(str(lo)):
+        return False
+    return hi is None or version_tuple(minor) <= version_tuple(str(hi))
 
 
 # -- archs --------------------------------------------------------------------------------
@@ -210,11 +137,13 @@ def parse_archs(items: list[str] | str) -> tuple[list[str], str | None, list[str
             s = s[: -len("+PTX")]
             ptx = s
         archs.append(s)
-    archs = sorted(set(archs), key=vkey)
+    archs = sorted(set(archs), key=version_tuple)
     return archs, ptx, problems
 
 
-def pip_arch_table(cuda_yaml: dict[str, Any]) -> dict[tuple[str, str, str], dict[str, Any]]:
+def pip_arch_table(
+    cuda_yaml: dict[str, Any], policy: dict[str, Any]
+) -> dict[tuple[str, str, str], dict[str, Any]]:
     """(minor, variant, 'x86'|'aarch64') -> {archs, ptx, unverified[], sources[]}."""
     table: dict[tuple[str, str, str], dict[str, Any]] = {}
     for block in cuda_yaml["pytorch_wheel_gpu_archs"]["by_release"]:
@@ -255,30 +184,21 @@ def pip_arch_table(cuda_yaml: dict[str, Any]) -> dict[tuple[str, str, str], dict
                     "unverified": dedup(unverified),
                     "sources": list(block.get("sources") or []),
                 }
-    # 2.11 cu130 (linux x86_64): measured on an H100 -- no PTX, list as below.
-    meas = table.get(("2.11", "cu130", "x86"))
-    if meas is not None:
-        meas.update(
-            archs=["7.5", "8.0", "8.6", "9.0", "10.0", "12.0"],
-            ptx=None,
-            unverified=[],
-            sources=dedup(meas["sources"] + ["FIXTURE_H100_TORCH"]),
-        )
-    # RELEASE.md claimed 12.0+PTX for 2.11 cu130 too, and the measured 2.11 wheel has none;
-    # the same claim for 2.12-2.14 cu130/cu132 is therefore not trusted.
-    for minor in ("2.12", "2.13", "2.14"):
-        for variant in ("cu130", "cu132"):
-            row = table.get((minor, variant, "x86"))
+    for m in policy["arch_measured"]:  # a list measured on a real install wins
+        meas = table.get((str(m["torch"]), str(m["variant"]), str(m["flavour"])))
+        if meas is not None:
+            meas.update(
+                archs=[str(a) for a in m["archs"]],
+                ptx=m["ptx"],
+                unverified=[],
+                sources=dedup(meas["sources"] + list(m["sources"])),
+            )
+    distrust = policy["arch_ptx_distrusted"]
+    for minor in distrust["torch"]:
+        for variant in distrust["variants"]:
+            row = table.get((str(minor), str(variant), str(distrust["flavour"])))
             if row and row["ptx"]:
-                row["unverified"] = dedup(
-                    row["unverified"]
-                    + [
-                        (
-                            "ptx: RELEASE.md lists 12.0+PTX, but the "
-                            "measured 2.11 cu130 wheel has no PTX"
-                        )
-                    ]
-                )
+                row["unverified"] = dedup(row["unverified"] + [distrust["unverified"]])
     return table
 
 
@@ -325,20 +245,17 @@ def conda_forge_arch(cuda_yaml: dict[str, Any], minor: str, cuda: str) -> dict[s
     }
 
 
-#: pytorch channel (builder conda/pytorch-nightly/build.sh) TORCH_CUDA_ARCH_LIST, per minor/CUDA.
-def pytorch_channel_archs(minor: str, cuda: str) -> tuple[list[str], str | None]:
-    mk = vkey(minor)
-    if mk <= (2, 0):
-        archs = ["3.7", "5.0", "6.0", "6.1", "7.0", "7.5"]
-        if cuda != "10.2":
-            archs += ["8.0", "8.6"]
-        if cuda == "11.8":
-            archs += ["9.0"]
-        return archs, "3.7"
-    archs = ["5.0", "6.0", "6.1", "7.0", "7.5", "8.0", "8.6", "9.0"]
-    if cuda == "11.8":
-        return ["3.7"] + archs, "3.7"
-    return archs, None
+def pytorch_channel_archs(
+    policy: dict[str, Any], minor: str, cuda: str
+) -> tuple[list[str], str | None]:
+    """The pytorch channel's TORCH_CUDA_ARCH_LIST for ``minor``/``cuda`` (policy
+    ``pytorch_channel_archs``)."""
+    for entry in policy["pytorch_channel_archs"]:
+        if in_range(minor, entry):
+            over = (entry.get("by_cuda") or {}).get(cuda) or {}
+            archs = over.get("archs", entry["archs"])
+            return [str(a) for a in archs], over.get("ptx", entry["ptx"])
+    raise SystemExit(f"policy pytorch_channel_archs: no entry for torch {minor}")
 
 
 # -- helpers ------------------------------------------------------------------------------
@@ -352,35 +269,33 @@ def dedup(items: list[Any]) -> list[Any]:
     return out
 
 
-def pythons(py: dict[str, Any], minor: str, *, experimental: bool) -> list[str]:
-    """Supported Pythons; pip also gets the 'experimental' ones that had full wheel sets (3.12 in
-    2.2/2.3, 3.13 in 2.5). Free-threaded builds and the 3.15 previews (torch-only wheels, 2.13+)
-    are left out."""
+def pythons(py: dict[str, Any], minor: str, *, experimental: dict[str, Any] | None) -> list[str]:
+    """Supported Pythons; pip also gets the 'experimental' ones in the releases policy
+    ``pip_experimental_pythons`` names (free-threaded builds are always left out)."""
     out = [str(v) for v in py.get("supported") or []]
-    if experimental and vkey(minor) < (2, 13):
+    if experimental is not None and in_range(minor, experimental):
         out += [str(v) for v in py.get("experimental") or [] if not str(v).endswith("t")]
-    return sorted(dedup(out), key=vkey)
+    return sorted(dedup(out), key=version_tuple)
 
 
 # -- builders -----------------------------------------------------------------------------
 
 
-#: pip variants torchaudio 2.11.0 was built for (torch 2.11's matrix); torch 2.12+ pairs with it.
-AUDIO_2_11_VARIANTS = ("cpu", "cu126", "cu128", "cu130", "rocm7.1", "rocm7.2", "xpu")
-
-
-def audio_for(minor: str, variant: str) -> str | None:
-    """A note when a pip variant of torch >= 2.12 has no torchaudio 2.11.0 build to pair with."""
-    if vkey(minor) < (2, 12) or variant in AUDIO_2_11_VARIANTS:
+def audio_for(policy: dict[str, Any], minor: str, variant: str) -> str | None:
+    """A note when a pip variant of a torch after torchaudio's last release has no build of that
+    torchaudio to pair with (policy ``torchaudio_last``)."""
+    last = policy["torchaudio_last"]
+    if version_tuple(minor) < version_tuple(str(last["pip_from"])):
         return None
-    return (
-        f"no torchaudio for {variant}: torchaudio 2.11.0 was built for torch 2.11's variants "
-        "only and checks the CUDA major.minor (2.11.1, which checks the major only, is not on PyPI)"
-    )
+    if variant in [str(v) for v in last["pip_variants"]]:
+        return None
+    return str(last["pip_missing_note"]).format(variant=variant)
 
 
-def build_releases(rel_yaml: dict[str, Any]) -> list[dict[str, Any]]:
+def build_releases(rel_yaml: dict[str, Any], policy: dict[str, Any]) -> list[dict[str, Any]]:
     out = []
+    verified = policy["verified_pairings"]
+    last_audio = policy["torchaudio_last"]
     for minor_block in rel_yaml["releases"]:
         minor = str(minor_block["minor"])
         minor_unverified = bool(minor_block.get("unverified"))
@@ -393,21 +308,16 @@ def build_releases(rel_yaml: dict[str, Any]) -> list[dict[str, Any]]:
             ta = patch.get("torchaudio")
             ta_compatible = [str(v) for v in patch.get("torchaudio_compatible") or []]
             if patch.get("pairing_unverified"):
-                if version in VERIFIED_PAIRINGS:
-                    sources += list(VERIFIED_PAIRINGS[version])
+                if version in verified:
+                    sources += list(verified[version])
                 else:
                     unverified.append(
                         f"torchvision: {patch.get('pairing_note') or 'pairing not confirmed'}"
                     )
             if ta is None and ta_compatible:
-                # torchaudio stopped at 2.11; 2.11.x works with every later torch. Only 2.11.0 is
-                # on PyPI (2.11.1 is a GitHub release only).
-                ta = "2.11.0"
-                sources += ["AUDIO_DOCS", "AUDIO_4212", "PIP_INDEX"]
-                notes.append(
-                    "no torchaudio release for this torch minor: torchaudio "
-                    "2.11.x supports every torch >= 2.11"
-                )
+                ta = str(last_audio["version"])
+                sources += list(last_audio["sources"])
+                notes.append(str(last_audio["note"]))
             if patch.get("release_date_unverified"):
                 unverified.append(
                     "date: proxy date (" + (patch.get("release_date_note") or "") + ")"
@@ -424,9 +334,11 @@ def build_releases(rel_yaml: dict[str, Any]) -> list[dict[str, Any]]:
                 "sources": dedup(sources),
                 "unverified": dedup(unverified),
             }
-            if version == "2.0.0":
-                # pip: 0.15.1 / 2.0.1; the pytorch channel's command: 0.15.0 / 2.0.0.
-                row["alt"] = {"pytorch": {"torchvision": "0.15.0", "torchaudio": "2.0.0"}}
+            alt = (policy.get("release_alt") or {}).get(version)
+            if alt:
+                row["alt"] = {
+                    src: {k: str(v) for k, v in pair.items()} for src, pair in alt.items()
+                }
                 notes.append(patch.get("pairing_note") or "")
             if tv is None:
                 notes.append(
@@ -439,23 +351,25 @@ def build_releases(rel_yaml: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def build_rows(
-    rel_yaml: dict[str, Any], cuda_yaml: dict[str, Any], pins: dict[str, Any]
+    rel_yaml: dict[str, Any],
+    cuda_yaml: dict[str, Any],
+    pins: dict[str, Any],
+    policy: dict[str, Any],
 ) -> list[dict[str, Any]]:
     """Every build row from the reference, except conda-forge's (:func:`conda_forge_rows`)."""
     rows: list[dict[str, Any]] = []
-    archs_pip = pip_arch_table(cuda_yaml)
+    archs_pip = pip_arch_table(cuda_yaml, policy)
+    skipped = policy["left_out_releases"]
+    windows = policy["windows_arch_lists"]
+    aarch64 = policy["aarch64_pypi_cuda"]
 
     for mb in rel_yaml["releases"]:
         minor = str(mb["minor"])
         patches = [str(p["version"]) for p in mb["patches"]]
         py = mb.get("python") or {}
         minor_unverified = bool(mb.get("unverified"))
-        if minor == "2.15":
-            left_out(
-                "torch 2.15.0: every build (pip variants, Pythons, conda-forge)",
-                "the reference has no verified build facts for 2.15 (Python list unknown, CUDA "
-                "variants from an open RFC, conda-forge unknown); the release stays listed",
-            )
+        if minor in skipped:
+            left_out(str(skipped[minor]["what"]), str(skipped[minor]["why"]))
             continue
         pip = mb.get("pip") or {}
         rel_flags = (
@@ -468,7 +382,7 @@ def build_rows(
             if py.get("unverified")
             else []
         )
-        pip_py = pythons(py, minor, experimental=True)
+        pip_py = pythons(py, minor, experimental=policy["pip_experimental_pythons"])
 
         # ---- pip --------------------------------------------------------------------
         def pip_row(
@@ -527,26 +441,26 @@ def build_rows(
                     ],
                 }
             entry = dict(entry, unverified=list(entry["unverified"]))
-            if subdir == "win-64" and vkey(minor) < (2, 9):
-                entry["unverified"].append(
-                    "Windows arch lists before 2.9 were not checked (taken from Linux)"
-                )
-            if subdir == "win-64" and entry["ptx"] and vkey(minor) >= (2, 9):
+            checked = version_tuple(minor) >= version_tuple(str(windows["checked_from"]))
+            if subdir == "win-64" and not checked:
+                entry["unverified"].append(str(windows["unverified"]))
+            if subdir == "win-64" and entry["ptx"] and checked:
                 entry["ptx"] = None  # RELEASE.md: +PTX on Linux builds only
             return entry
 
         pypi_cuda = pip.get("pypi_default_linux_x86_64_cuda")
         pypi_src = list(pip.get("pypi_default_sources") or [])
         if pip.get("pypi_default_unverified"):
-            if minor == "2.14":
-                pypi_cuda, pypi_src = "13.0", ["PIP_METADATA"]
+            confirmed = (policy.get("pypi_default_cuda") or {}).get(minor)
+            if confirmed:
+                pypi_cuda, pypi_src = str(confirmed["cuda"]), list(confirmed["sources"])
             else:
                 left_out(
                     f"pip: torch {minor} plain PyPI CUDA build", "its CUDA version is unverified"
                 )
                 pypi_cuda = None
         pypi_variant = variant_of_cuda(str(pypi_cuda)) if pypi_cuda else None
-        aarch64_pypi_cuda = vkey(minor) >= (2, 11)  # TI_AARCH64_PYPI
+        aarch64_pypi_cuda = in_range(minor, aarch64)
 
         variants = [str(v) for v in pip.get("cuda_variants") or []]
         if pip.get("cuda_variants_unverified"):
@@ -559,7 +473,7 @@ def build_rows(
                 notes = (
                     ["plain `pip install torch` on Linux x86_64 gets this build"] if on_pypi else []
                 )
-                audio = audio_for(minor, variant)
+                audio = audio_for(policy, minor, variant)
                 rows.append(
                     pip_row(
                         subdir,
@@ -606,8 +520,8 @@ def build_rows(
             )
             aa = []
         for variant in aa:
-            on_pypi = aarch64_pypi_cuda and variant == "cu130"
-            audio = audio_for(minor, variant)
+            on_pypi = aarch64_pypi_cuda and variant == aarch64["variant"]
+            audio = audio_for(policy, minor, variant)
             notes = (
                 ["plain `pip install torch` on Linux aarch64 gets this build"] if on_pypi else []
             )
@@ -618,13 +532,13 @@ def build_rows(
                     index=not on_pypi,
                     archs=cuda_archs(variant, "aarch64", "linux-aarch64"),
                     srcs=list(pip.get("linux_aarch64_cuda_sources") or [])
-                    + (["TI_AARCH64_PYPI"] if on_pypi else []),
+                    + (list(aarch64["sources"]) if on_pypi else []),
                     notes=notes + ([audio] if audio else []),
                     torchaudio=not audio,
                 )
             )
-        if aarch64_pypi_cuda and "cu130" not in aa:
-            raise SystemExit(f"{minor}: aarch64 PyPI CUDA 13.0 but no cu130 aarch64 variant")
+        if aarch64_pypi_cuda and aarch64["variant"] not in aa:
+            raise SystemExit(f"{minor}: aarch64 PyPI {aarch64['variant']} but no such variant")
 
         rocm = [str(v) for v in pip.get("rocm_variants") or []]
         if rocm and pip.get("rocm_unverified"):
@@ -647,7 +561,8 @@ def build_rows(
         elif pip.get("xpu"):
             xsrc = list(pip.get("xpu_sources") or []) + ["TI_XPU"]
             rows.append(pip_row("linux-64", "xpu", index=True, srcs=xsrc))
-            if minor == "2.5":
+            torch_only = (policy.get("xpu_windows_torch_only") or {}).get(minor)
+            if torch_only:
                 rows.append(
                     pip_row(
                         "win-64",
@@ -656,9 +571,7 @@ def build_rows(
                         srcs=xsrc,
                         torchvision=False,
                         torchaudio=False,
-                        notes=[
-                            "2.5 Windows XPU: torch wheel only (torchvision/torchaudio from source)"
-                        ],
+                        notes=[str(torch_only)],
                     )
                 )
             else:
@@ -681,12 +594,7 @@ def build_rows(
                             "cpu",
                             index=True,
                             srcs=srcs,
-                            extra_unverified=[
-                                (
-                                    "pip_specs: the local version tag ('+cpu') of "
-                                    "aarch64 CPU wheels was not checked"
-                                )
-                            ],
+                            extra_unverified=[str(aarch64["cpu_unverified"])],
                         )
                     )
                 else:
@@ -711,12 +619,13 @@ def build_rows(
         if ch.get("published"):
             ch_src = list(ch.get("sources") or [])
             plats = [str(p) for p in ch.get("platforms") or []]
-            ch_py = pythons(py, minor, experimental=False)
-            if minor == "1.12" and "osx-arm64" not in plats:
-                left_out(
-                    "pytorch channel: torch 1.12 osx-arm64",
-                    ch.get("platforms_note") or "not checked",
-                )
+            ch_py = pythons(py, minor, experimental=None)
+            for missing in (policy.get("pytorch_channel_missing") or {}).get(minor) or ():
+                if missing not in plats:
+                    left_out(
+                        f"pytorch channel: torch {minor} {missing}",
+                        ch.get("platforms_note") or "not checked",
+                    )
 
             def ch_row(
                 subdir: str,
@@ -761,7 +670,10 @@ def build_rows(
                     if ch.get("cuda_mechanism") == "cudatoolkit":
                         for cuda in ch.get("cudatoolkit") or []:
                             cuda = str(cuda)
-                            channels = ["pytorch", "conda-forge"] if cuda == "11.6" else ["pytorch"]
+                            channels = [
+                                str(c)
+                                for c in policy["cudatoolkit_channels"].get(cuda) or ["pytorch"]
+                            ]
                             rows.append(
                                 ch_row(
                                     subdir,
@@ -769,7 +681,7 @@ def build_rows(
                                     "cudatoolkit",
                                     cuda,
                                     channels,
-                                    archs=pytorch_channel_archs(minor, cuda),
+                                    archs=pytorch_channel_archs(policy, minor, cuda),
                                 )
                             )
                     else:
@@ -782,7 +694,7 @@ def build_rows(
                                     "pytorch-cuda",
                                     cuda,
                                     [str(c) for c in ch.get("channels") or ["pytorch", "nvidia"]],
-                                    archs=pytorch_channel_archs(minor, cuda),
+                                    archs=pytorch_channel_archs(policy, minor, cuda),
                                 )
                             )
                     rows.append(
@@ -850,18 +762,19 @@ def conda_forge_rows(
             companions.setdefault((b["package"], b["subdir"], str(b["pytorch"])), []).append(b)
 
     def cmajor(cuda: str | None) -> int | None:
-        return None if cuda is None else vkey(cuda)[0]
+        return None if cuda is None else version_tuple(cuda)[0]
 
     rows: list[dict[str, Any]] = []
     for (version, subdir, cuda), group in sorted(
-        torch_groups.items(), key=lambda kv: (vkey(kv[0][0]), kv[0][1], vkey(kv[0][2] or "0"))
+        torch_groups.items(),
+        key=lambda kv: (version_tuple(kv[0][0]), kv[0][1], version_tuple(kv[0][2] or "0")),
     ):
         if version not in versions:
             left_out(f"conda-forge: pytorch {version}", "not a torch release in the dataset")
             continue
         minor = minor_of(version)
         top = max(group, key=lambda b: b["number"])
-        py = sorted({p for b in group for p in b["python"]}, key=vkey)
+        py = sorted({p for b in group for p in b["python"]}, key=version_tuple)
         row: dict[str, Any] = {
             "minor": minor,
             "torch": [version],
@@ -903,12 +816,14 @@ def conda_forge_rows(
             if not found:
                 row[f"no_{package}"] = True
                 continue
-            newest = max(vkey(b["version"]) for b in found)
-            chosen = [b for b in found if vkey(b["version"]) == newest]
+            newest = max(version_tuple(b["version"]) for b in found)
+            chosen = [b for b in found if version_tuple(b["version"]) == newest]
             best = max(chosen, key=lambda b: b["number"])
             row[package] = best["version"]
             row[f"{package}_build"] = _build_prefix(best["string"])
-            row[f"{package}_python"] = sorted({p for b in chosen for p in b["python"]}, key=vkey)
+            row[f"{package}_python"] = sorted(
+                {p for b in chosen for p in b["python"]}, key=version_tuple
+            )
             if best["cuda"]:
                 cudas.append(best["cuda"])
                 tarchs, tptx, _ = parse_archs([str(a) for a in best.get("archs") or []])
@@ -916,12 +831,14 @@ def conda_forge_rows(
                     row[f"{package}_archs"] = tarchs
                     row[f"{package}_ptx"] = tptx
             for floor in ("glibc", "macos"):
-                if best.get(floor) and vkey(str(best[floor])) > vkey(str(row.get(floor) or "0")):
+                if best.get(floor) and version_tuple(str(best[floor])) > version_tuple(
+                    str(row.get(floor) or "0")
+                ):
                     row[floor] = str(best[floor])
             row["unverified"] += [f"{package}: {u}" for u in _unverified_list(best)]
             row["feedstock"].append(_feedstock_ref(best))
         if cudas:
-            row["cuda_version"] = max(cudas, key=vkey)
+            row["cuda_version"] = max(cudas, key=version_tuple)
         row["unverified"] = dedup(row["unverified"])
         rows.append(row)
     return rows
@@ -936,7 +853,10 @@ def conda_forge_pairs(cf: dict[str, Any]) -> dict[str, dict[str, list[str]]]:
             continue
         out.setdefault(b["package"], {}).setdefault(b["version"], set()).add(str(b["pytorch"]))
     return {
-        pkg: {v: sorted(m, key=vkey) for v, m in sorted(d.items(), key=lambda kv: vkey(kv[0]))}
+        pkg: {
+            v: sorted(m, key=version_tuple)
+            for v, m in sorted(d.items(), key=lambda kv: version_tuple(kv[0]))
+        }
         for pkg, d in sorted(out.items())
     }
 
@@ -951,24 +871,17 @@ def pytorch_channel_pins(pins: dict[str, Any], minor: str, subdir: str) -> list[
     return out
 
 
-def build_drivers(cuda_yaml: dict[str, Any]) -> dict[str, dict[str, Any]]:
+def build_drivers(cuda_yaml: dict[str, Any], policy: dict[str, Any]) -> dict[str, dict[str, Any]]:
     out: dict[str, dict[str, Any]] = {
-        "10.2": {
-            "linux": CUDA_10_2["linux"],
-            "win": CUDA_10_2["win"],
+        str(cuda): {
+            "linux": str(entry["linux"]),
+            "win": str(entry["win"]),
             "linux_compat": None,
             "win_compat": None,
-            "unverified": {
-                os: [
-                    (
-                        "min_driver: CUDA 10.2 is not in the reference's driver table (NVIDIA "
-                        "Table 3 row 10.2.89 recalled, not re-read)"
-                    )
-                ]
-                for os in ("linux", "win")
-            },
-            "sources": ["NV_RELNOTES"],
+            "unverified": {os: [str(entry["unverified"])] for os in ("linux", "win")},
+            "sources": list(entry["sources"]),
         }
+        for cuda, entry in policy["drivers"].items()
     }
     for cuda, entry in cuda_yaml["cuda_versions"].items():
         cuda = str(cuda)
@@ -1004,7 +917,7 @@ def build_drivers(cuda_yaml: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return out
 
 
-def build_macos(apple: dict[str, Any]) -> dict[str, Any]:
+def build_macos(apple: dict[str, Any], policy: dict[str, Any]) -> dict[str, Any]:
     mps = apple["mps"]
     floors = []
     for entry in mps["min_macos_for_mps_by_torch"]:
@@ -1018,11 +931,19 @@ def build_macos(apple: dict[str, Any]) -> dict[str, Any]:
                 "sources": list(entry.get("sources") or []),
             }
         )
-    install = [{"from": "2.12", "macos": "14.0", "source": "pip", "sources": ["CF_ISSUE_497"]}]
+    install = [
+        {
+            "from": str(e["from"]),
+            "macos": str(e["macos"]),
+            "source": str(e["source"]),
+            "sources": list(e["sources"]),
+        }
+        for e in policy["macos_pip_install"]
+    ]
     return {"mps": floors, "pip_install": install}
 
 
-def merge_sources(*docs: dict[str, Any]) -> dict[str, dict[str, str]]:
+def merge_sources(policy: dict[str, Any], *docs: dict[str, Any]) -> dict[str, dict[str, str]]:
     out: dict[str, dict[str, str]] = {}
     for doc in docs:
         for key, entry in (doc.get("sources") or {}).items():
@@ -1033,8 +954,8 @@ def merge_sources(*docs: dict[str, Any]) -> dict[str, dict[str, str]]:
                 for k, v in entry.items()
                 if k in ("what", "url", "repo", "path", "commit", "command", "index_id")
             }
-    for key, entry in EXTRA_SOURCES.items():
-        out.setdefault(key, entry)
+    for key, entry in (policy.get("sources") or {}).items():
+        out.setdefault(key, {k: str(v) for k, v in entry.items()})
     return dict(sorted(out.items()))
 
 
@@ -1043,13 +964,15 @@ def build() -> dict[str, Any]:
     rel = load_yaml(REFERENCE / "torch_releases.yaml")
     cuda = load_yaml(REFERENCE / "cuda.yaml")
     apple = load_yaml(REFERENCE / "apple_rocm_xpu.yaml")
+    policy = load_yaml(POLICY)
     date = str(rel["meta"]["generated"])
-    releases = build_releases(rel)
+    releases = build_releases(rel, policy)
     cf = load_yaml(CF_BUILDS)
     pins = load_yaml(PYTORCH_CHANNEL_PINS)
-    rows = build_rows(rel, cuda, pins)
+    rows = build_rows(rel, cuda, pins, policy)
     rows += conda_forge_rows(cf, {r["version"] for r in releases}, cuda)
-    left_out("win-arm64", "nightly-only builds; not a conda subdir conda-torch supports")
+    for entry in policy["left_out"]:
+        left_out(str(entry["what"]), str(entry["why"]))
     data = {
         "schema": SCHEMA,
         "date": date,
@@ -1062,9 +985,9 @@ def build() -> dict[str, Any]:
         "releases": releases,
         "builds": rows,
         "conda_forge_pairs": conda_forge_pairs(cf),
-        "drivers": build_drivers(cuda),
-        "macos": build_macos(apple),
-        "sources": merge_sources(rel, cuda, apple),
+        "drivers": build_drivers(cuda, policy),
+        "macos": build_macos(apple, policy),
+        "sources": merge_sources(policy, rel, cuda, apple),
         "left_out": dedup(LEFT_OUT),
     }
     check(data)
@@ -1154,7 +1077,9 @@ def dump(data: dict[str, Any]) -> str:
         if isinstance(value, list) and value:
             body = ",\n".join(one(v) for v in value)
             parts.append(f"{one(key)}:[\n{body}\n]")
-        elif isinstance(value, dict) and value and key in ("sources", "drivers", "conda_forge_pairs"):
+        elif (
+            isinstance(value, dict) and value and key in ("sources", "drivers", "conda_forge_pairs")
+        ):
             body = ",\n".join(f"{one(k)}:{one(v)}" for k, v in value.items())
             parts.append(f"{one(key)}:{{\n{body}\n}}")
         else:

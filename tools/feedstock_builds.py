@@ -48,6 +48,11 @@ from typing import Any, Callable, Iterable
 from ruamel.yaml import YAML
 
 ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from conda_torch.models import version_tuple  # noqa: E402  (the one version parser)
+
 CF_OUT = ROOT / "data" / "conda-forge" / "builds.yaml"
 PC_OUT = ROOT / "data" / "pytorch-channel" / "builds.yaml"
 
@@ -136,7 +141,8 @@ def version_to_buildstring(v: Any) -> str:
 
 
 def _vtuple(v: str) -> tuple[int, ...]:
-    return tuple(int(p) for p in re.findall(r"\d+", v.split()[0].rstrip(".*")))
+    """The version of a spec's first word (``"12.0 cuda"``, ``"1.2.*"``)."""
+    return version_tuple(v.split()[0])
 
 
 def version_match(value: Any, spec: str) -> bool:
@@ -1250,7 +1256,7 @@ class Obs:
 
 
 def _ver(v: str) -> tuple[int, ...]:
-    return tuple(int(x) for x in re.findall(r"\d+", v)[:3])
+    return version_tuple(v)[:3]
 
 
 _VERSION_RE = re.compile(r"""(?:set\s+version\s*=\s*|^\s*version:\s*)["']([^"'{}$]+)["']""", re.M)

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import importlib
 import sys
-from typing import TYPE_CHECKING
 
+TYPE_CHECKING = False  # as typing.TYPE_CHECKING, without importing typing (DESIGN.md)
 if TYPE_CHECKING:
     import argparse
     from collections.abc import Sequence
@@ -31,9 +31,9 @@ SUBCOMMANDS: tuple[tuple[str, str], ...] = (
 
 
 def configure_parser(parser: argparse.ArgumentParser, *, only: str | None = None) -> None:
-    """Every subcommand; with ``only``, the options of that one alone (the stand-alone CLI
-    parses one command per process: the others need their name and help line, not their
-    options)."""
+    """Every subcommand; with ``only``, that one alone (the stand-alone CLI parses one command
+    per process, named first: the others' parsers would never be read, and each costs
+    milliseconds to build)."""
     from .. import __version__
 
     parser.description = (
@@ -41,40 +41,190 @@ def configure_parser(parser: argparse.ArgumentParser, *, only: str | None = None
         "the Python, the platform, the NVIDIA driver and the GPU, and prove they work."
     )
     parser.add_argument("-V", "--version", action="version", version=f"conda-torch {__version__}")
-    sub = parser.add_subparsers(dest="torch_command", metavar="COMMAND", title="commands")
+    sub = parser.add_subparsers(
+        dest="torch_command",
+        metavar="COMMAND",
+        title="commands",
+        parser_class=_command_parser_class(type(parser)),
+    )
     for name, module in SUBCOMMANDS:
+        if only is not None and only != name:
+            continue
         mod = importlib.import_module(f"{__name__}.{module}")
-        p = sub.add_parser(name, help=mod.HELP, description=mod.DESCRIPTION)
-        if only is None or only == name:
-            mod.configure_parser(p)
+        p = sub.add_parser(
+            name, help=mod.HELP, description=mod.DESCRIPTION, formatter_class=help_formatter()
+        )
+        mod.configure_parser(p)
         p.set_defaults(_execute=f"{__name__}.{module}")
     parser.set_defaults(_parser=parser)
 
 
+def _command_parser_class(base: type) -> type:
+    """The class of each subcommand's parser: ``base`` (argparse's, or conda's own), whose
+    errors name that subcommand and show its usage, the error first.
+
+    Arguments a subcommand does not know are its error, not the top-level parser's (argparse
+    leaves them to the parser that started, which prints ``conda-torch``'s usage, or
+    ``conda``'s inside conda).
+    """
+    import argparse
+
+    class CommandParser(base):  # type: ignore[misc, valid-type]
+        def parse_known_args(self, args=None, namespace=None):  # type: ignore[no-untyped-def]
+            parsed, extras = super().parse_known_args(args, namespace)
+            if extras:
+                self.error(f"unrecognized arguments: {' '.join(extras)}")
+            return parsed, extras
+
+        def error(self, message: str):  # type: ignore[no-untyped-def]
+            # the error on the first line, then this subcommand's usage; exit 2 as argparse
+            self.exit(2, f"{self.prog}: error: {message}\n{self.format_usage()}")
+
+    CommandParser.__name__ = f"Command{base.__name__}"
+    assert issubclass(CommandParser, argparse.ArgumentParser)
+    return CommandParser
+
+
+_FORMATTER: list[type] = []
+
+
+def help_formatter() -> type:
+    """argparse's formatter, except that in a description or epilog an indented line (an
+    example, a list) prints as written; the other lines are wrapped as argparse wraps them.
+
+    One class for every subcommand, standalone and inside conda (whose parsers otherwise
+    print descriptions raw, unwrapped).
+    """
+    if _FORMATTER:
+        return _FORMATTER[0]
+    import argparse
+    import textwrap
+
+    class HelpFormatter(argparse.HelpFormatter):
+        def _fill_text(self, text: str, width: int, indent: str) -> str:
+            out: list[str] = []
+            for para in textwrap.dedent(text).strip("\n").split("\n\n"):
+                lines: list[str] = []
+                words: list[str] = []
+                for line in para.splitlines():
+                    if line[:1].isspace():
+                        if words:
+                            lines.append(super()._fill_text(" ".join(words), width, indent))
+                            words = []
+                        lines.append(indent + line.rstrip())
+                    else:
+                        words.append(line.strip())
+                if words:
+                    lines.append(super()._fill_text(" ".join(words), width, indent))
+                out.append("\n".join(lines))
+            return "\n\n".join(out)
+
+    _FORMATTER.append(HelpFormatter)
+    return HelpFormatter
+
+
 def execute(args: argparse.Namespace) -> int:
-    """Run the subcommand; an operating-system error nothing else caught becomes one line that
-    names the path (never conda's error report)."""
+    """Run the subcommand (conda's ``action``, and :func:`main`'s): an error conda-torch raises
+    becomes its line and hints on stderr (the error first, no blank line before it; with
+    ``--json`` the error document on stdout too) and the exit status, the same inside conda
+    as stand-alone; an operating-system error nothing else caught becomes one line naming the
+    path (never conda's error report)."""
     target = getattr(args, "_execute", None)
     if target is None:
         args._parser.print_help()
         return 0
-    try:
-        return int(importlib.import_module(target).execute(args) or 0)
-    except BrokenPipeError:
-        raise
-    except OSError as exc:
-        from ..exceptions import CondaTorchError, os_error_line
+    from ..exceptions import CondaTorchError
 
-        raise CondaTorchError(
-            os_error_line(exc), hints=["Nothing was changed by the step that failed."]
-        ) from None
+    try:
+        try:
+            return int(importlib.import_module(target).execute(args) or 0)
+        except BrokenPipeError:
+            raise
+        except OSError as exc:
+            from ..exceptions import os_error_line
+
+            raise CondaTorchError(
+                os_error_line(exc), hints=["Nothing was changed by the step that failed."]
+            ) from None
+    except CondaTorchError as exc:
+        exc = _for_this_command(exc, args)
+        if getattr(args, "json", False):
+            import json
+
+            print(json.dumps(exc.to_json(), indent=2))
+        print(f"{type(exc).__name__}: {exc}", file=sys.stderr)
+        return exc.return_code if isinstance(exc.return_code, int) else 1
+
+
+def _for_this_command(exc: Exception, args: argparse.Namespace) -> Exception:
+    """``exc`` with the hints that name this command's own flags, only where the command has
+    them and they were not given: ``--frontend`` and "--dry-run works without conda" (where
+    the command's module says its dry run needs none) when no conda is found."""
+    from ..exceptions import CondaNotFoundError
+
+    if not isinstance(exc, CondaNotFoundError):
+        return exc
+    hints = list(exc.hints)
+    if getattr(args, "frontend", None) == "conda":
+        hints.append("Or use --frontend mamba|micromamba.")
+    module = sys.modules.get(getattr(args, "_execute", ""))
+    if getattr(module, "DRY_RUN_WITHOUT_CONDA", False) and getattr(args, "dry_run", None) is False:
+        hints.append("--dry-run works without conda.")
+    return CondaNotFoundError(exc.line, hints=hints) if hints != exc.hints else exc
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """The stand-alone CLI: errors become one line on stderr and a non-zero exit."""
-    import argparse
+    """The stand-alone CLI: errors become one line on stderr and a non-zero exit.
 
-    from ..exceptions import CondaTorchError
+    The cyclic garbage collector is off while it runs (and restored after): one command per
+    process, whose start-up (imports, dataclass creation) would otherwise pay for collections
+    that walk every object loaded so far and find nothing to free (DESIGN.md, "Start-up time").
+    """
+    import gc
+
+    _dataclasses_without_inspect()
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        return _main(argv)
+    finally:
+        if collecting:
+            gc.enable()
+
+
+def _dataclasses_without_inspect() -> None:
+    """Import :mod:`dataclasses` with its ``inspect`` deferred to first use.
+
+    ``dataclasses`` imports ``inspect`` (and with it ``ast``, ``dis``, ``tokenize``: most of a
+    bare Python's start-up again) for one call, ``inspect.signature``, that writes a docstring
+    for a dataclass that has none. Every dataclass here has one (a test says so). So while
+    ``dataclasses`` is imported, ``inspect`` is a stand-in module that imports the real one
+    when an attribute is first asked of it; right after, the stand-in leaves ``sys.modules``,
+    and every other ``import inspect`` gets the real module (DESIGN.md, "Start-up time").
+    """
+    if "dataclasses" in sys.modules or "inspect" in sys.modules:
+        return
+    import types
+
+    class Inspect(types.ModuleType):
+        def __getattr__(self, attr: str) -> object:
+            import importlib
+
+            if sys.modules.get("inspect") is self:  # asked while dataclasses is importing
+                del sys.modules["inspect"]
+            return getattr(importlib.import_module("inspect"), attr)
+
+    stand_in = Inspect("inspect")
+    sys.modules["inspect"] = stand_in
+    try:
+        import dataclasses  # noqa: F401
+    finally:
+        if sys.modules.get("inspect") is stand_in:
+            del sys.modules["inspect"]
+
+
+def _main(argv: Sequence[str] | None) -> int:
+    import argparse
 
     parser = argparse.ArgumentParser(prog="conda-torch")
     words = list(sys.argv[1:] if argv is None else argv)
@@ -83,15 +233,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(words)
     try:
         return execute(args)
-    except CondaTorchError as exc:
-        if getattr(args, "json", False):
-            import json
-
-            print(json.dumps(exc.to_json(), indent=2))
-        print(f"\n{type(exc).__name__}: {exc}", file=sys.stderr)
-        return exc.return_code if isinstance(exc.return_code, int) else 1
     except KeyboardInterrupt:
-        print("\nInterrupted.", file=sys.stderr)
+        print("Interrupted.", file=sys.stderr)
         return 130
     except BrokenPipeError:  # stdout closed early (`| head`); Python docs, "Note on SIGPIPE"
         import os

@@ -3,8 +3,7 @@ shell, run)."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
+TYPE_CHECKING = False  # as typing.TYPE_CHECKING, without importing typing (DESIGN.md)
 if TYPE_CHECKING:
     import argparse
 
@@ -12,25 +11,48 @@ if TYPE_CHECKING:
     from ..machine import Machine
 
 
+_ONCE: list[type] = []
+
+
+def once() -> type:
+    """The action of an option that takes one value: given twice with different values it is
+    refused (``--torch 2.3 --torch 2.9``), never the last one silently."""
+    if _ONCE:
+        return _ONCE[0]
+    import argparse
+
+    class Once(argparse.Action):
+        def __call__(self, parser, namespace, values, option_string=None):  # type: ignore[no-untyped-def]
+            before = getattr(namespace, self.dest, None)
+            if before is not None and before != self.default and before != values:
+                parser.error(f"{option_string} given twice ({before}, then {values}); pass one")
+            setattr(namespace, self.dest, values)
+
+    _ONCE.append(Once)
+    return Once
+
+
 def add_plan_options(group: argparse._ActionsContainer) -> None:
     """``--torch``, ``--python``, ``--backend``, ``--source``: what to plan for."""
-    from ..constants import COMPANIONS, SOURCES
+    from ..constants import BACKEND_WORDS, COMPANIONS, SOURCES
 
     group.add_argument(
         "--torch",
+        action=once(),
         metavar="SPEC",
         help="torch release: 2.9, 2.9.1, '>=2.6' (default: newest that fits).",
     )
     group.add_argument(
         "--python",
+        action=once(),
         metavar="X.Y",
         help="Python version (default: newest the release supports, up to 3.13).",
     )
     group.add_argument(
         "--backend",
+        action=once(),
         metavar="BACKEND",
-        help="auto, cpu, cuda, cuda=X.Y (or cu126), rocm, mps or xpu "
-        "(default: plugins.torch_backend, else auto).",
+        help=f"{BACKEND_WORDS} (default: plugins.torch_backend, else auto).",
     )
     group.add_argument(
         "--without",
@@ -42,6 +64,7 @@ def add_plan_options(group: argparse._ActionsContainer) -> None:
     )
     group.add_argument(
         "--source",
+        action=once(),
         choices=SOURCES,
         help="Where torch comes from (default: plugins.torch_source, else conda-forge "
         "falling back to pip).",
@@ -86,6 +109,20 @@ def add_via_option(parser: argparse._ActionsContainer) -> None:
     )
 
 
+def add_from_option(group: argparse._ActionsContainer, *, help: str) -> None:
+    """``--from FILE [FILE ...]``, repeatable (``--from a b --from c``): captured outputs, one
+    spelling for every command that reads them (detect, matrix, generate, create, recreate,
+    doctor)."""
+    group.add_argument(
+        "--from",
+        dest="from_files",
+        action="extend",
+        nargs="+",
+        metavar="FILE",
+        help=help + ". One or more files, --from repeatable; '-' reads standard input.",
+    )
+
+
 def add_machine_options(group: argparse._ActionsContainer, *, what: str = "Plan for") -> None:
     """``--machine FILE`` or ``--from FILE...``: describe another machine than this one."""
     exclusive = group.add_mutually_exclusive_group()
@@ -94,13 +131,9 @@ def add_machine_options(group: argparse._ActionsContainer, *, what: str = "Plan 
         metavar="FILE",
         help=f"{what} a machine described by `conda torch detect --json`.",
     )
-    exclusive.add_argument(
-        "--from",
-        dest="from_files",
-        action="append",
-        metavar="FILE",
-        help=f"{what} the machine these captured outputs describe (nvidia-smi, conda info...); "
-        "repeatable.",
+    add_from_option(
+        exclusive,
+        help=f"{what} the machine these captured outputs describe (nvidia-smi, conda info...)",
     )
 
 

@@ -9,8 +9,8 @@ another's private functions. The library never prints; these take its values
 from __future__ import annotations
 
 import textwrap
-from typing import TYPE_CHECKING
 
+TYPE_CHECKING = False  # as typing.TYPE_CHECKING, without importing typing (DESIGN.md)
 if TYPE_CHECKING:
     from collections.abc import Mapping
     from typing import Any

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import sys
-from typing import TYPE_CHECKING
 
 from ._render import out, print_validation, show_step
 
+TYPE_CHECKING = False  # as typing.TYPE_CHECKING, without importing typing (DESIGN.md)
 if TYPE_CHECKING:
     import argparse
     from typing import Any
@@ -51,10 +51,12 @@ Examples:
 """
 
 
+#: ``--dry-run`` plans and shows the conda command without conda (recreate's needs conda to
+#: read the environment): the "no conda" error says so here only.
+DRY_RUN_WITHOUT_CONDA = True
+
 
 def configure_parser(parser: argparse.ArgumentParser) -> None:
-    import argparse as _argparse
-
     from ..constants import FRONTENDS
     from ._options import (
         add_machine_options,
@@ -65,7 +67,6 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
         add_via_option,
     )
 
-    parser.formatter_class = _argparse.RawDescriptionHelpFormatter  # keep DESCRIPTION's layout
 
     target = parser.add_mutually_exclusive_group()
     target.add_argument(
@@ -118,6 +119,7 @@ def execute(args: argparse.Namespace) -> int:
         planned = [opt for opt, value in (
             ("--torch", args.torch), ("--python", args.python), ("--source", args.source),
             ("--machine", args.machine), ("--from", args.from_files), ("--node", args.node),
+            ("--without", args.without),
             ("--backend", None if args.backend in (None, "", "auto") else args.backend),
         ) if value]  # fmt: skip
         if planned:
@@ -252,7 +254,8 @@ def _print_result(result: CreateResult, *, frontend: str) -> None:
         flag = f"-n {result.name}" if result.name else f"-p {result.prefix}"
         out(f"or: conda torch shell {flag}    |    conda torch run {flag} -- python ...")
         return
-    print(f"\nconda torch create {result.status}: {result.error}", file=sys.stderr)
+    out()  # a blank line after the progress (stdout); the error's own line comes first
+    print(f"conda torch create {result.status}: {result.error}", file=sys.stderr)
     for hint in result.hints:
         print(f"Hint: {hint}", file=sys.stderr)
     if result.backup_left:

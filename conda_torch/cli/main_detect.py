@@ -2,27 +2,36 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
+TYPE_CHECKING = False  # as typing.TYPE_CHECKING, without importing typing (DESIGN.md)
 if TYPE_CHECKING:
     import argparse
 
     from ..machine import GPU, Machine
 
 HELP = "Show the machine as conda-torch sees it: platform, NVIDIA, ROCm, Apple, torch."
-DESCRIPTION = (
-    "Detect the platform (conda subdir, OS, glibc, Rosetta 2, WSL2, containers), the NVIDIA "
-    "driver, the newest CUDA it supports and each GPU's compute capability, AMD ROCm, Apple "
-    "MPS and Intel XPU, saying where every fact came from and what was not found. With --from, "
-    "build the same picture from captured outputs (nvidia-smi, nvidia-smi -q/-L/--query-gpu, "
-    "/proc/driver/nvidia/version, rocminfo, rocm-smi (also --csv/--json), sw_vers, sysctl, "
-    "system_profiler, python -m torch.utils.collect_env, conda info) instead of probing this "
-    "machine, or from a pasted report that holds only part of one (the facts it shows, with a "
-    "note); '-' reads standard input. With --via LAUNCHER, detect on the node a launcher "
-    "reaches (e.g. --via 'srun -p gpu -N1 --gres=gpu:1'), name the node that answered, and "
-    "save its picture with -o FILE for `generate/create --node FILE`. "
-    "CONDA_OVERRIDE_CUDA is honoured as conda honours it ('' means no CUDA)."
-)
+DESCRIPTION = """\
+Detect the platform (conda subdir, OS, glibc, Rosetta 2, WSL2, containers), the NVIDIA
+driver, the newest CUDA it supports and each GPU's compute capability, AMD ROCm, Apple MPS
+and Intel XPU, saying where every fact came from and what was not found.
+
+With --from, build the same picture from captured outputs (nvidia-smi, nvidia-smi
+-q/-L/--query-gpu, /proc/driver/nvidia/version, rocminfo, rocm-smi (also --csv/--json),
+sw_vers, sysctl, system_profiler, python -m torch.utils.collect_env, conda info) instead of
+probing this machine, or from a pasted report that holds only part of one (the facts it
+shows, with a note); '-' reads standard input.
+
+With --via LAUNCHER, detect on the node a launcher reaches (e.g. --via 'srun -p gpu -N1
+--gres=gpu:1'), name the node that answered, and save its picture with -o FILE for
+`generate/create --node FILE`. CONDA_OVERRIDE_CUDA is honoured as conda honours it ('' means
+no CUDA).
+
+Examples:
+  conda torch detect
+  conda torch detect --json
+  conda torch detect --from nvidia-smi.txt conda-info.txt
+  conda torch detect --platform linux-64 --driver 580.65.06 --gpu 'H100=9.0'
+  conda torch detect --via 'srun -p gpu -N1' -o a100.json
+"""
 
 #: How operating systems are written in the human output.
 _OS_NAMES = {"linux": "Linux", "macos": "macOS", "windows": "Windows", "freebsd": "FreeBSD"}
@@ -33,27 +42,26 @@ _WIDTH = 80
 
 
 def configure_parser(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--from",
-        dest="from_files",
-        metavar="FILE",
-        action="extend",
-        nargs="+",
-        default=[],
+    from ._options import add_from_option, once
+
+    add_from_option(
+        parser,
         help="Build the picture from these captured outputs instead of probing this machine "
-        "(repeatable; the kind of each file is recognised from its content).",
+        "(the kind of each file is recognised from its content)",
     )
     other = parser.add_argument_group("describe another machine")
     other.add_argument(
         "--platform",
+        action=once(),
         metavar="SUBDIR",
         help="conda platform, e.g. linux-64, linux-aarch64, osx-arm64, win-64.",
     )
     other.add_argument(
-        "--driver", metavar="VERSION", help="NVIDIA driver version, e.g. 580.159.04."
+        "--driver", action=once(), metavar="VERSION", help="NVIDIA driver version, e.g. 580.159.04."
     )
     other.add_argument(
         "--cuda",
+        action=once(),
         metavar="X.Y",
         help="Newest CUDA the driver supports (nvidia-smi's 'CUDA Version'), e.g. 12.6.",
     )
@@ -121,6 +129,7 @@ def execute(args: argparse.Namespace) -> int:
 
     describe = None
     if args.platform or args.driver or args.cuda or args.gpu:
+        _check_description(args)
         describe = Description(
             platform=args.platform,
             driver_version=args.driver,
@@ -129,7 +138,7 @@ def execute(args: argparse.Namespace) -> int:
         )
     start = time.perf_counter()
     machine = detect(
-        from_files=args.from_files, describe=describe, nvidia_smi=not args.no_nvidia_smi
+        from_files=args.from_files or [], describe=describe, nvidia_smi=not args.no_nvidia_smi
     )
     ms = (time.perf_counter() - start) * 1000
     if args.json:
@@ -139,6 +148,33 @@ def execute(args: argparse.Namespace) -> int:
     else:
         print(render(machine, verbose=args.verbose, ms=ms))
     return 0
+
+
+def _check_description(args: argparse.Namespace) -> None:
+    """Flags that describe a machine and contradict each other are refused, in one line: an
+    NVIDIA driver or GPU on a Mac; a driver too old for the CUDA it is said to report."""
+    from ..detect import Description
+    from ..exceptions import CondaTorchValueError
+
+    nvidia = [flag for flag, value in (("--driver", args.driver), ("--cuda", args.cuda),
+                                       ("--gpu", args.gpu)) if value]  # fmt: skip
+    if nvidia and (args.platform or "").startswith("osx"):
+        raise CondaTorchValueError(
+            f"{', '.join(nvidia)} {'describe' if len(nvidia) > 1 else 'describes'} an NVIDIA "
+            f"GPU; --platform {args.platform} has none"
+        )
+    if args.driver and args.cuda:
+        from ..matrix import load
+
+        Description(driver_version=args.driver, cuda_version=args.cuda)  # well-formed first
+        problem = load().driver_cuda_conflict(
+            args.driver, args.cuda, windows=(args.platform or "").startswith("win")
+        )
+        if problem:
+            raise CondaTorchValueError(
+                f"--driver and --cuda disagree: {problem}",
+                hints=["Copy both from the same nvidia-smi header, or pass one of them."],
+            )
 
 
 def _via(args: argparse.Namespace) -> int:

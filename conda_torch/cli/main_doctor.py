@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
+TYPE_CHECKING = False  # as typing.TYPE_CHECKING, without importing typing (DESIGN.md)
 if TYPE_CHECKING:
     import argparse
 
@@ -52,19 +51,19 @@ _MARK = {"error": "ERROR", "warning": "warn ", "info": "info "}
 
 
 def configure_parser(parser: argparse.ArgumentParser) -> None:
-    from ._options import add_target_options, add_timeout_option, add_via_option
+    from ._options import (
+        add_from_option,
+        add_target_options,
+        add_timeout_option,
+        add_via_option,
+    )
 
     target = add_target_options(parser, what="conda environment", python=True)
     add_via_option(parser)
     add_timeout_option(parser)
     target.add_argument("--all", action="store_true", help="Every conda environment conda knows.")
-    target.add_argument(
-        "--from",
-        dest="from_files",
-        metavar="FILE",
-        nargs="+",
-        help="Diagnose a pasted report (one or more files, read together; '-' for standard "
-        "input) instead of an environment.",
+    add_from_option(
+        target, help="Diagnose a pasted report (its files read together) instead of an environment"
     )
     parser.add_argument(
         "--machine",

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
+TYPE_CHECKING = False  # as typing.TYPE_CHECKING, without importing typing (DESIGN.md)
 if TYPE_CHECKING:
     import argparse
 
@@ -12,14 +11,23 @@ if TYPE_CHECKING:
     from ..matrix import Candidate, Matrix, Verdict
 
 HELP = "Show which torch/torchvision/torchaudio builds exist and which run on this machine."
-DESCRIPTION = (
-    "List the torch builds the embedded, dated compatibility matrix knows for a platform: "
-    "torchvision and torchaudio pairings, Pythons, and backends from conda-forge, the pytorch "
-    "channel (up to 2.5) and PyTorch's pip indexes. With --explain, judge every build against "
-    "this machine (or --machine detect.json, or --from captured outputs): NVIDIA driver floor, "
-    "GPU compute capability against the compiled architectures and PTX, ROCm, XPU, Apple "
-    "silicon and macOS; accepted builds are ranked best first and every rejection says why."
-)
+DESCRIPTION = """\
+List the torch builds the embedded, dated compatibility matrix knows for a platform:
+torchvision and torchaudio pairings, Pythons, and backends from conda-forge, the pytorch
+channel (up to 2.5) and PyTorch's pip indexes.
+
+With --explain, judge every build against this machine (or --machine detect.json, or --from
+captured outputs): NVIDIA driver floor, GPU compute capability against the compiled
+architectures and PTX, ROCm, XPU, Apple silicon and macOS; accepted builds are ranked best
+first, in the order `generate` chooses by, and every rejection says why.
+
+Examples:
+  conda torch matrix
+  conda torch matrix --torch 2.9.1 -v
+  conda torch matrix --platform win-64 --backend cuda --json
+  conda torch matrix --explain
+  conda torch matrix --from nvidia-smi.txt --platform linux-64
+"""
 
 WIDTH = 80
 #: --explain shows this many accepted and rejected builds unless --torch narrows it or --limit.
@@ -27,26 +35,37 @@ DEFAULT_LIMIT = 15
 
 
 def configure_parser(parser: argparse.ArgumentParser) -> None:
+    from ..constants import BACKEND_WORDS
+    from ._options import add_from_option, once
+
     pick = parser.add_argument_group("select builds")
     pick.add_argument(
         "--torch",
+        action=once(),
         metavar="SPEC",
         help="torch release or range: 2.5, 2.5.1, '2.5.*', '==2.5.1', '>=2.4,<2.6'.",
     )
-    pick.add_argument("--python", metavar="X.Y", help="Only builds for this Python, e.g. 3.12.")
+    pick.add_argument(
+        "--python", action=once(), metavar="X.Y", help="Only builds for this Python, e.g. 3.12."
+    )
     pick.add_argument(
         "--platform",
+        action=once(),
         metavar="SUBDIR",
         help="conda platform: linux-64, linux-aarch64, osx-64, osx-arm64, win-64 "
         "(default: this machine's).",
     )
     pick.add_argument(
-        "--source", choices=("conda-forge", "pytorch", "pip"), help="Only builds from this source."
+        "--source",
+        action=once(),
+        choices=("conda-forge", "pytorch", "pip"),
+        help="Only builds from this source.",
     )
     pick.add_argument(
         "--backend",
+        action=once(),
         metavar="BACKEND",
-        help="cpu, cuda, cu126, cuda=12.6, rocm, rocm6.4, mps or xpu.",
+        help=f"{BACKEND_WORDS} (auto: every backend).",
     )
     machine = parser.add_argument_group("judge builds against a machine")
     machine.add_argument(
@@ -59,15 +78,10 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
         metavar="FILE",
         help="Judge against this `conda torch detect --json` output (implies --explain).",
     )
-    machine.add_argument(
-        "--from",
-        dest="from_files",
-        metavar="FILE",
-        action="extend",
-        nargs="+",
-        default=[],
-        help="Judge against the machine these captured outputs describe (repeatable; "
-        "as in `conda torch detect --from`; implies --explain).",
+    add_from_option(
+        machine,
+        help="Judge against the machine these captured outputs describe (as in `conda torch "
+        "detect --from`; implies --explain)",
     )
     machine.add_argument(
         "--node",
@@ -123,10 +137,18 @@ def execute(args: argparse.Namespace) -> int:
             print(render_fleet(matrix, expl, limit=limit, verbose=args.verbose))
         return 0
     explain = bool(args.explain or args.machine or args.from_files)
+    if args.limit is not None and not explain:
+        raise CondaTorchValueError(
+            "--limit goes with --explain (the table lists every build)",
+            hints=["Add --explain, or --torch to narrow the table."],
+        )
     if explain:
+        from ..plan import implied_subdir, rank
+
         machine = _machine(args)
-        subdir = matrix.machine_subdir(machine, args.platform)
-        from ..plan import rank
+        # the platform generate plans for (one rule: captures that show only Windows' driver
+        # mean win-64 here too)
+        subdir = matrix.machine_subdir(machine, args.platform or implied_subdir(machine))
 
         verdicts = rank(
             matrix.evaluate(machine, subdir=subdir, strict=True, **filters),
@@ -162,7 +184,7 @@ def _machine(args: argparse.Namespace) -> Machine:
 
 def _running_subdir() -> str:
     """The subdir of this Python (conda's own answer when conda is already loaded)."""
-    import platform
+    import os
     import sys
 
     conda_context = sys.modules.get("conda.base.context")
@@ -171,7 +193,12 @@ def _running_subdir() -> str:
             return str(conda_context.context.subdir)
         except Exception:  # pragma: no cover - conda internals
             pass
-    machine = platform.machine().lower()
+    if hasattr(os, "uname"):  # what platform.machine() reads, without importing platform
+        machine = os.uname().machine.lower()
+    else:  # Windows
+        import platform
+
+        machine = platform.machine().lower()
     arch = {
         "x86_64": "64",
         "amd64": "64",
@@ -280,6 +307,8 @@ def render_table(
     matrix: Matrix, subdir: str, cands: list[Candidate], *, verbose: bool = False
 ) -> str:
     """Builds grouped by (torch, source): one row each, backends listed; fits 80 columns."""
+    from ..models import version_tuple
+
     groups: dict[tuple[str, str], list[Candidate]] = {}
     for c in cands:
         groups.setdefault((c.torch, str(c.source)), []).append(c)
@@ -304,9 +333,7 @@ def render_table(
                 text += "!"
             return text
 
-        pys = sorted(
-            {p for c in group for p in c.pythons}, key=lambda p: tuple(int(x) for x in p.split("."))
-        )
+        pys = sorted({p for c in group for p in c.pythons}, key=version_tuple)
         tokens = []
         for c in group:
             token = str(c.backend)

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import sys
-from typing import TYPE_CHECKING
 
 from ._render import print_validation, show_step
 
+TYPE_CHECKING = False  # as typing.TYPE_CHECKING, without importing typing (DESIGN.md)
 if TYPE_CHECKING:
     import argparse
 
@@ -15,7 +15,7 @@ if TYPE_CHECKING:
 HELP = "Rebuild a broken environment; the old one is kept until the new one validates."
 
 DESCRIPTION = """\
-Rebuild an environment from an environment file (--from FILE), from what conda-torch recorded
+Rebuild an environment from an environment file (-f FILE), from what conda-torch recorded
 when it created it (its provenance), or planned anew for this machine (--regenerate, with
 generate's options). For an environment conda-torch did not make, what you asked for is
 reconstructed from conda's history of explicit requests and pip's list, so your other packages
@@ -30,12 +30,17 @@ Examples:
   conda torch recreate -n ml --dry-run
   conda torch recreate -n ml -y
   conda torch recreate -n ml --regenerate --torch 2.9
-  conda torch recreate -p ./envs/ml --from environment.yml --keep-backup
+  conda torch recreate -p ./envs/ml -f environment.yml --keep-backup
 """
 
 
 def configure_parser(parser: argparse.ArgumentParser) -> None:
-    from ._options import add_output_and_prompt_options, add_plan_options, add_timeout_option
+    from ._options import (
+        add_machine_options,
+        add_output_and_prompt_options,
+        add_plan_options,
+        add_timeout_option,
+    )
 
     target = parser.add_mutually_exclusive_group()
     target.add_argument("-n", "--name", help="Name of the conda environment to rebuild.")
@@ -43,7 +48,8 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
         "-p", "--prefix", metavar="PATH", help="Path of the conda environment to rebuild."
     )
     parser.add_argument(
-        "--from",
+        "-f",
+        "--file",
         dest="from_file",
         metavar="FILE",
         help="Rebuild from this environment file, exactly as written.",
@@ -55,11 +61,7 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     )
     plan = parser.add_argument_group("with --regenerate (as in `conda torch generate`)")
     add_plan_options(plan)
-    plan.add_argument(
-        "--machine",
-        metavar="FILE",
-        help="Plan for a machine described by `conda torch detect --json`.",
-    )
+    add_machine_options(plan)
     parser.add_argument(
         "--keep-backup",
         action="store_true",
@@ -99,10 +101,16 @@ def execute(args: argparse.Namespace) -> int:
     from .. import settings
 
     machine = None
-    if args.machine:
-        from ..detect import load_machine
+    if args.machine or args.from_files:
+        if args.from_file:
+            raise CondaTorchValueError(
+                "-f FILE is rebuilt as written; --machine and --from describe a machine for a "
+                "new plan",
+                hints=["Drop -f to plan anew for that machine, or drop --machine/--from."],
+            )
+        from ._options import machine_from_args
 
-        machine = load_machine(args.machine)
+        machine = machine_from_args(args)
     rplan = plan_recreate(
         prefix=prefix, name=name, from_file=args.from_file, regenerate=args.regenerate,
         machine=machine, torch=args.torch, python=args.python, backend=args.backend,
@@ -151,7 +159,7 @@ def _confirm(rplan: RecreatePlan) -> bool:
 
 def _print_plan(rplan: RecreatePlan, *, dry_run: bool) -> None:
     origins = {
-        "file": "the file given with --from",
+        "file": "the file given with -f",
         "provenance": "its provenance (the file conda-torch created it from)",
         "regenerate": "a new plan for this machine",
         "history": "conda's history of your requests and pip's list, with a new torch plan",
@@ -195,7 +203,8 @@ def _print_result(result: RecreateResult) -> None:
             + (f" The old environment is at {result.kept}." if result.kept else "")
         )
         return
-    print(f"\nconda torch recreate {r.status}: {r.error}", file=sys.stderr)
+    print(flush=True)  # a blank line after the progress (stdout); the error's line comes first
+    print(f"conda torch recreate {r.status}: {r.error}", file=sys.stderr)
     for hint in r.hints:
         print(f"Hint: {hint}", file=sys.stderr)
     if r.backup_left:

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import argparse
-from typing import TYPE_CHECKING
 
+TYPE_CHECKING = False  # as typing.TYPE_CHECKING, without importing typing (DESIGN.md)
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
@@ -28,7 +28,6 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     from ..constants import FRONTENDS
     from ._options import add_target_options
 
-    parser.formatter_class = argparse.RawDescriptionHelpFormatter  # keep DESCRIPTION's layout
 
     add_target_options(parser)
     parser.add_argument(

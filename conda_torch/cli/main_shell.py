@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import sys
-from typing import TYPE_CHECKING
 
+TYPE_CHECKING = False  # as typing.TYPE_CHECKING, without importing typing (DESIGN.md)
 if TYPE_CHECKING:
     import argparse
 
@@ -25,12 +25,9 @@ Examples:
 
 
 def configure_parser(parser: argparse.ArgumentParser) -> None:
-    import argparse as _argparse
-
     from ..constants import FRONTENDS
     from ._options import add_target_options
 
-    parser.formatter_class = _argparse.RawDescriptionHelpFormatter  # keep DESCRIPTION's layout
 
     add_target_options(parser)
     parser.add_argument(

@@ -13,7 +13,6 @@ from __future__ import annotations
 import importlib
 import re
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
 from ..exceptions import (
     STDIN,
@@ -23,11 +22,39 @@ from ..exceptions import (
     read_input_bytes,
 )
 
+TYPE_CHECKING = False  # as typing.TYPE_CHECKING, without importing typing (DESIGN.md)
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable
     from typing import Any
 
     from ..machine import Observation
+
+class LazyPattern:
+    """A regular expression compiled when first used (``re.compile``'s arguments; the compiled
+    pattern's methods and attributes).
+
+    Every ``--from`` imports every parser module to recognise its input, and compiling their
+    150-odd patterns at import was most of that import; one input uses about half of them
+    (DESIGN.md, "Start-up time").
+    """
+
+    __slots__ = ("_args", "_compiled")
+
+    def __init__(self, pattern: str, flags: int = 0) -> None:
+        self._args = (pattern, flags)
+        self._compiled: re.Pattern[str] | None = None
+
+    def __getattr__(self, name: str) -> Any:
+        compiled = self._compiled
+        if compiled is None:
+            compiled = self._compiled = re.compile(*self._args)
+        return getattr(compiled, name)
+
+
+def lazy_re(pattern: str, flags: int = 0) -> re.Pattern[str]:
+    """``re.compile(pattern, flags)``, compiled when first used (:class:`LazyPattern`)."""
+    return LazyPattern(pattern, flags)  # type: ignore[return-value]
+
 
 #: Parser modules, in the order their kinds are tried.
 MODULES: tuple[str, ...] = (
@@ -48,8 +75,8 @@ MODULES: tuple[str, ...] = (
 #: Largest capture read (bytes). Real captures are kilobytes; a bigger file is a mistake.
 MAX_BYTES = 8 * 1024 * 1024
 
-_QUOTE = re.compile(r"^\s{0,3}(?:>\s?)+")
-_PROMPT = re.compile(
+_QUOTE = lazy_re(r"^\s{0,3}(?:>\s?)+")
+_PROMPT = lazy_re(
     r"^\s*(?:\(\S+\)\s+)?"  # an activated environment: (base)
     r"(?:[\w.-]+@[\w.-]+(?::[^\s$#]*)?\s*[$#%]"  # user@host:~$
     r"|\$|#"  # a bare $ or #
@@ -61,7 +88,7 @@ _PROMPT = re.compile(
 
 #: What a pasted line carries before its content: a CI log's timestamp, a quote prefix, a
 #: Markdown list bullet or emphasis.
-_DECOR = re.compile(
+_DECOR = lazy_re(
     r"^(?:\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?Z?\s+)?"  # 2022-12-16T16:39:38.3607708Z
     r"(?:\s*>(?![>=]))*\s*"  # > quoted (not >>>, Python's prompt)
     r"(?:[-*+•]\s+|\d{1,2}[.)]\s+)?"  # - item, 1. item
@@ -149,7 +176,7 @@ def match_line(capture: Capture, starts: tuple[int, ...], m: re.Match[str]) -> s
 
 def compile_table(table: Iterable[tuple[str, str]]) -> tuple[tuple[str, re.Pattern[str]], ...]:
     """``(event id, pattern)`` rows with their patterns compiled."""
-    return tuple((event, re.compile(pattern)) for event, pattern in table)
+    return tuple((event, lazy_re(pattern)) for event, pattern in table)
 
 
 def message_events(
@@ -168,6 +195,8 @@ def message_events(
 
 @dataclass(frozen=True)
 class Kind:
+    """One kind of captured input: how to recognise it and how to read it."""
+
     #: The input kind, as shown to users ("nvidia-smi", "nvidia-smi -q", "rocminfo", ...).
     name: str
     recognise: Callable[[Capture], bool]
@@ -196,10 +225,70 @@ def kind_names() -> list[str]:
     return [k.name for k in kinds()]
 
 
+#: Above this many characters a text is read through :func:`bounded` (real captures are
+#: kilobytes; every reader costs time linear in what it reads).
+BOUNDED_CHARS = 256 * 1024
+
+#: Words (lower case) some line of every capture or report conda-torch reads carries: a line
+#: with none of them, far from one that has, says nothing to any reader. Each word costs one
+#: ``str.find`` pass over the text (about 5 ms per 8 MB): the list is kept short.
+_RELEVANT: tuple[str, ...] = (
+    "nvidia", "cuda", "cudnn", "torch", "rocm", "gfx", "amd", "gpu", "driver", "xpu", "intel",
+    "apple", "darwin", "mac", "conda", "python", "pip", "error", "warn", "sm_", "glibc", "linux",
+    "version", "platform", "$ ", ">>>",
+)  # fmt: skip
+#: Lines kept either side of a relevant one (a message wrapped over lines, a table's rows).
+_CONTEXT_LINES = 3
+
+
+def bounded(text: str) -> str:
+    """``text``, or for a text over :data:`BOUNDED_CHARS` its relevant part, so that any input
+    up to :data:`MAX_BYTES` is read (or refused as unrecognised) in bounded time.
+
+    A cheap first pass: the lines that carry a word of :data:`_RELEVANT` (found with
+    ``str.find``, no regular expression), with :data:`_CONTEXT_LINES` around each; of those,
+    at most the first and the last ``BOUNDED_CHARS / 2`` characters (a log's start says what
+    ran, its end how it failed).
+    """
+    if len(text) <= BOUNDED_CHARS:
+        return text
+    import bisect
+
+    low = text.lower()
+    if len(low) != len(text):  # a letter whose lower case is longer (İ): offsets must hold
+        low = text.translate({c: c + 32 for c in range(ord("A"), ord("Z") + 1)})
+    starts = [0]
+    find = low.find
+    i = find("\n")
+    while i >= 0:
+        starts.append(i + 1)
+        i = find("\n", i + 1)
+    hits: set[int] = set()
+    for word in _RELEVANT:
+        i = find(word)
+        while i >= 0:
+            line = bisect.bisect_right(starts, i) - 1
+            hits.add(line)
+            i = find(word, starts[line + 1] if line + 1 < len(starts) else len(low))
+    if not hits:
+        return ""
+    keep: set[int] = set()
+    for line in hits:
+        keep.update(range(max(0, line - _CONTEXT_LINES), line + _CONTEXT_LINES + 1))
+    ends = [*starts[1:], len(text) + 1]
+    kept = "\n".join(text[starts[n] : ends[n] - 1] for n in sorted(keep) if n < len(starts))
+    if len(kept) <= BOUNDED_CHARS:
+        return kept
+    half = BOUNDED_CHARS // 2
+    head = kept[:half].rsplit("\n", 1)[0]
+    tail = kept[-half:].split("\n", 1)[-1]
+    return head + "\n" + tail
+
+
 def observe(text: str, source: str = "") -> list[Observation]:
     """Observations from one captured output or paste, most authoritative first; ``[]`` when no
-    kind claims it."""
-    capture = Capture.from_text(text)
+    kind claims it. A large text is read through :func:`bounded`."""
+    capture = Capture.from_text(bounded(text))
     found: list[tuple[int, Observation]] = []
     for kind in kinds():
         if kind.recognise(capture):

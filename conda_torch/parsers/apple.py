@@ -19,11 +19,11 @@ from __future__ import annotations
 
 import json
 import re
-from typing import TYPE_CHECKING
 
 from ..machine import Observation
-from . import Kind
+from . import Kind, lazy_re
 
+TYPE_CHECKING = False  # as typing.TYPE_CHECKING, without importing typing (DESIGN.md)
 if TYPE_CHECKING:
     from typing import Any
 
@@ -79,14 +79,14 @@ def macos_compat_note(version: str) -> str:
     )
 
 
-_PLATFORM_MAC = re.compile(rf"^macOS-(?P<ver>\d+(?:\.\d+)*)-(?P<machine>{_MACHINES})-\w+-\d+bit$")
-_PLATFORM_DARWIN = re.compile(
+_PLATFORM_MAC = lazy_re(rf"^macOS-(?P<ver>\d+(?:\.\d+)*)-(?P<machine>{_MACHINES})-\w+-\d+bit$")
+_PLATFORM_DARWIN = lazy_re(
     rf"^Darwin-(?P<kernel>\d+\.\d+(?:\.\d+)?)-(?P<machine>{_MACHINES})-\w+-\d+bit$"
 )
-_PLATFORM_LINUX = re.compile(
+_PLATFORM_LINUX = lazy_re(
     rf"^Linux-(?P<kernel>.+?)-(?P<machine>{_MACHINES})(?:-with-(?P<libc>.*))?$"
 )
-_PLATFORM_WINDOWS = re.compile(r"^Windows-(?P<release>[\w.]+)-(?P<ver>\d+\.\d+\.\d+)(?:-SP\d+)?$")
+_PLATFORM_WINDOWS = lazy_re(r"^Windows-(?P<release>[\w.]+)-(?P<ver>\d+\.\d+\.\d+)(?:-SP\d+)?$")
 
 
 def platform_facts(value: str) -> tuple[dict[str, Any], list[str]]:
@@ -197,14 +197,14 @@ def _set_brand(apple: dict[str, Any], platform: dict[str, Any], brand: str) -> N
 
 # -- sysctl machdep.cpu / uname ----------------------------------------------------------
 
-_CMD = re.compile(
+_CMD = lazy_re(
     r"^(?:.*?[$%#>]\s+)?(?P<cmd>(?:/usr/s?bin/)?(?:uname|sysctl|system_profiler|python[\d.]*|ipython)\b.*)$"
 )
-_BRAND_KEY = re.compile(r"^\s*machdep\.cpu\.brand_string\s*[:=]\s*(?P<brand>\S.*?)\s*$")
-_UNAME_A = re.compile(
+_BRAND_KEY = lazy_re(r"^\s*machdep\.cpu\.brand_string\s*[:=]\s*(?P<brand>\S.*?)\s*$")
+_UNAME_A = lazy_re(
     rf"^(?P<os>Darwin|Linux)\s+\S+\s+(?P<release>\d\S*)\s+.*?\b(?P<machine>{_MACHINES})(?:\s+GNU/Linux)?\s*$"
 )
-_UNAME_SM = re.compile(rf"^(?P<os>Darwin|Linux)\s+(?P<machine>{_MACHINES})\s*$")
+_UNAME_SM = lazy_re(rf"^(?P<os>Darwin|Linux)\s+(?P<machine>{_MACHINES})\s*$")
 
 
 def _command_blocks(capture: Capture) -> list[tuple[str, list[str]]]:
@@ -294,9 +294,9 @@ def _parse_shell(capture: Capture) -> Observation:
 
 # -- python -m platform / platform.platform() --------------------------------------------
 
-_QUOTED = re.compile(r"""^(?:Out\[\d+\]:\s*)?(?P<q>['"]?)(?P<value>[A-Za-z]+-[^'"\s]+)(?P=q)$""")
-_PY_BANNER = re.compile(r"^Python (\d+\.\d+\.\d+)\S* \(")
-_MPS = re.compile(r"torch\.backends\.mps\.is_available\(\)")
+_QUOTED = lazy_re(r"""^(?:Out\[\d+\]:\s*)?(?P<q>['"]?)(?P<value>[A-Za-z]+-[^'"\s]+)(?P=q)$""")
+_PY_BANNER = lazy_re(r"^Python (\d+\.\d+\.\d+)\S* \(")
+_MPS = lazy_re(r"torch\.backends\.mps\.is_available\(\)")
 
 
 def _platform_strings(capture: Capture) -> list[str]:
@@ -345,9 +345,9 @@ def _parse_platform(capture: Capture) -> Observation:
 
 # -- system_profiler ---------------------------------------------------------------------
 
-_KHW = re.compile(r"^kHW_Apple(?P<chip>\w+?)Item$")
-_JSON_NAME = re.compile(r'^(?P<indent>\s*)"(?P<key>_name|sppci_model)"\s*:\s*"(?P<value>[^"]*)"')
-_CHIPSET = re.compile(r"^\s*Chipset Model:\s*(?P<value>\S.*?)\s*$")
+_KHW = lazy_re(r"^kHW_Apple(?P<chip>\w+?)Item$")
+_JSON_NAME = lazy_re(r'^(?P<indent>\s*)"(?P<key>_name|sppci_model)"\s*:\s*"(?P<value>[^"]*)"')
+_CHIPSET = lazy_re(r"^\s*Chipset Model:\s*(?P<value>\S.*?)\s*$")
 
 
 def apple_gpu_name(raw: str) -> str:
@@ -422,10 +422,10 @@ def _parse_displays(capture: Capture) -> Observation:
     return _observation("system_profiler SPDisplaysDataType", platform, apple, gpus, notes, errors)
 
 
-_HW_KEY = re.compile(
+_HW_KEY = lazy_re(
     r"^\s*(?P<key>Chip|Processor Name|Model Identifier|Model Name)\s*:\s*(?P<value>\S.*?)\s*$"
 )
-_HW_JSON = re.compile(
+_HW_JSON = lazy_re(
     r'^\s*"(?P<key>chip_type|cpu_type|machine_model|machine_name)"\s*:\s*"(?P<value>[^"]*)"'
 )
 _HW_JSON_KEYS = {
@@ -487,7 +487,7 @@ def _parse_hardware(capture: Capture) -> Observation:
 # -- sw_vers --------------------------------------------------------------------------------
 
 #: ``ProductName:	macOS`` / ``ProductVersion:	12.7.6`` (``Mac OS X`` before macOS 11).
-_SW_VERS = re.compile(r"^\s*Product(?P<key>Name|Version):\s*(?P<value>\S.*?)\s*$")
+_SW_VERS = lazy_re(r"^\s*Product(?P<key>Name|Version):\s*(?P<value>\S.*?)\s*$")
 
 
 def _sw_vers(capture: Capture) -> dict[str, str]:

@@ -11,13 +11,13 @@ mean the fact is absent.
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING
 
 from ..amd_names import gfx_for_device_id, normalise_device_id
 from ..machine import Observation
-from . import Kind
+from . import Kind, lazy_re
 from .apple import derive_apple, macos_compat_note, platform_facts, subdir_for
 
+TYPE_CHECKING = False  # as typing.TYPE_CHECKING, without importing typing (DESIGN.md)
 if TYPE_CHECKING:
     from typing import Any
 
@@ -50,24 +50,24 @@ _LABELS = (
     "MIOpen runtime version",
     "Is XNNPACK available",
 )
-_LINE = re.compile(
+_LINE = lazy_re(
     r"^(?P<label>" + "|".join(re.escape(x) for x in _LABELS) + r"):\s*(?P<value>.*?)\s*$"
 )
-_GPU = re.compile(r"^GPU (?P<index>\d+): (?P<name>.+?)\s*$")
-_LIB = re.compile(r"^\[(?P<tool>pip3?|conda)\]\s+(?P<rest>.*)$")
-_OS_LINUX = re.compile(r"^(?P<distro>.+?)\s+\((?P<machine>[\w]+)\)$")
+_GPU = lazy_re(r"^GPU (?P<index>\d+): (?P<name>.+?)\s*$")
+_LIB = lazy_re(r"^\[(?P<tool>pip3?|conda)\]\s+(?P<rest>.*)$")
+_OS_LINUX = lazy_re(r"^(?P<distro>.+?)\s+\((?P<machine>[\w]+)\)$")
 #: "macOS 15.3 (x86_64)"; older reports: "Mac OSX 10.15.7 (x86_64)", "Mac OSX 10.13.6".
-_OS_MAC = re.compile(
+_OS_MAC = lazy_re(
     r"^(?:macOS|Mac OSX|Mac OS X)\s+(?P<ver>\d+(?:\.\d+)*)(?:\s+\((?P<machine>\w+)\))?$"
 )
 #: "Microsoft Windows 11 Enterprise (10.0.22631 64-bit)"; older: "Microsoft Windows 10 Pro".
-_OS_WIN = re.compile(
+_OS_WIN = lazy_re(
     r"^(?P<distro>Microsoft Windows[^(]*?)\s*(?:\((?P<ver>\d+\.\d+\.\d+)[^)]*\))?$"
 )
 #: ROCm builds name the gfx target after the GPU: "AMD Instinct MI300X (gfx942:sramecc+:xnack-)".
-_GPU_GFX = re.compile(r"^(?P<name>.+?)\s*\((?P<gfx>gfx[0-9a-f]+)(?::[^)]*)?\)$")
-_PY = re.compile(r"^(?P<ver>\d+\.\d+(?:\.\d+)?)")
-_MSC_ARCH = re.compile(r"\[MSC v\.\d+ (?:64|32) bit \((?P<arch>AMD64|ARM64|Intel)\)\]")
+_GPU_GFX = lazy_re(r"^(?P<name>.+?)\s*\((?P<gfx>gfx[0-9a-f]+)(?::[^)]*)?\)$")
+_PY = lazy_re(r"^(?P<ver>\d+\.\d+(?:\.\d+)?)")
+_MSC_ARCH = lazy_re(r"\[MSC v\.\d+ (?:64|32) bit \((?P<arch>AMD64|ARM64|Intel)\)\]")
 
 
 def _present(value: str | None) -> bool:

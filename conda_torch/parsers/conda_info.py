@@ -15,21 +15,21 @@ from __future__ import annotations
 
 import json
 import re
-from typing import TYPE_CHECKING
 
 from ..machine import Observation
-from . import Kind
+from . import Kind, lazy_re
 from .apple import darwin_major, derive_apple, macos_compat_note
 
+TYPE_CHECKING = False  # as typing.TYPE_CHECKING, without importing typing (DESIGN.md)
 if TYPE_CHECKING:
     from typing import Any
 
     from . import Capture
 
-_KEY = re.compile(r"^\s*(?P<key>[A-Za-z][\w .:/-]*?)\s+:\s?(?P<value>.*?)\s*$")
-_CONT = re.compile(r"^\s+(?P<value>\S.*?)\s*$")
-_VPKG = re.compile(r"^(?P<name>__\w+)=(?P<version>[^=\s]+)(?:=(?P<build>\S+))?$")
-_CHANNEL_SUBDIR = re.compile(r"/(?P<subdir>(?:linux|osx|win|freebsd|zos)-[\w]+)/?$")
+_KEY = lazy_re(r"^\s*(?P<key>[A-Za-z][\w .:/-]*?)\s+:\s?(?P<value>.*?)\s*$")
+_CONT = lazy_re(r"^\s+(?P<value>\S.*?)\s*$")
+_VPKG = lazy_re(r"^(?P<name>__\w+)=(?P<version>[^=\s]+)(?:=(?P<build>\S+))?$")
+_CHANNEL_SUBDIR = lazy_re(r"/(?P<subdir>(?:linux|osx|win|freebsd|zos)-[\w]+)/?$")
 
 #: Keys of the text report; a capture needs several of them to be one.
 _TEXT_KEYS = {

@@ -15,54 +15,54 @@ points to one.
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING
 
 from ..machine import Observation
-from . import Kind, joined, match_line
+from . import Kind, joined, lazy_re, match_line
 from .apple import platform_facts
 
+TYPE_CHECKING = False  # as typing.TYPE_CHECKING, without importing typing (DESIGN.md)
 if TYPE_CHECKING:
     from typing import Any
 
     from . import Capture
 
-_BANNER = re.compile(
+_BANNER = lazy_re(
     r"\bPython (?P<v>\d+\.\d+\.\d+)\S*\s+\([^)]*\)\s*\[(?P<compiler>[^\]]*)\]"
     r"(?:\s*::\s*[\w ,.]+?)?\s+on\s+(?P<os>linux|darwin|win32|cygwin)\b"
 )
-_MSC = re.compile(
+_MSC = lazy_re(
     r"\b(?P<v>\d+\.\d+\.\d+)\S*\s+\([^)]*\)\s*"
     r"\[MSC v\.\d+ (?:64|32) bit \((?P<arch>AMD64|ARM64|Intel)\)\]"
 )
-_PLATFORM_STRING = re.compile(r"\b(?:macOS|Darwin|Linux|Windows)-\d[\w.+-]*\d(?:bit)?\b")
+_PLATFORM_STRING = lazy_re(r"\b(?:macOS|Darwin|Linux|Windows)-\d[\w.+-]*\d(?:bit)?\b")
 _BANNER_OS = {"linux": "linux", "darwin": "macos", "win32": "windows", "cygwin": "windows"}
 
 #: (os, pattern) of paths and file names only one OS has.
 _PATHS: tuple[tuple[str, re.Pattern[str]], ...] = (
     (
         "windows",
-        re.compile(r"(?<![\w/])[A-Za-z]:\\(?:[^\\\s\"'<>|]+\\)+|\\site-packages\\|\.dll\b|\.pyd\b"),
+        lazy_re(r"(?<![\w/])[A-Za-z]:\\(?:[^\\\s\"'<>|]+\\)+|\\site-packages\\|\.dll\b|\.pyd\b"),
     ),
     (
         "macos",
-        re.compile(
+        lazy_re(
             r"(?<![\w.])/Users/\w|/Library/Frameworks/Python\.framework|/opt/homebrew/|\.dylib\b"
             r"|cpython-\d+-darwin\.so"
         ),
     ),
     (
         "linux",
-        re.compile(
+        lazy_re(
             r"(?<![\w.])/home/\w|/usr/(?:local/)?lib/python\d\.\d+/dist-packages"
             r"|-linux-gnu\.so\b|(?<![\w.])/root/|(?<![\w.])/opt/conda/"
         ),
     ),
 )
-_PATH_PYTHON = re.compile(
+_PATH_PYTHON = lazy_re(
     r"(?:lib/python|Python\.framework/Versions/|[\\/]Python)(?P<major>3)\.?(?P<minor>\d{1,2})\b"
     r"(?:[/\\](?:site|dist)-packages)?"
 )
-_SO_ARCH = re.compile(r"cpython-\d+m?-(?P<machine>x86_64|aarch64|ppc64le|s390x)-linux-gnu\.so")
+_SO_ARCH = lazy_re(r"cpython-\d+m?-(?P<machine>x86_64|aarch64|ppc64le|s390x)-linux-gnu\.so")
 
 #: Labels of a hand-written list -> the fact they give.
 _LABELS = {
@@ -90,11 +90,11 @@ _LABELS = {
     "os": "os",
     "operating system": "os",
 }
-_LABEL_LINE = re.compile(
+_LABEL_LINE = lazy_re(
     r"^(?P<label>[A-Za-z][A-Za-z ]{0,60}?)\**\s*(?:[:：=]|\s{2,})\s*\**\s*(?P<value>\S.*?)\s*$"
 )
-_VERSION = re.compile(r"^v?(?P<v>\d+\.\d+(?:\.\d+)?(?:[\w.+]*))\b")
-_DRIVER = re.compile(
+_VERSION = lazy_re(r"^v?(?P<v>\d+\.\d+(?:\.\d+)?(?:[\w.+]*))\b")
+_DRIVER = lazy_re(
     r"\b[Dd]river(?:\s+[Vv]ersion)?\s*[:：]?\s*(?P<d>\d{3}\.\d{1,3}(?:\.\d{1,3})?)\b"
 )
 
@@ -104,43 +104,43 @@ _DRIVER = re.compile(
 _GPU_NAMES: tuple[tuple[str, re.Pattern[str]], ...] = (
     (
         "nvidia",
-        re.compile(
+        lazy_re(
             r"\b(?:NVIDIA\s+)?(?:(?:GeForce|Quadro|TITAN)\s+)?(?:RTX|GTX)\s?-?\d{3,4}"
             r"(?:\s?(?:Ti|TI|ti|SUPER|Super)\b)?(?:\s+(?:Laptop GPU|Ada Generation))?(?![\w.])"
         ),
     ),
-    ("nvidia", re.compile(r"(?<![\w.])(?P<num>[1-5]0[5-9]0)\s?(?P<suf>ti|Ti|TI|super|Super)\b")),
+    ("nvidia", lazy_re(r"(?<![\w.])(?P<num>[1-5]0[5-9]0)\s?(?P<suf>ti|Ti|TI|super|Super)\b")),
     (
         "nvidia",
-        re.compile(r"\b(?:NVIDIA|Tesla)\s+(?:[ABHLKPTV]\d{1,3}[A-Z]?|GH200|GB200)\b"),
+        lazy_re(r"\b(?:NVIDIA|Tesla)\s+(?:[ABHLKPTV]\d{1,3}[A-Z]?|GH200|GB200)\b"),
     ),
     (
         "amd",
-        re.compile(
+        lazy_re(
             r"\b(?:AMD\s+)?Radeon\s+(?:RX\s*)?\d{3,4}\s?(?:XTX|XT|GRE)?\b"
             r"|\bRX\s?[4-9]\d{2,3}\s?(?:XTX|XT|GRE)?\b"
             r"|\b(?:AMD\s+)?Instinct\s+MI\d{2,3}\w*"
         ),
     ),
 )
-_MAC_MODEL = re.compile(
+_MAC_MODEL = lazy_re(
     r"\b(?:MacBook(?:\s?(?:Pro|Air))?|Mac\s?mini|Mac\s?Studio|iMac|Mac\s?Pro)\b"
 )
-_APPLE_CHIP = re.compile(
+_APPLE_CHIP = lazy_re(
     r"\bApple\s+M(?P<n>[1-9])(?:\s+(?P<tier>Pro|Max|Ultra))?\b"
     r"|\bM(?P<n2>[1-9])(?:\s+(?P<tier2>Pro|Max|Ultra))?\s+(?:[Cc]hip|Mac|MacBook|[Pp]rocessor)\b"
     r"|\bApple [Ss]ilicon\b"
 )
-_INTEL_MAC = re.compile(r"\bIntel(?:-based)?\s+Mac\b|\bMac\b[^.\n]{0,20}?\bx86(?:_64)? CPU\b")
-_PROMPT_HOST = re.compile(r"@(?P<host>[\w.-]*(?:MacBook|MBP|iMac|Mac-mini|Mac-Studio)[\w.-]*)")
-_MACOS = re.compile(
+_INTEL_MAC = lazy_re(r"\bIntel(?:-based)?\s+Mac\b|\bMac\b[^.\n]{0,20}?\bx86(?:_64)? CPU\b")
+_PROMPT_HOST = lazy_re(r"@(?P<host>[\w.-]*(?:MacBook|MBP|iMac|Mac-mini|Mac-Studio)[\w.-]*)")
+_MACOS = lazy_re(
     r"\b(?:macOS|MacOS|Mac OS X|Mac OSX|OS X|OSX)\s+"
     r"(?P<v>(?:1[0-5]|2[6-9])(?:\.\d+){0,2})(?![\d.]*\+)"
     r"(?:\s*\((?P<arch>ARM64|arm64|x86_64|Intel)\))?"
 )
-_NOT_THIS_MAC = re.compile(r"(?:built for|supported on|requires?|needs?|than)\s*$", re.IGNORECASE)
-_WINDOWS = re.compile(r"\bwin(?:dows)?\s?(?:1[01]|7|8(?:\.1)?)\b", re.IGNORECASE)
-_DISTRO = re.compile(
+_NOT_THIS_MAC = lazy_re(r"(?:built for|supported on|requires?|needs?|than)\s*$", re.IGNORECASE)
+_WINDOWS = lazy_re(r"\bwin(?:dows)?\s?(?:1[01]|7|8(?:\.1)?)\b", re.IGNORECASE)
+_DISTRO = lazy_re(
     r"\b(?P<d>Ubuntu|Debian|CentOS|Fedora|Arch Linux|Rocky Linux|RHEL|openSUSE|Linux Mint)"
     r"\s?(?P<v>\d{2}\.?\d{2}(?:\.\d+)?|\d+(?:\.\d+)?)?"
 )

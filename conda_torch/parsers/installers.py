@@ -15,11 +15,11 @@ from __future__ import annotations
 
 import re
 import shlex
-from typing import TYPE_CHECKING
 
 from ..machine import Observation
-from . import Kind, compile_table, message_events
+from . import Kind, compile_table, lazy_re, message_events
 
+TYPE_CHECKING = False  # as typing.TYPE_CHECKING, without importing typing (DESIGN.md)
 if TYPE_CHECKING:
     from typing import Any
 
@@ -103,19 +103,19 @@ FAILURES: tuple[tuple[str, re.Pattern[str]], ...] = compile_table(
 )
 
 #: Where a command starts, inside a line or a backtick span.
-_COMMAND = re.compile(
+_COMMAND = lazy_re(
     r"(?:^|`|^.*?[$#%>]\s+)(?P<cmd>(?:python[\d.]*\s+-m\s+)?pip3?\s+install"
     r"|uv\s+(?:pip\s+install|add|sync)|(?:conda|mamba|micromamba)\s+(?:install|create))\b"
     r"(?P<args>[^`\n]*)"
 )
 #: A PyTorch wheel index: ``https://download.pytorch.org/whl/cu118``, ``…/whl/nightly/rocm6.2``.
-_INDEX_VARIANT = re.compile(
+_INDEX_VARIANT = lazy_re(
     r"download\.pytorch\.org/whl/(?:nightly/|test/)?(?P<variant>cu\d+|rocm[\d.]+|cpu|xpu)\b"
 )
-_CONDA_CHANNEL_URL = re.compile(
+_CONDA_CHANNEL_URL = lazy_re(
     r"https?://conda\.anaconda\.org/(?P<channel>[\w.-]+)/(?P<subdir>(?:linux|osx|win)-[\w]+)"
 )
-_DOWNLOADED_WHEEL = re.compile(
+_DOWNLOADED_WHEEL = lazy_re(
     r"^(?:Downloading|Using cached)\s+(?:\S*/)?(?P<name>[\w.]+)-(?P<version>[\w.+%!]+)-"
     r"(?P<python>c?p\d+|py\d)-\w+-(?P<tag>[\w.]+)\.whl"
 )

@@ -21,10 +21,8 @@ Formats as they appear in ``tests/data/fixtures/nvidia-smi-query``:
 from __future__ import annotations
 
 import re
-import xml.etree.ElementTree as ET
-from typing import TYPE_CHECKING
 
-from . import Kind
+from . import Kind, lazy_re
 from .nvidia_smi import (
     NOTE_TRUNCATED,
     add_error,
@@ -42,7 +40,9 @@ from .nvidia_smi import (
     windows_exe,
 )
 
+TYPE_CHECKING = False  # as typing.TYPE_CHECKING, without importing typing (DESIGN.md)
 if TYPE_CHECKING:
+    import xml.etree.ElementTree as ET
     from typing import Any
 
     from ..machine import Observation
@@ -104,16 +104,16 @@ def _command_filter(capture: Capture) -> str | None:
 
 # -- --query-gpu CSV ------------------------------------------------------------------------
 
-_QUERY = re.compile(r"--query-gpu[= ]\s*[\"']?(?P<fields>[A-Za-z0-9_.,]+)")
+_QUERY = lazy_re(r"--query-gpu[= ]\s*[\"']?(?P<fields>[A-Za-z0-9_.,]+)")
 #: A command line running the query: an optional prompt, nvidia-smi (with a path), options.
-_COMMAND = re.compile(
+_COMMAND = lazy_re(
     r"^(?:.*?[$#>%]\s*)?(?:[\w./\\:~-]*[/\\])?nvidia-smi(?:\.exe)?(?:\s+[-\w.:=,\"']+)*?\s+--query-gpu"
 )
-_FORMAT = re.compile(r"--format[= ]\s*[\"']?(?P<fmt>[a-z,]+)")
-_FILTER = re.compile(r"(?:\s-i|\s--id)[= ]\s*[\"']?(?P<id>[^\s\"']+)")
-_FIELD = re.compile(r"^[A-Za-z_][A-Za-z0-9_.]*(?: \[[^\]]+\])?$")
-_INVALID_FIELD = re.compile(r'^Field "(?P<field>[^"]+)" is not a valid field to query\.')
-_LIST_ITEM = re.compile(r"'([^']*)'")
+_FORMAT = lazy_re(r"--format[= ]\s*[\"']?(?P<fmt>[a-z,]+)")
+_FILTER = lazy_re(r"(?:\s-i|\s--id)[= ]\s*[\"']?(?P<id>[^\s\"']+)")
+_FIELD = lazy_re(r"^[A-Za-z_][A-Za-z0-9_.]*(?: \[[^\]]+\])?$")
+_INVALID_FIELD = lazy_re(r'^Field "(?P<field>[^"]+)" is not a valid field to query\.')
+_LIST_ITEM = lazy_re(r"'([^']*)'")
 
 #: Query fields that can start a header row; a header must contain one of them.
 _KNOWN_FIELDS = frozenset(
@@ -219,9 +219,9 @@ def _query_sections(capture: Capture) -> list[dict[str, Any]]:
     return found
 
 
-_BUS_ID = re.compile(r"^[0-9A-Fa-f]{8}:[0-9A-Fa-f]{2}:[0-9A-Fa-f]{2}\.[0-7]$")
+_BUS_ID = lazy_re(r"^[0-9A-Fa-f]{8}:[0-9A-Fa-f]{2}:[0-9A-Fa-f]{2}\.[0-7]$")
 _BRANDS = ("NVIDIA ", "GeForce ", "Tesla ", "Quadro ", "TITAN ")
-_DRIVER_3 = re.compile(r"^\d{3}\.\d{2,3}\.\d{2}$")
+_DRIVER_3 = lazy_re(r"^\d{3}\.\d{2,3}\.\d{2}$")
 
 
 def _shape_row(text: str) -> dict[str, str] | None:
@@ -342,9 +342,9 @@ def _gpu_from_row(row: dict[str, str], obs: Observation) -> dict[str, Any]:
 
 # -- -q / -a text ---------------------------------------------------------------------------
 
-_KV = re.compile(r"^(?P<indent>\s*)(?P<key>[^:]*?\S)\s+:(?:\s?(?P<value>.*))?$")
-_SECTION = re.compile(r"^(?P<indent>\s*)(?P<key>\S.*?)\s*$")
-_GPU_SECTION = re.compile(r"^GPU (?P<bus>[0-9A-Fa-f]{4,8}:[0-9A-Fa-f]{2}:[0-9A-Fa-f]{2}\.[0-7])$")
+_KV = lazy_re(r"^(?P<indent>\s*)(?P<key>[^:]*?\S)\s+:(?:\s?(?P<value>.*))?$")
+_SECTION = lazy_re(r"^(?P<indent>\s*)(?P<key>\S.*?)\s*$")
+_GPU_SECTION = lazy_re(r"^GPU (?P<bus>[0-9A-Fa-f]{4,8}:[0-9A-Fa-f]{2}:[0-9A-Fa-f]{2}\.[0-7])$")
 
 
 def recognise_q(capture: Capture) -> bool:
@@ -487,6 +487,10 @@ def parse_xml(capture: Capture) -> Observation:
     end = text.find("</nvidia_smi_log>")
     root = None
     if end > start >= 0:
+        # Only here: every --from imports this module to recognise its input, and
+        # xml.etree costs milliseconds at import (DESIGN.md, "Start-up time").
+        import xml.etree.ElementTree as ET
+
         try:
             root = ET.fromstring(text[start : end + len("</nvidia_smi_log>")])
         except ET.ParseError:
@@ -554,7 +558,7 @@ def _xml_gpu_fields(gpu: ET.Element) -> dict[str, str]:
     return {k: v for k, v in fields.items() if v is not None}
 
 
-_XML_LEAF = re.compile(r"<(?P<tag>[A-Za-z_][\w.-]*)>(?P<text>[^<]*)</(?P=tag)>")
+_XML_LEAF = lazy_re(r"<(?P<tag>[A-Za-z_][\w.-]*)>(?P<text>[^<]*)</(?P=tag)>")
 
 
 def _xml_scan(text: str) -> tuple[dict[str, str], list[tuple[str | None, dict[str, str]]]]:
@@ -585,7 +589,7 @@ def _xml_scan(text: str) -> tuple[dict[str, str], list[tuple[str | None, dict[st
 
 # -- --version ------------------------------------------------------------------------------
 
-_VERSION_LINE = re.compile(
+_VERSION_LINE = lazy_re(
     r"^(?P<key>NVIDIA-SMI|NVML|DRIVER|CUDA|KMD|CUDA UMD) version\s*:\s*(?P<value>.*)$",
     re.IGNORECASE,
 )
@@ -622,8 +626,8 @@ def parse_version(capture: Capture) -> Observation:
 
 # -- -L -------------------------------------------------------------------------------------
 
-_L_GPU = re.compile(r"^\s*GPU (?P<index>\d+): (?P<rest>\S.*)$")
-_L_MIG = re.compile(r"^\s*MIG \S+\s+Device\s+\d+:")
+_L_GPU = lazy_re(r"^\s*GPU (?P<index>\d+): (?P<rest>\S.*)$")
+_L_MIG = lazy_re(r"^\s*MIG \S+\s+Device\s+\d+:")
 
 
 def _is_list_capture(capture: Capture) -> bool:

@@ -21,11 +21,11 @@ This module also holds the small helpers the other NVIDIA parsers share.
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING
 
 from ..machine import Observation
-from . import Kind
+from . import Kind, lazy_re
 
+TYPE_CHECKING = False  # as typing.TYPE_CHECKING, without importing typing (DESIGN.md)
 if TYPE_CHECKING:
     from typing import Any
 
@@ -47,8 +47,8 @@ MISSING_VALUES = frozenset(
     }
 )
 
-_VERSION = re.compile(r"^\d+(?:\.\d+)+$")
-_UUID = re.compile(r"^(?:GPU|MIG)-[0-9a-fA-F]{8}(?:-[0-9a-fA-F]{4}){3}-[0-9a-fA-F]{12}$")
+_VERSION = lazy_re(r"^\d+(?:\.\d+)+$")
+_UUID = lazy_re(r"^(?:GPU|MIG)-[0-9a-fA-F]{8}(?:-[0-9a-fA-F]{4}){3}-[0-9a-fA-F]{12}$")
 
 #: Driver models the Windows kernel driver reports (TCC, WDDM, and MCDM since R550).
 WINDOWS_DRIVER_MODELS = ("WDDM", "TCC", "MCDM")
@@ -171,19 +171,19 @@ def cuda_unavailable(obs: Observation, shown: str, where: str) -> None:
 
 # -- the default table ----------------------------------------------------------------------
 
-_HEADER = re.compile(
+_HEADER = lazy_re(
     r"NVIDIA-SMI\s+(?P<smi>\S+)\s+(?P<dkey>Driver Version|KMD Version):\s*(?P<driver>\S+)"
     r"(?:\s+(?P<ckey>CUDA Version|CUDA UMD Version):\s*(?P<cuda>\S+))?"
 )
-_GPU_ROW = re.compile(
+_GPU_ROW = lazy_re(
     r"^\|\s*(?P<index>\d+)\s+(?P<name>\S.*?)\s+(?P<mode>On|Off|N/A|WDDM|TCC|MCDM)\s*\|\s*(?P<bus>\S+)"
 )
-_MEMORY = re.compile(r"(\d+)MiB\s*/\s*(\d+)MiB")
-_MIG_ROW = re.compile(r"^\|\s*(?P<gpu>\d+)\s+(?:\d+|N/A)\s+(?:\d+|N/A)\s+\d+\s*\|")
+_MEMORY = lazy_re(r"(\d+)MiB\s*/\s*(\d+)MiB")
+_MIG_ROW = lazy_re(r"^\|\s*(?P<gpu>\d+)\s+(?:\d+|N/A)\s+(?:\d+|N/A)\s+\d+\s*\|")
 
 _ERRORS: tuple[tuple[re.Pattern[str], str, str], ...] = (
     (
-        re.compile(r"NVIDIA-SMI has failed because it couldn't communicate with the NVIDIA driver"),
+        lazy_re(r"NVIDIA-SMI has failed because it couldn't communicate with the NVIDIA driver"),
         "nvidia.driver_not_loaded",
         (
             "nvidia-smi could not communicate with the NVIDIA kernel driver: it is not loaded or "
@@ -191,12 +191,12 @@ _ERRORS: tuple[tuple[re.Pattern[str], str, str], ...] = (
         ),
     ),
     (
-        re.compile(r"^No devices were found\s*$"),
+        lazy_re(r"^No devices were found\s*$"),
         "nvidia.no_devices",
         "nvidia-smi found no usable NVIDIA GPU: the driver is loaded but no GPU initialised",
     ),
     (
-        re.compile(r"Failed to initialize NVML: Driver/library version mismatch"),
+        lazy_re(r"Failed to initialize NVML: Driver/library version mismatch"),
         "nvidia.driver_library_mismatch",
         (
             "the NVIDIA kernel module and the user-space driver libraries have different versions "
@@ -205,8 +205,8 @@ _ERRORS: tuple[tuple[re.Pattern[str], str, str], ...] = (
         ),
     ),
 )
-_NVML_FAILED = re.compile(r"Failed to initialize NVML: (?P<why>.+)$")
-_NVML_LIBRARY = re.compile(r"NVML library version:\s*(?P<v>\d+(?:\.\d+)+)")
+_NVML_FAILED = lazy_re(r"Failed to initialize NVML: (?P<why>.+)$")
+_NVML_LIBRARY = lazy_re(r"NVML library version:\s*(?P<v>\d+(?:\.\d+)+)")
 
 
 def recognise_table(capture: Capture) -> bool:

@@ -18,11 +18,13 @@ conda plan (``pytorch/linux-64::``) into ``platform.subdir``.
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING
 
+from ..builds import CondaRecord, PipDist, conda_build, pip_build
 from ..machine import Observation
-from . import Kind
+from ..models import channel_name
+from . import Kind, lazy_re
 
+TYPE_CHECKING = False  # as typing.TYPE_CHECKING, without importing typing (DESIGN.md)
 if TYPE_CHECKING:
     from typing import Any
 
@@ -53,34 +55,34 @@ CARRIES = {
 
 _NAME = r"[A-Za-z0-9][A-Za-z0-9._-]*"
 _VER = r"\d[\w.!+]*"
-_CMD_LINE = re.compile(
+_CMD_LINE = lazy_re(
     r"^(?:\(\S+\)\s+)?(?:\S+[$#%>]\s+)?(?:conda|mamba|micromamba|pip3?|uv|python[\d.]*)\s"
 )
-_TAGGED = re.compile(r"^\[(?P<tool>pip3?|conda)\]\s+(?P<rest>.+)$")
-_FREEZE = re.compile(rf"^(?P<name>{_NAME})\s*==\s*(?P<version>{_VER})$")
-_FREEZE_URL = re.compile(rf"^(?P<name>{_NAME})\s+@\s+\S*/(?P<file>[^/\s]+\.whl)\S*$")
-_OLD_PIP = re.compile(rf"^(?P<name>{_NAME})\s+\((?P<version>{_VER})\)$")  # old collect_env
-_TWO_COLS = re.compile(rf"^(?P<name>{_NAME})\s+(?P<version>{_VER})(?P<rest>(?:\s+\S+){{0,3}})$")
-_PIP_HEADER = re.compile(r"^Package\s+Version(?:\s+(?:Editable project location|Location))?")
-_CONDA_HEADER = re.compile(r"^#\s*Name\s+Version\s+Build(?:\s+Channel)?\s*$")
+_TAGGED = lazy_re(r"^\[(?P<tool>pip3?|conda)\]\s+(?P<rest>.+)$")
+_FREEZE = lazy_re(rf"^(?P<name>{_NAME})\s*==\s*(?P<version>{_VER})$")
+_FREEZE_URL = lazy_re(rf"^(?P<name>{_NAME})\s+@\s+\S*/(?P<file>[^/\s]+\.whl)\S*$")
+_OLD_PIP = lazy_re(rf"^(?P<name>{_NAME})\s+\((?P<version>{_VER})\)$")  # old collect_env
+_TWO_COLS = lazy_re(rf"^(?P<name>{_NAME})\s+(?P<version>{_VER})(?P<rest>(?:\s+\S+){{0,3}})$")
+_PIP_HEADER = lazy_re(r"^Package\s+Version(?:\s+(?:Editable project location|Location))?")
+_CONDA_HEADER = lazy_re(r"^#\s*Name\s+Version\s+Build(?:\s+Channel)?\s*$")
 #: conda 4.3's plan: "pytorch:     1.0.0-py3.7_cuda10.0.130_cudnn7.4.1_1 pytorch".
-_OLD_PLAN = re.compile(
+_OLD_PLAN = lazy_re(
     rf"^(?P<name>{_NAME}):\s+(?P<version>{_VER})-(?P<build>[\w.+]+)(?:\s+(?P<channel>[\w./-]+))?$"
 )
-_DOWNLOAD = re.compile(
+_DOWNLOAD = lazy_re(
     r"^(?P<spec>[\w.+!-]+?-\d[\w.!+]*)\s*\|\s*(?P<build>[\w.+]+)\s+[\d.]+\s*[KMG]?B"
     r"(?:\s+(?P<channel>[\w./-]+))?$"
 )
-_INSTALLED = re.compile(r"^Successfully installed\s+(?P<list>.+)$")
-_DASHED = re.compile(
+_INSTALLED = lazy_re(r"^Successfully installed\s+(?P<list>.+)$")
+_DASHED = lazy_re(
     r"^(?P<name>torch|torchvision|torchaudio|pytorch)-(?P<version>\d+\.\d+[\w.+!]*)$"
 )
-_WHEEL = re.compile(rf"^(?P<name>{_NAME}?)-(?P<version>{_VER})-")
-_SHOW = re.compile(r"^(?P<key>Name|Version|Location|Installer|Requires):\s*(?P<value>.*)$")
+_WHEEL = lazy_re(rf"^(?P<name>{_NAME}?)-(?P<version>{_VER})-")
+_SHOW = lazy_re(r"^(?P<key>Name|Version|Location|Installer|Requires):\s*(?P<value>.*)$")
 #: A conda build string: ``py3.7_cuda10.1.243_cudnn7.6.3_0``, ``h12debd9_1``, ``pypi_0``, ``0``.
-_BUILD = re.compile(r"^[\w.+]+$")
-_PYTHON_IN_BUILD = re.compile(r"(?:^|_)py(\d)\.?(\d{1,2})(?:_|h|$)")
-_PATH = re.compile(r"^(?:/|~|[A-Za-z]:\\)")
+_BUILD = lazy_re(r"^[\w.+]+$")
+_PYTHON_IN_BUILD = lazy_re(r"(?:^|_)py(\d)\.?(\d{1,2})(?:_|h|$)")
+_PATH = lazy_re(r"^(?:/|~|[A-Za-z]:\\)")
 _SUBDIRS = ("linux-64", "linux-aarch64", "linux-ppc64le", "osx-64", "osx-arm64", "win-64")
 
 
@@ -326,11 +328,8 @@ def installed(packages: list[dict[str, Any]], dist: str) -> dict[str, Any] | Non
 
 
 def build_of(package: dict[str, Any]) -> Any:
-    """What a listed package was built for (``doctor.Build``), from its build string or local
-    version tag (doctor's rules)."""
-    from ..doctor import CondaRecord, PipDist, conda_build, pip_build
-    from ..models import channel_name
-
+    """What a listed package was built for (``builds.Build``), from its build string or local
+    version tag (inventory's rules)."""
     if package["installer"] == "pip" or not package.get("build"):
         return pip_build(PipDist(package["name"], package["version"], "", "pip"))
     channel = channel_name(package.get("channel") or "")

@@ -21,11 +21,11 @@ PCI sysfs listing.
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING
 
-from . import Kind
+from . import Kind, lazy_re
 from .nvidia_smi import add_note, new_observation
 
+TYPE_CHECKING = False  # as typing.TYPE_CHECKING, without importing typing (DESIGN.md)
 if TYPE_CHECKING:
     from typing import Any
 
@@ -35,7 +35,7 @@ if TYPE_CHECKING:
 #: CPU architectures the NVIDIA kernel module names in its version string.
 _ARCHES = ("x86_64", "aarch64", "ppc64le", "arm64", "armv7l", "i386", "x86")
 
-_NVRM = re.compile(
+_NVRM = lazy_re(
     r"NVRM version:\s+NVIDIA\s+(?P<before>.*?)\s*(?P<open>Open\s+)?Kernel Module"
     r"(?:\s+for\s+(?P<arch>\S+))?\s+(?P<version>\d+(?:\.\d+)+)"
 )
@@ -64,12 +64,12 @@ def parse_proc(capture: Capture) -> Observation:
 # -- lspci ----------------------------------------------------------------------------------
 
 _SLOT = r"(?:[0-9a-fA-F]{4}:)?[0-9a-fA-F]{2}:[0-9a-fA-F]{2}\.[0-7]"
-_LSPCI = re.compile(
+_LSPCI = lazy_re(
     rf"^\s*(?P<slot>{_SLOT})\s+(?P<cls>VGA compatible controller|3D controller|Display controller)"
     r"(?:\s+\[03[0-9a-fA-F]{2}\])?:\s+NVIDIA Corporation\s+(?P<desc>.*)$"
 )
-_NN_ID = re.compile(r"\[10de:(?P<dev>[0-9a-fA-F]{4})\]")
-_PLAIN_ID = re.compile(r"^Device (?P<dev>[0-9a-fA-F]{4})\b")
+_NN_ID = lazy_re(r"\[10de:(?P<dev>[0-9a-fA-F]{4})\]")
+_PLAIN_ID = lazy_re(r"^Device (?P<dev>[0-9a-fA-F]{4})\b")
 
 
 def recognise_lspci(capture: Capture) -> bool:
@@ -101,7 +101,7 @@ def parse_lspci(capture: Capture) -> Observation:
 
 # -- PCI sysfs listing ----------------------------------------------------------------------
 
-_SYSFS = re.compile(
+_SYSFS = lazy_re(
     r"^\s*(?P<slot>[0-9a-fA-F]{4}:[0-9a-fA-F]{2}:[0-9a-fA-F]{2}\.[0-7])\s+0x(?P<cls>[0-9a-fA-F]{6})"
     r"\s+0x(?P<vendor>[0-9a-fA-F]{4})\s+0x(?P<device>[0-9a-fA-F]{4})\s*$"
 )

@@ -10,12 +10,12 @@ Linux kernel's) version, never a ROCm version, so it is never read as one.
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING
 
 from ..amd_names import gfx_for_device_id, normalise_device_id
 from ..machine import Observation
-from . import Kind
+from . import Kind, lazy_re
 
+TYPE_CHECKING = False  # as typing.TYPE_CHECKING, without importing typing (DESIGN.md)
 if TYPE_CHECKING:
     from typing import Any
 
@@ -23,10 +23,10 @@ if TYPE_CHECKING:
 
 # -- rocminfo ----------------------------------------------------------------------------
 
-_AGENT = re.compile(r"^\s*Agent\s+(\d+)\s*$")
-_KEY = re.compile(r"^(\s*)([A-Za-z][\w .()/-]*?):\s*(.*)$")
-_HEX_IN_PARENS = re.compile(r"\((0x[0-9a-fA-F]+)\)")
-_GFX = re.compile(r"^gfx[0-9a-f]+$")
+_AGENT = lazy_re(r"^\s*Agent\s+(\d+)\s*$")
+_KEY = lazy_re(r"^(\s*)([A-Za-z][\w .()/-]*?):\s*(.*)$")
+_HEX_IN_PARENS = lazy_re(r"\((0x[0-9a-fA-F]+)\)")
+_GFX = lazy_re(r"^gfx[0-9a-f]+$")
 
 
 def _recognise_rocminfo(capture: Capture) -> bool:
@@ -113,10 +113,10 @@ def _parse_rocminfo(capture: Capture) -> Observation:
 
 # -- rocm-smi ----------------------------------------------------------------------------
 
-_SMI_BANNER = re.compile(r"ROCm System Management Interface|End of ROCm SMI Log")
-_SMI_GPU_LINE = re.compile(r"^GPU\[(\d+)\]\s*:\s*([^:]+?)\s*:\s*(.*?)\s*$")
-_SMI_DRIVER = re.compile(r"^Driver version:\s*(\S+)")
-_BUS = re.compile(r"^(?:[0-9a-fA-F]{4,8}:)?[0-9a-fA-F]{2}:[0-9a-fA-F]{2}\.[0-7]$")
+_SMI_BANNER = lazy_re(r"ROCm System Management Interface|End of ROCm SMI Log")
+_SMI_GPU_LINE = lazy_re(r"^GPU\[(\d+)\]\s*:\s*([^:]+?)\s*:\s*(.*?)\s*$")
+_SMI_DRIVER = lazy_re(r"^Driver version:\s*(\S+)")
+_BUS = lazy_re(r"^(?:[0-9a-fA-F]{4,8}:)?[0-9a-fA-F]{2}:[0-9a-fA-F]{2}\.[0-7]$")
 
 #: ``GPU[n] : key: value`` keys that name a GPU fact, in all rocm-smi versions seen.
 _SMI_KEYS: dict[str, str] = {
@@ -263,10 +263,10 @@ def _finish_smi(obs: Observation, by_index: dict[int, dict[str, Any]]) -> None:
 
 # -- rocm-smi --csv / --json -------------------------------------------------------------
 
-_CSV_HEADER = re.compile(r"^device,(?P<cols>.+)$")
-_CSV_ROW = re.compile(r"^card(?P<index>\d+),(?P<cells>.*)$")
-_JSON_CARD = re.compile(r'"card(?P<index>\d+)"\s*:\s*\{')
-_JSON_PAIR = re.compile(r'"(?P<key>[^"]+)"\s*:\s*"(?P<value>[^"]*)"')
+_CSV_HEADER = lazy_re(r"^device,(?P<cols>.+)$")
+_CSV_ROW = lazy_re(r"^card(?P<index>\d+),(?P<cells>.*)$")
+_JSON_CARD = lazy_re(r'"card(?P<index>\d+)"\s*:\s*\{')
+_JSON_PAIR = lazy_re(r'"(?P<key>[^"]+)"\s*:\s*"(?P<value>[^"]*)"')
 
 
 def _csv_cards(capture: Capture) -> dict[int, dict[str, str]]:
@@ -336,9 +336,9 @@ def _parse_smi_json(capture: Capture) -> Observation:
 
 # -- update-alternatives --display rocm --------------------------------------------------
 
-_ALT_POINTS = re.compile(r"^\s*link currently points to\s+(/\S+)")
-_ALT_HEAD = re.compile(r"^rocm\s+-\s+(?:auto|manual|status)")
-_ROCM_VERSION_IN_PATH = re.compile(r"rocm-(\d+\.\d+(?:\.\d+)?)(?:/|$)")
+_ALT_POINTS = lazy_re(r"^\s*link currently points to\s+(/\S+)")
+_ALT_HEAD = lazy_re(r"^rocm\s+-\s+(?:auto|manual|status)")
+_ROCM_VERSION_IN_PATH = lazy_re(r"rocm-(\d+\.\d+(?:\.\d+)?)(?:/|$)")
 
 
 def _recognise_alternatives(capture: Capture) -> bool:

@@ -29,13 +29,12 @@ to say, with the facts around them.
 
 from __future__ import annotations
 
-import ast
 import re
-from typing import TYPE_CHECKING
 
 from ..machine import Observation
-from . import Kind, compile_table, message_events
+from . import Kind, compile_table, lazy_re, message_events
 
+TYPE_CHECKING = False  # as typing.TYPE_CHECKING, without importing typing (DESIGN.md)
 if TYPE_CHECKING:
     from collections.abc import Callable
     from typing import Any
@@ -181,26 +180,26 @@ MESSAGES: tuple[tuple[str, re.Pattern[str]], ...] = compile_table(
 #: ``Ultralytics YOLOv8.0.53 Python-3.9.1 torch-1.8.1+cu111 CUDA:0 (NVIDIA GeForce RTX 3070,
 #: 8192MiB)``, ``YOLOv5 v4.0-14-gb75c432 torch 1.7.1 CPU``: torch's version after ``Python-X``,
 #: or followed by the device the application chose.
-_BANNER = re.compile(
+_BANNER = lazy_re(
     r"(?:\bPython-\d+\.\d+(?:\.\d+)?\s+torch-(?P<version0>\d+\.\d+[\w.+]*)"
     r"|\btorch[- ](?P<version>\d+\.\d+[\w.+]*)(?=\s+(?:CPU|MPS|CUDA:\d)))"
     r"(?:\s+(?:(?P<cpu>CPU)|(?P<mps>MPS)"
     r"|CUDA:(?P<index>\d+)\s*\((?P<name>[^,()]+),\s*(?P<mib>\d+)\s*MiB\)))?"
 )
-_BANNER_PYTHON = re.compile(r"\bPython-(?P<py>\d+\.\d+(?:\.\d+)?)\b")
+_BANNER_PYTHON = lazy_re(r"\bPython-(?P<py>\d+\.\d+(?:\.\d+)?)\b")
 #: ComfyUI: ``Device: cuda:0 NVIDIA GeForce RTX 3060 Ti : cudaMallocAsync``.
-_DEVICE = re.compile(
+_DEVICE = lazy_re(
     r"\bcuda:(?P<index>\d+)\s+(?P<name>(?:NVIDIA|GeForce|Tesla|Quadro)\b[^:]*?)\s*:\s*\w+"
 )
 #: Where torch was imported from: a traceback frame or a warning's location.
-_TORCH_FILE = re.compile(
+_TORCH_FILE = lazy_re(
     r"(?:File \"|^|[\s(`'])(?P<path>(?:[A-Za-z]:\\|/|~|\.{1,2}[/\\])?[^\"\s:]*?)torch[/\\]"
     r"(?:__init__\.pyc?|cuda[/\\]__init__\.py|lib[/\\])"
 )
 
 #: (fact, expression pattern, value pattern) for values printed in a REPL or by print().
 _PRINTED: tuple[tuple[str, re.Pattern[str], re.Pattern[str]], ...] = tuple(
-    (fact, re.compile(expr), re.compile(value))
+    (fact, lazy_re(expr), lazy_re(value))
     for fact, expr, value in (
         ("version", r"\btorch\.(?:version\.)?__version__\b", r"^'?(?P<v>\d+\.\d+[\w.+]*)'?$"),
         (
@@ -228,11 +227,11 @@ _PRINTED: tuple[tuple[str, re.Pattern[str], re.Pattern[str]], ...] = tuple(
 )
 #: A value on the expression's own line: ``expr: False``, ``expr = 2.1.0``, ``# Returns False``,
 #: ``#=> 0.4.1``, ``expr -> False``.
-_SAME_LINE = re.compile(
+_SAME_LINE = lazy_re(
     r"^\)*\s*(?:[:=]|->|=>|#\s*(?:=>|->|[Rr]eturns?:?)?)\s*(?P<value>\S.*?)\s*$"
 )
-_OUT = re.compile(r"^Out\[\d+\]:\s*(?P<value>.+)$")
-_CODE = re.compile(r"^(?:>>>|\.\.\.|In \[\d+\]:|\$|#|import\b|from\b|print\(|python)")
+_OUT = lazy_re(r"^Out\[\d+\]:\s*(?P<value>.+)$")
+_CODE = lazy_re(r"^(?:>>>|\.\.\.|In \[\d+\]:|\$|#|import\b|from\b|print\(|python)")
 
 
 def _cuda_from_int(number: str) -> str:
@@ -408,6 +407,8 @@ def _printed_fact(
     elif fact == "cuda_available":
         put(torch, "cuda_available", value == "True", line, "torch")
     elif fact == "arch_list" and value:
+        import ast  # here: every --from imports this parser, few inputs need ast
+
         try:
             archs = ast.literal_eval(value)
         except (ValueError, SyntaxError):

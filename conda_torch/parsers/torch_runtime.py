@@ -10,14 +10,12 @@
 
 from __future__ import annotations
 
-import ast
 import json
-import re
-from typing import TYPE_CHECKING
 
 from ..machine import Observation
-from . import Kind
+from . import Kind, lazy_re
 
+TYPE_CHECKING = False  # as typing.TYPE_CHECKING, without importing typing (DESIGN.md)
 if TYPE_CHECKING:
     from typing import Any
 
@@ -25,17 +23,17 @@ if TYPE_CHECKING:
 
 # -- torch runtime -----------------------------------------------------------------------
 
-_TORCH = re.compile(
+_TORCH = lazy_re(
     r"^torch\s+(?P<version>\d\S*)(?:\s+cuda\s+(?P<cuda>\S+))?(?:\s+hip\s+(?P<hip>\S+))?"
 )
-_VISION = re.compile(r"^(?:torchvision\s+(?P<vision>\S+))?\s*(?:torchaudio\s+(?P<audio>\S+))?\s*$")
-_AVAILABLE = re.compile(r"^is_available\s+(?P<avail>True|False)(?:\s+count\s+(?P<count>\d+))?")
-_CAPABILITY = re.compile(
+_VISION = lazy_re(r"^(?:torchvision\s+(?P<vision>\S+))?\s*(?:torchaudio\s+(?P<audio>\S+))?\s*$")
+_AVAILABLE = lazy_re(r"^is_available\s+(?P<avail>True|False)(?:\s+count\s+(?P<count>\d+))?")
+_CAPABILITY = lazy_re(
     r"^capability\s+\((?P<major>\d+),\s*(?P<minor>\d+)\)(?:\s+name\s+(?P<name>.+?))?\s*$"
 )
-_ARCH_LIST = re.compile(r"^arch_list\s+(?P<list>\[.*\])\s*$")
-_FILE = re.compile(r"^file\s+\S*/python(?P<py>\d+\.\d+)/(?:site|dist)-packages/torch/")
-_HIDDEN = re.compile(
+_ARCH_LIST = lazy_re(r"^arch_list\s+(?P<list>\[.*\])\s*$")
+_FILE = lazy_re(r"^file\s+\S*/python(?P<py>\d+\.\d+)/(?:site|dist)-packages/torch/")
+_HIDDEN = lazy_re(
     r"^CUDA_VISIBLE_DEVICES\s+(?P<value>empty|\S+)\s*->\s*is_available\s+(?P<avail>True|False)"
 )
 
@@ -74,6 +72,8 @@ def _parse_runtime(capture: Capture) -> Observation:
                 gpu["name"] = m["name"]
             obs.gpus.append(gpu)
         elif m := _ARCH_LIST.match(line):
+            import ast  # here: every --from imports this parser, few inputs need ast
+
             try:
                 arches = ast.literal_eval(m["list"])
             except (ValueError, SyntaxError):

@@ -1,0 +1,88 @@
+"""The one way tests run the command line as a user does: a real process.
+
+:func:`cli` runs ``python -m conda_torch ARGS`` (the stand-alone ``conda-torch``) from this
+checkout; :func:`conda_cli` runs ``conda torch ARGS`` through a real conda with this checkout
+as its plugin (skipped where no conda is found). Both return the finished process, with its
+output as text and the wall time it took.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from .conftest import ROOT
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+
+@dataclass(frozen=True)
+class Run:
+    """A finished command: exit status, standard output and error, seconds it took (wall
+    clock, and the CPU seconds the process used, which a busy machine disturbs less)."""
+
+    rc: int
+    out: str
+    err: str
+    seconds: float
+    cpu_seconds: float
+
+    @property
+    def first_error_line(self) -> str:
+        """The first line on standard error (an error's own line comes first)."""
+        return self.err.split("\n", 1)[0]
+
+
+def cli(
+    *argv: str,
+    stdin: str | None = None,
+    env: dict[str, str] | None = None,
+    cwd: Path | str | None = None,
+    timeout: float = 120,
+) -> Run:
+    """``python -m conda_torch ARGV`` as a process, this checkout first on ``sys.path``."""
+    environ = dict(os.environ if env is None else env)
+    environ["PYTHONPATH"] = os.pathsep.join(
+        p for p in (str(ROOT), environ.get("PYTHONPATH", "")) if p
+    )
+    return _run([sys.executable, "-m", "conda_torch", *argv], environ, stdin, cwd, timeout)
+
+
+def conda_cli(base: Path, *argv: str, cwd: Path | str | None = None, timeout: float = 180) -> Run:
+    """``conda torch ARGV`` through the real conda the tests find (``condatools``), with this
+    checkout as its plugin; ``base`` is a scratch folder for the plugin's registration."""
+    from .condatools import plugin_environ, require_conda
+
+    conda = require_conda()
+    return _run([conda.exe, "torch", *argv], plugin_environ(base), None, cwd, timeout)
+
+
+def _run(
+    command: list[str],
+    environ: dict[str, str],
+    stdin: str | None,
+    cwd: Path | str | None,
+    timeout: float,
+) -> Run:
+    import resource
+
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    start = time.perf_counter()
+    proc = subprocess.run(
+        command,
+        input=stdin,
+        capture_output=True,
+        text=True,
+        env=environ,
+        cwd=cwd or ROOT,
+        timeout=timeout,
+    )
+    seconds = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return Run(proc.returncode, proc.stdout, proc.stderr, seconds, cpu)
