@@ -25,7 +25,6 @@ from . import envfile, render
 from .constants import PIP_STACK
 from .detect import detect
 from .exceptions import CondaTorchError, CondaTorchValueError, IncompatibleError
-from .fleet import plan_fleet
 from .matrix import load as load_matrix
 from .models import Subdir
 from .plan import generic_machine, implied_subdir, make_plan
@@ -342,6 +341,8 @@ def prepare(
     matrix = load_matrix()
     solve_environ: tuple[tuple[str, str, str], ...] = ()
     if nodes:
+        from .fleet import plan_fleet  # here: only --node needs it (generate's start-up budget)
+
         group = plan_fleet(
             nodes, torch=ask.torch, python=ask.python, backend=backend, source=source, name=name,
             matrix=matrix, without=ask.without, asked_by=ask.asked_by,
@@ -715,6 +716,8 @@ def _generate_fleet(
         )
     if split and to_stdout:
         raise CondaTorchValueError("--split writes a file per group: -o names a folder")
+    from .fleet import plan_fleet  # here: only --node needs it (generate's start-up budget)
+
     matrix: Matrix = load_matrix()
     fleet = plan_fleet(
         nodes,

@@ -20,7 +20,7 @@ from .clitools import cli, conda_cli
 from .conftest import ROOT, read_fixture
 from .test_plan import MACHINES, capture_files
 
-COMMANDS = [name for name, _ in SUBCOMMANDS]
+COMMANDS = list(SUBCOMMANDS)
 REPORTS = ROOT / "tests" / "data" / "reports"
 
 

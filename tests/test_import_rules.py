@@ -173,3 +173,10 @@ def test_no_import_cycles():
     graph = {m: imports(m, top_level_only=True) for m in MODULES}
     loop = _cycle(graph)
     assert loop is None, "import cycle: " + " -> ".join(loop or ())
+
+
+def test_the_cli_dispatches_by_import_statements():
+    """Every ``cli/main_*`` is reached by an import statement in ``cli/__init__`` (static
+    dispatch: no module names as strings for ``importlib``)."""
+    mains = {m for m in MODULES if m.startswith("conda_torch.cli.main_")}
+    assert mains and mains <= imports("conda_torch.cli", top_level_only=False)

@@ -135,7 +135,7 @@ def test_conda_torch_help_lists_subcommands_with_real_conda(tmp_path):
     assert proc.returncode == 0, proc.stderr
     from conda_torch.cli import SUBCOMMANDS
 
-    for name, _ in SUBCOMMANDS:
+    for name in SUBCOMMANDS:
         assert name in proc.stdout
 
 
@@ -182,7 +182,7 @@ PASTE = ROOT_DIR / "tests/data/reports/driver_too_old-pytorch-112553-collect-env
 #: it is deferred: cli._dataclasses_without_inspect); difflib (only for "did you mean", on an
 #: error); ruamel and packaging (YAML and PEP 440: a team file, validate; ranking builds);
 #: xml.etree (only an XML capture); platform (os.uname answers); pathlib (doctor's reading of a
-#: prefix, not a paste).
+#: prefix, not a paste); fleet (only --node: conda_torch.prepare imports it there).
 LIGHT = ("inspect", "ast", "dis", "tokenize", "difflib", "ruamel", "xml", "platform", "pathlib")
 START_UP = {
     "detect": (
@@ -193,7 +193,9 @@ START_UP = {
         (*LIGHT, "typing", "packaging", "conda", "conda_torch.detect", "conda_torch.machine"),
         "main_matrix",
     ),
-    "generate -o -": ((*LIGHT, "tempfile", "conda_torch.doctor"), "main_generate"),
+    "generate -o -": (
+        (*LIGHT, "tempfile", "conda_torch.doctor", "conda_torch.fleet"), "main_generate"
+    ),
     "doctor --from PASTE": ((*LIGHT, "conda_torch.doctor"), "main_doctor"),
 }
 

@@ -2,32 +2,52 @@
 
 The same parser serves ``conda torch`` (conda calls :func:`configure_parser` and
 :func:`execute`) and the stand-alone ``conda-torch`` / ``python -m conda_torch``
-(:func:`main`). Subcommand modules are imported here, at parser-configuration time, and must
-import nothing heavy at their top: their ``execute`` functions import the library.
+(:func:`main`). Subcommand modules are imported here, at parser-configuration time, by plain
+import statements (:func:`_subcommand`; no module names as strings), and must import nothing
+heavy at their top: their ``execute`` functions import the library. Each subcommand's parser
+carries its ``execute`` (``set_defaults``), which :func:`execute` calls.
 """
 
 from __future__ import annotations
 
-import importlib
 import sys
 
 TYPE_CHECKING = False  # as typing.TYPE_CHECKING, without importing typing (DESIGN.md)
 if TYPE_CHECKING:
     import argparse
     from collections.abc import Sequence
+    from types import ModuleType
 
-#: (subcommand, module under conda_torch.cli) in the order ``--help`` lists them.
-SUBCOMMANDS: tuple[tuple[str, str], ...] = (
-    ("detect", "main_detect"),
-    ("matrix", "main_matrix"),
-    ("generate", "main_generate"),
-    ("create", "main_create"),
-    ("validate", "main_validate"),
-    ("shell", "main_shell"),
-    ("run", "main_run"),
-    ("doctor", "main_doctor"),
-    ("recreate", "main_recreate"),
-)
+#: The subcommands, in the order ``--help`` lists them (:func:`_subcommand` imports each).
+SUBCOMMANDS: tuple[str, ...] = (
+    "detect", "matrix", "generate", "create", "validate", "shell", "run", "doctor", "recreate",
+)  # fmt: skip
+
+
+def _subcommand(name: str) -> ModuleType:
+    """The module of subcommand ``name`` (``conda_torch.cli.main_<name>``), imported only when
+    its parser is built."""
+    if name == "detect":
+        from . import main_detect as module
+    elif name == "matrix":
+        from . import main_matrix as module
+    elif name == "generate":
+        from . import main_generate as module
+    elif name == "create":
+        from . import main_create as module
+    elif name == "validate":
+        from . import main_validate as module
+    elif name == "shell":
+        from . import main_shell as module
+    elif name == "run":
+        from . import main_run as module
+    elif name == "doctor":
+        from . import main_doctor as module
+    elif name == "recreate":
+        from . import main_recreate as module
+    else:
+        raise ValueError(f"no subcommand {name!r}")
+    return module
 
 
 def configure_parser(parser: argparse.ArgumentParser, *, only: str | None = None) -> None:
@@ -47,15 +67,15 @@ def configure_parser(parser: argparse.ArgumentParser, *, only: str | None = None
         title="commands",
         parser_class=_command_parser_class(type(parser)),
     )
-    for name, module in SUBCOMMANDS:
+    for name in SUBCOMMANDS:
         if only is not None and only != name:
             continue
-        mod = importlib.import_module(f"{__name__}.{module}")
+        mod = _subcommand(name)
         p = sub.add_parser(
             name, help=mod.HELP, description=mod.DESCRIPTION, formatter_class=help_formatter()
         )
         mod.configure_parser(p)
-        p.set_defaults(_execute=f"{__name__}.{module}")
+        p.set_defaults(_execute=mod.execute)
     parser.set_defaults(_parser=parser)
 
 
@@ -129,15 +149,15 @@ def execute(args: argparse.Namespace) -> int:
     ``--json`` the error document on stdout too) and the exit status, the same inside conda
     as stand-alone; an operating-system error nothing else caught becomes one line naming the
     path (never conda's error report)."""
-    target = getattr(args, "_execute", None)
-    if target is None:
+    run = getattr(args, "_execute", None)
+    if run is None:
         args._parser.print_help()
         return 0
     from ..exceptions import CondaTorchError
 
     try:
         try:
-            return int(importlib.import_module(target).execute(args) or 0)
+            return int(run(args) or 0)
         except BrokenPipeError:
             raise
         except OSError as exc:
@@ -167,7 +187,7 @@ def _for_this_command(exc: Exception, args: argparse.Namespace) -> Exception:
     hints = list(exc.hints)
     if getattr(args, "frontend", None) == "conda":
         hints.append("Or use --frontend mamba|micromamba.")
-    module = sys.modules.get(getattr(args, "_execute", ""))
+    module = sys.modules.get(getattr(getattr(args, "_execute", None), "__module__", ""))
     if getattr(module, "DRY_RUN_WITHOUT_CONDA", False) and getattr(args, "dry_run", None) is False:
         hints.append("--dry-run works without conda.")
     return CondaNotFoundError(exc.line, hints=hints) if hints != exc.hints else exc
@@ -228,8 +248,7 @@ def _main(argv: Sequence[str] | None) -> int:
 
     parser = argparse.ArgumentParser(prog="conda-torch")
     words = list(sys.argv[1:] if argv is None else argv)
-    named = {name for name, _ in SUBCOMMANDS}
-    configure_parser(parser, only=words[0] if words and words[0] in named else None)
+    configure_parser(parser, only=words[0] if words and words[0] in SUBCOMMANDS else None)
     args = parser.parse_args(words)
     try:
         return execute(args)
