@@ -8,8 +8,6 @@ another's private functions. The library never prints; these take its values
 
 from __future__ import annotations
 
-import textwrap
-
 TYPE_CHECKING = False  # as typing.TYPE_CHECKING, without importing typing (DESIGN.md)
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -61,6 +59,8 @@ def print_validation(validation: Mapping[str, Any]) -> None:
 def wrap(text: str, indent: str, first: str | None = None, width: int = WIDTH) -> list[str]:
     """``text`` wrapped at ``width``, words whole; ``first`` indents the first line (default
     ``indent``). An empty text is one line of ``indent``."""
+    import textwrap  # here: most commands print nothing wrapped (start-up, DESIGN.md)
+
     return textwrap.wrap(
         text,
         width,

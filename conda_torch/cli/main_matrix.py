@@ -265,16 +265,9 @@ def _print_json(
 
 
 def _wrap(text: str, indent: str, first: str | None = None) -> list[str]:
-    import textwrap
+    from ._render import wrap
 
-    return textwrap.wrap(
-        text,
-        WIDTH,
-        initial_indent=first if first is not None else indent,
-        subsequent_indent=indent,
-        break_long_words=False,
-        break_on_hyphens=False,
-    ) or [indent]
+    return wrap(text, indent, first, width=WIDTH)
 
 
 def _span(pys: tuple[str, ...] | list[str]) -> str:
