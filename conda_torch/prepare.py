@@ -161,8 +161,29 @@ def team_request(
     )
 
 
+def _ask(doc: envfile.EnvDocument | None, **flags: Any) -> TeamAsk:
+    """The flags merged with the pins of ``doc`` (a team's file, named by its file name)."""
+    if doc is None:
+        return team_request(None, "", **flags)
+    return team_request(envfile.team_request(doc), os.path.basename(doc.path), **flags)
+
+
 def _with_notes(plan: Plan, ask: TeamAsk) -> Plan:
     return replace(plan, why=(*plan.why, *ask.notes)) if ask.notes else plan
+
+
+def _plan(machine: Machine, ask: TeamAsk, matrix: Matrix, **kw: Any) -> Plan:
+    """``make_plan`` for the merged request ``ask`` (its notes added to the plan's ``why``)."""
+    plan = make_plan(
+        machine,
+        torch=ask.torch,
+        python=ask.python,
+        matrix=matrix,
+        without=ask.without,
+        asked_by=ask.asked_by,
+        **kw,
+    )
+    return _with_notes(plan, ask)
 
 
 # -- a team's file -----------------------------------------------------------------------------
@@ -331,13 +352,7 @@ def prepare(
     if doc is not None:
         envfile.absolute_pip_paths(doc, folder)
     assert file is None or doc is not None
-    ask = team_request(
-        envfile.team_request(doc) if doc is not None else None,
-        os.path.basename(file or ""),
-        torch=torch,
-        python=python,
-        without=without,
-    )
+    ask = _ask(doc, torch=torch, python=python, without=without)
     matrix = load_matrix()
     solve_environ: tuple[tuple[str, str, str], ...] = ()
     if nodes:
@@ -348,22 +363,12 @@ def prepare(
             matrix=matrix, without=ask.without, asked_by=ask.asked_by,
             default_python=default_python,
         ).groups[0]  # fmt: skip
-        plan, machine, solve_environ = group.plan, None, group.solve_environ()
+        plan, machine = _with_notes(group.plan, ask), None
+        solve_environ = group.solve_environ()
     else:
         assert machine is not None
-        plan = make_plan(
-            machine,
-            torch=ask.torch,
-            python=ask.python,
-            backend=backend,
-            source=source,
-            name=name,
-            matrix=matrix,
-            without=ask.without,
-            asked_by=ask.asked_by,
-            default_python=default_python,
-        )
-    plan = _with_notes(plan, ask)
+        plan = _plan(machine, ask, matrix, backend=backend, source=source, name=name,
+                     default_python=default_python)  # fmt: skip
     text, _blocker = file_for(plan, doc, matrix=matrix, name=name)
     return _prepared(
         plan,
@@ -504,18 +509,8 @@ def replan_provenance(
         without=without,
     )
     matrix = load_matrix()
-    plan = make_plan(
-        machine,
-        torch=ask.torch,
-        python=ask.python,
-        backend=backend,
-        source=source,
-        name=name,
-        matrix=matrix,
-        without=ask.without,
-        asked_by=ask.asked_by,
-        default_python=default_python,
-    )
+    plan = _plan(machine, ask, matrix, backend=backend, source=source, name=name,
+                 default_python=default_python)  # fmt: skip
     if request.pins:
         # The old file pinned the old stack (conda-torch's plan then, not a team's request):
         # re-plan freely, as --torch says when given (a pin left in would bound it).
@@ -562,13 +557,7 @@ def generate(
         if s not in subdirs:
             subdirs.append(s)
     doc = envfile.load(file) if file else None
-    ask = team_request(
-        envfile.team_request(doc) if doc is not None else None,
-        os.path.basename(file or ""),
-        torch=torch,
-        python=python,
-        without=without,
-    )
+    ask = _ask(doc, torch=torch, python=python, without=without)
     if nodes:
         return _generate_fleet(
             nodes, ask, doc, platforms=subdirs, all_platforms=all_platforms, split=split,
@@ -592,23 +581,19 @@ def generate(
         if generic and variant in ("cpu", "cuda") and backend in (None, "", "auto"):
             target_backend = variant
         try:
-            plan = make_plan(
+            plan = _plan(
                 target_machine,
-                torch=ask.torch,
-                python=ask.python,
+                ask,
+                matrix,
                 backend=target_backend,
                 source=source,
                 # this machine's own platform, when only inferred: the plan says so
                 subdir=None if (generic is None and not subdirs) else subdir,
                 name=name,
-                matrix=matrix,
                 description=description,
                 stamp_version=stamp_version,
-                asked_by=ask.asked_by,
-                without=ask.without,
                 default_python=None if generic else default_python,
             )
-            plan = _with_notes(plan, ask)
             text, blocker = file_for(plan, _copy(doc), matrix=matrix, name=name)
         except CondaTorchError as exc:
             if all_platforms and generic:
