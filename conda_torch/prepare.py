@@ -4,9 +4,10 @@ Every command that turns a request into an environment file comes through here: 
 (:func:`generate`: one file, a file per platform, a fleet's file, a team's file specialized),
 ``create`` and the ``--format conda-torch`` hook (:func:`prepare`), ``recreate``
 (:func:`prepare`, :func:`from_provenance`, :func:`replan_provenance`) and
-``tools/regen_environments`` (:func:`generate` without a machine). So a request reads the same everywhere: a team's file
-pins are the request, :func:`team_request` says where each came from (the plan's ``why``), and
-the file's pins that contradict the plan are refused (:func:`check_pins`) by every command.
+``tools/regen_environments`` (:func:`generate` without a machine). So a request reads the same
+everywhere: a team's file pins are the request, :func:`team_request` says where each came from
+(the plan's ``why``), and the file's pins that contradict the plan are refused
+(:func:`check_pins`) by every command.
 
 The steps: :mod:`conda_torch.plan` decides (a :class:`~conda_torch.plan.Plan`),
 :mod:`conda_torch.render` writes the decision down (an :class:`~conda_torch.envfile.EnvSpec` and
@@ -25,6 +26,7 @@ from . import envfile, render
 from .constants import PIP_STACK
 from .detect import detect
 from .exceptions import CondaTorchError, CondaTorchValueError, IncompatibleError
+from .machine import Machine
 from .matrix import load as load_matrix
 from .models import Subdir
 from .plan import generic_machine, implied_subdir, make_plan
@@ -35,7 +37,6 @@ if TYPE_CHECKING:
     from typing import Any, Final
 
     from .fleet import FleetGroup
-    from .machine import Machine
     from .matrix import Matrix
     from .plan import Plan
 
@@ -455,8 +456,6 @@ def _prepared_as_is(doc: envfile.EnvDocument, path: str, *, origin: str) -> Prep
 def from_provenance(prov: Any) -> Prepared:
     """The environment's recorded file, rebuilt as it was (``recreate`` without
     ``--regenerate``); the recorded plan stands for the plan."""
-    from .machine import Machine
-
     doc = envfile.loads(prov.environment_file, str(prov.path))
     record = dict(prov.plan)
     stack = ", ".join(f"{k} {record[k]}" for k in PIP_STACK if record.get(k))
