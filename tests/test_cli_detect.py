@@ -12,8 +12,8 @@ import pytest
 
 from conda_torch.machine import SCHEMA
 
-from .conftest import FIXTURES, ROOT, read_fixture
-from .test_detect import H100, body, expected_subdir, nvidia_hardware_here
+from .helpers.paths import FIXTURES, ROOT, read_fixture
+from .helpers.samples import H100, body, expected_subdir, nvidia_hardware_here
 
 
 def run(

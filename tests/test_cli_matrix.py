@@ -13,7 +13,7 @@ from conda_torch.cli import main
 from conda_torch.cli.main_matrix import render_table
 from conda_torch.matrix import Matrix, load
 
-from .conftest import FIXTURES, ROOT
+from .helpers.paths import FIXTURES, ROOT
 
 M = load()
 QUADRO = str(FIXTURES / "nvidia-smi" / "quadro-rtx4000x2-535.129.03-cuda12.2-with-L.txt")

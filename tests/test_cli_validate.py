@@ -13,8 +13,8 @@ import pytest
 
 from conda_torch import provenance as prov
 
-from . import torch_venvs as tv
-from .conftest import ROOT
+from .helpers import venvs as tv
+from .helpers.paths import ROOT
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -62,8 +62,8 @@ def test_help():
 
 
 @pytest.mark.torch
-def test_torch_alone_human_output(tmp_path_factory: pytest.TempPathFactory):
-    prefix = tv.torch_venv(tmp_path_factory)
+def test_torch_alone_human_output(session_torch_venv: Path):
+    prefix = session_torch_venv
     done = run("-p", str(prefix))
     assert done.returncode == 0, done.stdout + done.stderr
     lines = done.stdout.splitlines()
@@ -84,8 +84,8 @@ def test_torch_alone_human_output(tmp_path_factory: pytest.TempPathFactory):
 
 
 @pytest.mark.torch
-def test_pypi_torchvision_json_fails(tmp_path_factory: pytest.TempPathFactory):
-    prefix = tv.vision_venv(tmp_path_factory)
+def test_pypi_torchvision_json_fails(vision_venv: Path):
+    prefix = vision_venv
     done = run("--python", str(tv.venv_python(prefix)), "--json")
     assert done.returncode == 1, done.stderr
     doc = json.loads(done.stdout)
@@ -100,8 +100,10 @@ def test_pypi_torchvision_json_fails(tmp_path_factory: pytest.TempPathFactory):
 
 
 @pytest.mark.torch
-def test_prefix_provenance_is_read(tmp_path_factory: pytest.TempPathFactory):
-    prefix = tv.conda_like(tmp_path_factory, "cli-provenance")
+def test_prefix_provenance_is_read(
+    tmp_path_factory: pytest.TempPathFactory, session_torch_venv: Path
+):
+    prefix = tv.conda_like(tmp_path_factory, session_torch_venv, "cli-provenance")
     plan = {
         "torch": tv.TORCH,
         "torchvision": None,
@@ -150,8 +152,8 @@ def test_python_name_not_on_path():
     one_clear_line(run("--python", "no-such-python-3.99"), "no Python named")
 
 
-def test_environment_without_torch(tmp_path_factory: pytest.TempPathFactory):
-    prefix = tv.bare_venv(tmp_path_factory)
+def test_environment_without_torch(bare_venv: Path):
+    prefix = bare_venv
     before = sorted(str(p) for p in prefix.rglob("*"))
     done = run("-p", str(prefix))
     one_clear_line(done, "torch is not installed in")
@@ -159,8 +161,8 @@ def test_environment_without_torch(tmp_path_factory: pytest.TempPathFactory):
     assert sorted(str(p) for p in prefix.rglob("*")) == before
 
 
-def test_environment_without_torch_json(tmp_path_factory: pytest.TempPathFactory):
-    prefix = tv.bare_venv(tmp_path_factory)
+def test_environment_without_torch_json(bare_venv: Path):
+    prefix = bare_venv
     done = run("-p", str(prefix), "--json")
     assert done.returncode == 1 and "Traceback" not in done.stderr
     doc = json.loads(done.stdout)
@@ -195,11 +197,11 @@ def test_conda_that_fails(tmp_path: Path):
     assert "something broke" in done.stderr
 
 
-def test_name_resolved_by_conda(tmp_path: Path, tmp_path_factory: pytest.TempPathFactory):
+def test_name_resolved_by_conda(tmp_path: Path, bare_venv: Path):
     # Argument handling only: a stand-in conda answers 'info --json' with an envs dir that
     # holds a real (torch-less) environment; the rest is the real validate.
     envs = tmp_path / "envs"
-    env = tv.clone(tv.bare_venv(tmp_path_factory), envs / "ml")
+    env = tv.clone(bare_venv, envs / "ml")
     (env / "conda-meta").mkdir()
     (env / "conda-meta" / "history").write_text("", encoding="utf-8")
     info = json.dumps(

@@ -12,7 +12,7 @@ import pytest
 from conda_torch import environments as envs
 from conda_torch.exceptions import CondaNotFoundError, CondaTorchValueError
 
-from .conftest import ROOT
+from .helpers.paths import ROOT
 
 if TYPE_CHECKING:
     from pathlib import Path

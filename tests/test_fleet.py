@@ -26,7 +26,7 @@ from conda_torch.fleet import FleetSplitError, explain, load_node, plan_fleet
 from conda_torch.matrix import load
 from conda_torch.plan import make_plan, render
 
-from .conftest import FIXTURES, read_fixture
+from .helpers.paths import FIXTURES, read_fixture
 
 ROOT = Path(__file__).resolve().parents[1]
 M = load()
@@ -376,9 +376,9 @@ def test_create_node_dry_run_says_what_the_solve_sees(tmp_path: Path) -> None:
 
 @pytest.fixture(scope="module")
 def solver(tmp_path_factory):
-    from . import standin
-    from .condatools import require_conda
-    from .test_real_solve import Solver
+    from .helpers import standin
+    from .helpers.realconda import require_conda
+    from .helpers.solve import Solver
 
     conda = require_conda()
     root = tmp_path_factory.mktemp("standins")
@@ -415,10 +415,10 @@ def test_a_login_node_without_a_gpu_creates_the_fleets_environment(tmp_path: Pat
     from conda_torch import provenance
     from conda_torch.validate import Skipped
 
-    from . import standin
-    from .condatools import require_conda
-    from .test_conda_adapter import clean_environ, python_shim
-    from .test_real_solve import Solver
+    from .helpers import standin
+    from .helpers.realconda import require_conda
+    from .helpers.sandbox import clean_environ, python_shim
+    from .helpers.solve import Solver
 
     if detect(environ={}).nvidia is not None:
         pytest.skip("this machine has an NVIDIA driver: it is no login node without one")
