@@ -18,6 +18,7 @@ import pytest
 from conda_torch import __version__, envfile
 from conda_torch.cli import main
 
+from .helpers.cli import cli
 from .helpers.paths import ROOT
 from .helpers.samples import MACHINES, TEAM, capture_files, machine_args
 
@@ -282,12 +283,6 @@ def test_generated_files_load_with_condas_reader(tmp_path, capsys):
 def test_process_runs_stand_alone(tmp_path):
     """``python -m conda_torch generate ... -o -`` as a process (what bench/generate.py times)."""
     args = machine_args(tmp_path, "rtx5090")
-    proc = subprocess.run(
-        [sys.executable, "-m", "conda_torch", "generate", *args, "-o", "-"],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        timeout=120,
-    )
+    proc = cli("generate", *args, "-o", "-", timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert _normalize(proc.stdout) == (GOLDEN / "rtx5090.yml").read_text(encoding="utf-8")

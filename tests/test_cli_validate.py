@@ -6,7 +6,6 @@ import json
 import os
 import stat
 import subprocess
-import sys
 from typing import TYPE_CHECKING
 
 import pytest
@@ -14,7 +13,7 @@ import pytest
 from conda_torch import provenance as prov
 
 from .helpers import venvs as tv
-from .helpers.paths import ROOT
+from .helpers.cli import cli
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -22,16 +21,8 @@ if TYPE_CHECKING:
 
 def run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     full = {k: v for k, v in os.environ.items() if k not in ("CONDA_EXE", "PYTHONPATH")}
-    full["PYTHONPATH"] = str(ROOT)
     full.update(env or {})
-    return subprocess.run(
-        [sys.executable, "-m", "conda_torch", "validate", *args],
-        capture_output=True,
-        text=True,
-        env=full,
-        cwd=ROOT,
-        timeout=600,
-    )
+    return cli("validate", *args, env=full)
 
 
 def one_clear_line(done: subprocess.CompletedProcess[str], words: str) -> None:
@@ -45,14 +36,7 @@ def one_clear_line(done: subprocess.CompletedProcess[str], words: str) -> None:
 
 
 def test_help():
-    done = subprocess.run(
-        [sys.executable, "-m", "conda_torch", "validate", "--help"],
-        capture_output=True,
-        text=True,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
-        cwd=ROOT,
-        timeout=60,
-    )
+    done = cli("validate", "--help", timeout=60)
     assert done.returncode == 0
     for option in ("--name", "--prefix", "--python", "--json"):
         assert option in done.stdout

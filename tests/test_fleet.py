@@ -14,7 +14,6 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -26,6 +25,7 @@ from conda_torch.fleet import FleetSplitError, explain, load_node, plan_fleet
 from conda_torch.matrix import load
 from conda_torch.plan import make_plan, render
 
+from .helpers.cli import cli
 from .helpers.paths import FIXTURES, read_fixture
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -223,10 +223,7 @@ def test_labels(tmp_path: Path) -> None:
 
 def test_a_detect_json_node_is_the_same_node(tmp_path: Path) -> None:
     path = capture(tmp_path, "h100")
-    doc = subprocess.run(
-        [sys.executable, "-m", "conda_torch", "detect", "--from", path, "--json"],
-        capture_output=True, text=True, check=True, env=_env(),
-    ).stdout  # fmt: skip
+    doc = cli("detect", "--from", path, "--json", env=_env(), check=True).stdout
     saved = tmp_path / "h100.json"
     saved.write_text(doc, encoding="utf-8")
     a = plan_fleet([str(saved), capture(tmp_path / "q", "quadro")], matrix=M).plan
@@ -310,10 +307,7 @@ def _env() -> dict[str, str]:
 
 
 def _cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "conda_torch", *args],
-        capture_output=True, text=True, cwd=cwd, env=_env(), timeout=120,
-    )  # fmt: skip
+    return cli(*args, cwd=cwd, env=_env(), timeout=120)
 
 
 def test_generate_node_writes_one_file_and_says_what_bound_it(tmp_path: Path) -> None:

@@ -30,7 +30,7 @@ from conda_torch.inventory import inventory
 from conda_torch.exceptions import CondaTorchError, EnvironmentNotFoundError
 from conda_torch.machine import Machine, PlatformInfo
 
-from .helpers.cli import cli
+from .helpers.cli import cli, cli_command
 from .helpers.paths import ROOT as ROOT_DIR
 from .helpers.prefixes import (
     FORGE,
@@ -375,10 +375,11 @@ def test_creation_failing_midway_keeps_the_original(condabox: CondaBox, tmp_path
 
 
 def _start(box: CondaBox, *args: str) -> subprocess.Popen[str]:
+    command, environ = cli_command(*args, env=box.environ())
     return subprocess.Popen(
-        [sys.executable, "-m", "conda_torch", *args],
+        command,
         cwd=ROOT_DIR,
-        env=box.environ(),
+        env=environ,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,

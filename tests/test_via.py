@@ -21,6 +21,7 @@ import pytest
 from conda_torch.detect import clear_cache, detect, load_machine
 from conda_torch.via import DETECT_MODULES, detect_via
 
+from .helpers.cli import cli as run_cli
 from .helpers.slurm import require_slurm, squeue_jobs
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -33,10 +34,7 @@ def _env() -> dict[str, str]:
 
 
 def cli(*args: str, cwd: Path, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "conda_torch", *args],
-        capture_output=True, text=True, cwd=cwd, env=_env(), timeout=timeout,
-    )  # fmt: skip
+    return run_cli(*args, cwd=cwd, env=_env(), timeout=timeout)
 
 
 def one_clear_line(proc: subprocess.CompletedProcess[str], *needles: str) -> str:
