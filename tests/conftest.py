@@ -1,5 +1,11 @@
-"""Shared test helpers: the real fixture corpus in tests/data/fixtures (its INDEX.md says where
-each capture comes from) and the PyTorch reference in data/reference."""
+"""The suite's hooks (conda/Slurm markers and summary lines) and its shared fixtures.
+
+The helpers themselves live in ``tests/helpers/`` (one home each); here are the fixtures that
+make throw-away environments, session-scoped where they are costly, so that each is made once
+per session and its cost shows as that fixture's setup (``pytest --durations``) rather than
+hiding in a module-level cache: a real conda, a sandbox over a small local channel (per test),
+the torch venvs, the conda box with real torch files, the real torch stack of the end-to-end
+tests."""
 
 from __future__ import annotations
 
@@ -7,22 +13,27 @@ import os
 import shutil
 import signal
 from collections import Counter
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
-from .condatools import NO_CONDA
-from .slurmtools import NO_SLURM
+from .helpers import condabox as cb
+from .helpers import forge as e2e
+from .helpers import venvs
+from .helpers.paths import FIXTURES, read_fixture
+from .helpers.realconda import NO_CONDA, require_conda
+from .helpers.sandbox import CondaSandbox, find_real_conda, make_sandbox
+from .helpers.slurm import NO_SLURM
 
-ROOT = Path(__file__).resolve().parents[1]
-FIXTURES = ROOT / "tests" / "data" / "fixtures"
-#: The PyTorch install reference that tools/build_matrix.py builds the matrix from.
-REFERENCE = ROOT / "data" / "reference" / "pytorch"
+if TYPE_CHECKING:
+    from pathlib import Path
 
-#: Fixtures that need a real conda (``condatools.require_conda`` or ``real_conda`` underneath):
+    from conda_torch.conda_cli import Conda
+
+#: Fixtures that need a real conda (``realconda.require_conda`` or ``real_conda`` underneath):
 #: every test that uses one, directly or through another fixture, is marked ``conda``. Tests
 #: that call ``require_conda()`` in their own body carry ``@pytest.mark.conda`` themselves.
-CONDA_FIXTURES = frozenset({"real_conda", "condabox", "forge"})
+CONDA_FIXTURES = frozenset({"real_conda", "condabox", "forge", "real_stack_venv"})
 _CONDA_TESTS = pytest.StashKey[set[str]]()
 _SLURM_TESTS = pytest.StashKey[set[str]]()
 
@@ -82,28 +93,78 @@ def _summary(reporter, marked: set[str], what: str, reason: str, where: str) -> 
     )
 
 
-def fixture_files(folder: str) -> list[Path]:
-    """Every capture in one fixture folder (sorted, so test ids are stable)."""
-    return sorted((FIXTURES / folder).glob("*.txt"))
-
-
-def read_fixture(path: Path) -> tuple[dict[str, str], str]:
-    """Split a fixture into its header (source/what/expect/note) and the verbatim output."""
-    text = path.read_text(encoding="utf-8")
-    header: dict[str, str] = {}
-    head, sep, body = text.partition("\n# ---\n")
-    if not sep:
-        raise ValueError(f"{path}: no '# ---' line")
-    for line in head.splitlines():
-        if line.startswith("# ") and ":" in line:
-            key, _, value = line[2:].partition(":")
-            header[key.strip()] = value.strip()
-    return header, body
-
-
 @pytest.fixture
 def fixture_text():
     def load(relpath: str) -> str:
         return read_fixture(FIXTURES / relpath)[1]
 
     return load
+
+
+# ---------------------------------------------------------------------------------------------
+# throw-away environments
+
+
+@pytest.fixture(scope="session")
+def real_conda() -> Conda:
+    """conda as conda-torch finds it (CONDA_EXE, ``python -m conda``, PATH); else skipped."""
+    conda = find_real_conda()
+    if conda is None:
+        pytest.skip(f"{NO_CONDA} (CONDA_EXE, python -m conda, PATH)")
+    return conda
+
+
+@pytest.fixture
+def sandbox(real_conda: Conda, tmp_path: Path) -> CondaSandbox:
+    """A condarc (classic solver, offline, no channels), pkgs/envs dirs and HOME under tmp_path,
+    and a local channel with ``sandbox.standard_packages``."""
+    return make_sandbox(real_conda, tmp_path)
+
+
+@pytest.fixture(scope="session")
+def session_torch_venv(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The venv with torch 2.13.0 (the CPU wheel on this machine's disk)."""
+    return venvs.make_torch_venv(tmp_path_factory)
+
+
+@pytest.fixture(scope="session")
+def vision_venv(tmp_path_factory: pytest.TempPathFactory, session_torch_venv: Path) -> Path:
+    """The torch venv plus PyPI's torchvision 0.28.0 (whose operators do not load beside it)."""
+    return venvs.make_vision_venv(tmp_path_factory, session_torch_venv)
+
+
+@pytest.fixture(scope="session")
+def mispaired_vision_venv(
+    tmp_path_factory: pytest.TempPathFactory, session_torch_venv: Path
+) -> Path:
+    """The torch venv plus torchvision made for torch 2.14."""
+    return venvs.make_vision_venv(
+        tmp_path_factory, session_torch_venv, venvs.TORCHVISION_MISPAIRED
+    )
+
+
+@pytest.fixture(scope="session")
+def bare_venv(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A venv without pip and without torch."""
+    return venvs.make_bare_venv(tmp_path_factory)
+
+
+@pytest.fixture(scope="session")
+def fake_torch_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A folder holding a package named torch (``__version__ = "0.0.1"``)."""
+    return venvs.make_fake_torch_dir(tmp_path_factory)
+
+
+@pytest.fixture(scope="session")
+def condabox(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest) -> cb.CondaBox:
+    """A real conda over a local ``conda-forge`` whose pytorch holds the torch venv's files."""
+    require_conda()  # skip before paying for the torch venv
+    venv = request.getfixturevalue("session_torch_venv")
+    return cb.make_condabox(tmp_path_factory.getbasetemp(), venv)
+
+
+@pytest.fixture(scope="session")
+def real_stack_venv(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The real torch stack whose files the end-to-end stand-in conda-forge holds."""
+    require_conda()  # skip before paying for the stack
+    return e2e.make_real_stack_venv(tmp_path_factory)

@@ -22,40 +22,23 @@ from conda_torch import conda_cli as cd
 from conda_torch import create as cr
 from conda_torch.prepare import prepare
 
-from . import test_conda_adapter as adapter
-from .condatools import plugin_environ
-from .test_conda_adapter import ROOT_DIR, clean_environ, env_file, fake_conda, make_env
-from .test_create import Recorder, fake_file, siblings
+from .helpers.cli import cli
+from .helpers.paths import ROOT as ROOT_DIR
+from .helpers.realconda import plugin_environ
+from .helpers.sandbox import (
+    Recorder,
+    clean_environ,
+    env_file,
+    fake_conda,
+    fake_file,
+    make_env,
+    siblings,
+)
 
 if TYPE_CHECKING:
     from pathlib import Path
 
-    from .test_conda_adapter import CondaSandbox
-
-#: fixtures shared with the adapter tests (a real conda, a sandbox with a local channel)
-real_conda = adapter.real_conda
-sandbox = adapter.sandbox
-
-
-def cli(
-    *args: str,
-    env: dict[str, str],
-    stdin: str | None = None,
-    timeout: float = 300,
-    cwd: Path | None = None,
-) -> subprocess.CompletedProcess[str]:
-    env = dict(
-        env, PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT_DIR), env.get("PYTHONPATH")]))
-    )
-    return subprocess.run(
-        [sys.executable, "-m", "conda_torch", *args],
-        env=env,
-        input=stdin,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        cwd=cwd,
-    )
+    from .helpers.sandbox import CondaSandbox
 
 
 def assert_one_clear_line(proc: subprocess.CompletedProcess[str], *needles: str) -> None:

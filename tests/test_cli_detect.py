@@ -12,8 +12,9 @@ import pytest
 
 from conda_torch.machine import SCHEMA
 
-from .conftest import FIXTURES, ROOT, read_fixture
-from .test_detect import H100, body, expected_subdir, nvidia_hardware_here
+from .helpers.cli import cli
+from .helpers.paths import FIXTURES, read_fixture
+from .helpers.samples import H100, body, expected_subdir, nvidia_hardware_here
 
 
 def run(
@@ -24,16 +25,8 @@ def run(
         for k, v in os.environ.items()
         if k not in ("CONDA_OVERRIDE_CUDA", "CUDA_VISIBLE_DEVICES")
     }
-    full["PYTHONPATH"] = str(ROOT)
     full.update(env or {})
-    return subprocess.run(
-        [sys.executable, "-m", "conda_torch", "detect", *args],
-        capture_output=True,
-        text=True,
-        env=full,
-        cwd=cwd or ROOT,
-        timeout=120,
-    )
+    return cli("detect", *args, env=full, cwd=cwd, timeout=120)
 
 
 def fits_80_columns(text: str) -> bool:
@@ -41,14 +34,7 @@ def fits_80_columns(text: str) -> bool:
 
 
 def test_help_lists_the_options():
-    done = subprocess.run(
-        [sys.executable, "-m", "conda_torch", "detect", "--help"],
-        capture_output=True,
-        text=True,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
-        cwd=ROOT,
-        timeout=60,
-    )
+    done = cli("detect", "--help", timeout=60)
     assert done.returncode == 0
     for option in (
         "--json",

@@ -18,9 +18,9 @@ import pytest
 from conda_torch import __version__, envfile
 from conda_torch.cli import main
 
-from .conftest import ROOT
-from .test_envfile import TEAM
-from .test_plan import MACHINES, capture_files
+from .helpers.cli import cli
+from .helpers.paths import ROOT
+from .helpers.samples import MACHINES, TEAM, capture_files, machine_args
 
 GOLDEN = Path(__file__).parent / "data" / "golden"
 UPDATE = os.environ.get("CONDA_TORCH_UPDATE_GOLDEN") == "1"
@@ -30,17 +30,6 @@ def run(capsys, *argv: str) -> tuple[int, str, str]:
     rc = main(["generate", *argv])
     out, err = capsys.readouterr()
     return rc, out, err
-
-
-def machine_args(tmp_path: Path, key: str) -> list[str]:
-    folder = tmp_path / "captures"
-    folder.mkdir(exist_ok=True)
-    args: list[str] = []
-    for path in capture_files(folder, key):
-        args += ["--from", path]
-    if MACHINES[key][1]:
-        args += ["--platform", MACHINES[key][1]]
-    return args
 
 
 def _normalize(text: str) -> str:
@@ -254,7 +243,7 @@ def _conda_read(paths: list[Path]) -> dict[str, list]:
     try:
         import conda  # noqa: F401
     except ImportError:
-        from .condatools import require_conda
+        from .helpers.realconda import require_conda
 
         python = require_conda().python  # skips cleanly where there is no conda
     else:
@@ -294,12 +283,6 @@ def test_generated_files_load_with_condas_reader(tmp_path, capsys):
 def test_process_runs_stand_alone(tmp_path):
     """``python -m conda_torch generate ... -o -`` as a process (what bench/generate.py times)."""
     args = machine_args(tmp_path, "rtx5090")
-    proc = subprocess.run(
-        [sys.executable, "-m", "conda_torch", "generate", *args, "-o", "-"],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        timeout=120,
-    )
+    proc = cli("generate", *args, "-o", "-", timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert _normalize(proc.stdout) == (GOLDEN / "rtx5090.yml").read_text(encoding="utf-8")

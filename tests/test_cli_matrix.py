@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 
 import pytest
 
@@ -13,7 +10,8 @@ from conda_torch.cli import main
 from conda_torch.cli.main_matrix import render_table
 from conda_torch.matrix import Matrix, load
 
-from .conftest import FIXTURES, ROOT
+from .helpers.cli import cli
+from .helpers.paths import FIXTURES, ROOT
 
 M = load()
 QUADRO = str(FIXTURES / "nvidia-smi" / "quadro-rtx4000x2-535.129.03-cuda12.2-with-L.txt")
@@ -240,34 +238,10 @@ def test_stale_dataset_says_newer_releases_may_exist():
 
 
 def test_runs_as_a_separate_process_without_traceback():
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "conda_torch",
-            "matrix",
-            "--platform",
-            "linux-64",
-            "--torch",
-            "nope",
-        ],
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=ROOT,
-        timeout=120,
-    )
+    done = cli("matrix", "--platform", "linux-64", "--torch", "nope", timeout=120)
     assert done.returncode != 0
     assert "Traceback" not in done.stderr and "unknown torch 'nope'" in done.stderr
-    done = subprocess.run(
-        [sys.executable, "-m", "conda_torch", "matrix", "--help"],
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=ROOT,
-        timeout=120,
-    )
+    done = cli("matrix", "--help", timeout=120)
     assert done.returncode == 0
     for option in (
         "--torch",

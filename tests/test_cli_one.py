@@ -1,6 +1,6 @@
 """The commands read as one tool: the same option means the same thing everywhere, errors
 look alike, help prints as written, contradictions and unknown values are refused in one
-line that names what is accepted. Every test runs the real command line (:mod:`clitools`).
+line that names what is accepted. Every test runs the real command line (``tests/helpers/cli.py``).
 """
 
 from __future__ import annotations
@@ -16,9 +16,9 @@ from packaging.version import Version
 from conda_torch.cli import SUBCOMMANDS
 from conda_torch.constants import BACKEND_FORMS
 
-from .clitools import cli, conda_cli
-from .conftest import ROOT, read_fixture
-from .test_plan import MACHINES, capture_files
+from .helpers.cli import cli, conda_cli
+from .helpers.paths import ROOT, read_fixture
+from .helpers.samples import MACHINES, capture_files
 
 COMMANDS = list(SUBCOMMANDS)
 REPORTS = ROOT / "tests" / "data" / "reports"

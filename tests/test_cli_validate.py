@@ -6,15 +6,14 @@ import json
 import os
 import stat
 import subprocess
-import sys
 from typing import TYPE_CHECKING
 
 import pytest
 
 from conda_torch import provenance as prov
 
-from . import torch_venvs as tv
-from .conftest import ROOT
+from .helpers import venvs as tv
+from .helpers.cli import cli
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -22,16 +21,8 @@ if TYPE_CHECKING:
 
 def run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     full = {k: v for k, v in os.environ.items() if k not in ("CONDA_EXE", "PYTHONPATH")}
-    full["PYTHONPATH"] = str(ROOT)
     full.update(env or {})
-    return subprocess.run(
-        [sys.executable, "-m", "conda_torch", "validate", *args],
-        capture_output=True,
-        text=True,
-        env=full,
-        cwd=ROOT,
-        timeout=600,
-    )
+    return cli("validate", *args, env=full)
 
 
 def one_clear_line(done: subprocess.CompletedProcess[str], words: str) -> None:
@@ -45,14 +36,7 @@ def one_clear_line(done: subprocess.CompletedProcess[str], words: str) -> None:
 
 
 def test_help():
-    done = subprocess.run(
-        [sys.executable, "-m", "conda_torch", "validate", "--help"],
-        capture_output=True,
-        text=True,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
-        cwd=ROOT,
-        timeout=60,
-    )
+    done = cli("validate", "--help", timeout=60)
     assert done.returncode == 0
     for option in ("--name", "--prefix", "--python", "--json"):
         assert option in done.stdout
@@ -62,8 +46,8 @@ def test_help():
 
 
 @pytest.mark.torch
-def test_torch_alone_human_output(tmp_path_factory: pytest.TempPathFactory):
-    prefix = tv.torch_venv(tmp_path_factory)
+def test_torch_alone_human_output(session_torch_venv: Path):
+    prefix = session_torch_venv
     done = run("-p", str(prefix))
     assert done.returncode == 0, done.stdout + done.stderr
     lines = done.stdout.splitlines()
@@ -84,8 +68,8 @@ def test_torch_alone_human_output(tmp_path_factory: pytest.TempPathFactory):
 
 
 @pytest.mark.torch
-def test_pypi_torchvision_json_fails(tmp_path_factory: pytest.TempPathFactory):
-    prefix = tv.vision_venv(tmp_path_factory)
+def test_pypi_torchvision_json_fails(vision_venv: Path):
+    prefix = vision_venv
     done = run("--python", str(tv.venv_python(prefix)), "--json")
     assert done.returncode == 1, done.stderr
     doc = json.loads(done.stdout)
@@ -100,8 +84,10 @@ def test_pypi_torchvision_json_fails(tmp_path_factory: pytest.TempPathFactory):
 
 
 @pytest.mark.torch
-def test_prefix_provenance_is_read(tmp_path_factory: pytest.TempPathFactory):
-    prefix = tv.conda_like(tmp_path_factory, "cli-provenance")
+def test_prefix_provenance_is_read(
+    tmp_path_factory: pytest.TempPathFactory, session_torch_venv: Path
+):
+    prefix = tv.conda_like(tmp_path_factory, session_torch_venv, "cli-provenance")
     plan = {
         "torch": tv.TORCH,
         "torchvision": None,
@@ -150,8 +136,8 @@ def test_python_name_not_on_path():
     one_clear_line(run("--python", "no-such-python-3.99"), "no Python named")
 
 
-def test_environment_without_torch(tmp_path_factory: pytest.TempPathFactory):
-    prefix = tv.bare_venv(tmp_path_factory)
+def test_environment_without_torch(bare_venv: Path):
+    prefix = bare_venv
     before = sorted(str(p) for p in prefix.rglob("*"))
     done = run("-p", str(prefix))
     one_clear_line(done, "torch is not installed in")
@@ -159,8 +145,8 @@ def test_environment_without_torch(tmp_path_factory: pytest.TempPathFactory):
     assert sorted(str(p) for p in prefix.rglob("*")) == before
 
 
-def test_environment_without_torch_json(tmp_path_factory: pytest.TempPathFactory):
-    prefix = tv.bare_venv(tmp_path_factory)
+def test_environment_without_torch_json(bare_venv: Path):
+    prefix = bare_venv
     done = run("-p", str(prefix), "--json")
     assert done.returncode == 1 and "Traceback" not in done.stderr
     doc = json.loads(done.stdout)
@@ -195,11 +181,11 @@ def test_conda_that_fails(tmp_path: Path):
     assert "something broke" in done.stderr
 
 
-def test_name_resolved_by_conda(tmp_path: Path, tmp_path_factory: pytest.TempPathFactory):
+def test_name_resolved_by_conda(tmp_path: Path, bare_venv: Path):
     # Argument handling only: a stand-in conda answers 'info --json' with an envs dir that
     # holds a real (torch-less) environment; the rest is the real validate.
     envs = tmp_path / "envs"
-    env = tv.clone(tv.bare_venv(tmp_path_factory), envs / "ml")
+    env = tv.clone(bare_venv, envs / "ml")
     (env / "conda-meta").mkdir()
     (env / "conda-meta" / "history").write_text("", encoding="utf-8")
     info = json.dumps(

@@ -18,8 +18,10 @@ import pytest
 
 from conda_torch import conda_api
 
-from .condatools import ROOT_DIR, require_conda
-from .envtools import box_environ, box_layout, run
+from .helpers.paths import ROOT as ROOT_DIR
+from .helpers.realconda import require_conda
+from .helpers.condabox import box_environ, box_layout
+from .helpers.venvs import run
 
 if TYPE_CHECKING:
     from pathlib import Path

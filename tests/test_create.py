@@ -29,85 +29,27 @@ from conda_torch import prefix as pf
 from conda_torch import provenance
 from conda_torch.exceptions import CondaTorchError, CondaTorchValueError, OutputExistsError
 from conda_torch.prepare import Prepared, prepare
-from conda_torch.validate import Check, Report
+from conda_torch.validate import Report
 
-from . import test_conda_adapter as adapter
-from .test_conda_adapter import clean_environ, env_file, fake_conda, make_env
+from .helpers.sandbox import (
+    CHANNELS,
+    Recorder,
+    clean_environ,
+    env_file,
+    fake_conda,
+    fake_file,
+    make_env,
+    siblings,
+)
 
 if TYPE_CHECKING:
     from typing import Any
 
-    from .test_conda_adapter import CondaSandbox
-
-#: fixtures shared with the adapter tests (a real conda, a sandbox with a local channel)
-real_conda = adapter.real_conda
-sandbox = adapter.sandbox
-
-CHANNELS = ("https://example.invalid/chan-a", "https://example.invalid/chan-b")
+    from .helpers.sandbox import CondaSandbox
 
 
 def as_is(path: Path) -> Prepared:
     return prepare(file=str(path), as_is=True)
-
-
-def fake_file(tmp_path: Path, *specs: str, name: str | None = None) -> Path:
-    lines = [f"name: {name}"] if name else []
-    lines += ["channels:"] + [f"  - {c}" for c in CHANNELS] + ["dependencies:"]
-    lines += [f"  - {s}" for s in specs or ("tinypkg",)]
-    path = tmp_path / "team" / "environment.yml"
-    path.parent.mkdir(exist_ok=True)
-    path.write_text("\n".join(lines) + "\n")
-    return path
-
-
-class Recorder:
-    """A validator that checks real facts and records how it was called."""
-
-    def __init__(self, *, fail: bool = False, interrupt: bool = False) -> None:
-        self.calls: list[dict[str, Any]] = []
-        self.fail = fail
-        self.interrupt = interrupt
-
-    def __call__(
-        self,
-        *,
-        python: str,
-        prefix: str,
-        environ: dict[str, str],
-        provenance: Any,
-        name: str | None,
-    ) -> Report:
-        self.calls.append(
-            {"python": python, "prefix": prefix, "provenance": provenance, "name": name}
-        )
-        if self.interrupt:
-            raise KeyboardInterrupt
-        proc = subprocess.run(
-            [python, "-c", "import os; print(os.environ.get('CONDA_PREFIX'))"],
-            env=environ,
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
-        ran = proc.returncode == 0 and proc.stdout.strip() == prefix
-        checks = (
-            Check(
-                "env-python",
-                "pass" if ran else "fail",
-                f"{python} ran with CONDA_PREFIX={proc.stdout.strip()}",
-            ),
-            Check("provenance", "pass" if provenance is not None else "fail", "provenance read"),
-        )
-        if self.fail:
-            checks += (
-                Check("torch-import", "fail", "torch is not installed (test)", "recreate it"),
-            )
-        return Report(python=python, prefix=prefix, checks=checks)
-
-
-def siblings(prefix: Path) -> list[str]:
-    """conda-torch's hidden files beside an environment (lock, backup, trash)."""
-    return sorted(p.name for p in prefix.parent.glob(f".{prefix.name}.conda-torch-*"))
 
 
 # =============================================================================================

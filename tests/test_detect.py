@@ -22,48 +22,8 @@ from conda_torch.exceptions import (
 )
 from conda_torch.machine import SCHEMA, Machine
 
-from .conftest import FIXTURES, ROOT, fixture_files, read_fixture
-
-#: The four captures of one H100 machine (issue 2's merge example).
-H100 = (
-    "nvidia-smi/h100-80gb-hbm3-580.159.04-cuda13.0-vm.txt",
-    "nvidia-smi-query/csv-full-h100-580.159.04.txt",
-    "proc-driver-version/open-580.159.04-x86_64-vm.txt",
-    "collect-env/h100-cu130-torch2.11.0-pip.txt",
-)
-
-
-def body(tmp_path: Path, relpath: str) -> str:
-    """Write a fixture's verbatim output (without its header) where a user's file would be."""
-    out = tmp_path / Path(relpath).name
-    out.write_text(read_fixture(FIXTURES / relpath)[1], encoding="utf-8")
-    return str(out)
-
-
-def nvidia_hardware_here() -> bool:
-    """Whether this machine has an NVIDIA driver or PCI device (read independently of detect)."""
-    if os.path.exists("/proc/driver/nvidia/version"):
-        return True
-    base = Path("/sys/bus/pci/devices")
-    if base.is_dir():
-        for dev in base.iterdir():
-            try:
-                if (dev / "vendor").read_text().strip() == "0x10de":
-                    return True
-            except OSError:
-                continue
-    return False
-
-
-def expected_subdir() -> str:
-    """The conda subdir of this interpreter, from the platform module (not detect's code)."""
-    import platform
-
-    machine = platform.machine().lower()
-    system = {"linux": "linux", "darwin": "osx", "win32": "win"}[sys.platform]
-    if machine in ("x86_64", "amd64"):
-        return f"{system}-64"
-    return f"{system}-{machine}"
+from .helpers.paths import FIXTURES, ROOT, fixture_files, read_fixture
+from .helpers.samples import H100, body, expected_subdir, nvidia_hardware_here
 
 
 @pytest.fixture(autouse=True)

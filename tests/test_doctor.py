@@ -1,7 +1,7 @@
 """``conda torch doctor``: findings on real broken environments.
 
 Python-level breakage uses virtual environments with the real torch 2.13.0 CPU wheel
-(``envtools.torch_venv``) broken the way users break them: PyPI's torchvision beside the CPU
+(the ``session_torch_venv`` fixture) broken the way users break them: PyPI's torchvision beside the CPU
 torch, a torchvision made for another torch, a torch shadowing through PYTHONPATH or
 ``~/.local``. Conda-level findings use prefixes built from ``conda-meta/*.json`` records (as
 conda-lockfiles' tests do) and, where a conda is installed, real conda environments.
@@ -23,35 +23,27 @@ from conda_torch.inventory import Inventory, installed_torch, inventory
 from conda_torch.models import channel_name
 from conda_torch.exceptions import EnvironmentNotFoundError
 
-from . import envtools
-from .conftest import FIXTURES
-from .envtools import (
-    BASE_PYTHON,
-    TORCHVISION,
-    TORCHVISION_WRONG,
-    clone_venv,
-    make_venv,
-    pip,
-    run,
-    site_packages,
+from .helpers.cli import cli
+from .helpers.paths import FIXTURES
+from .helpers.prefixes import (
+    FORGE,
+    MAIN,
+    PYTORCH,
+    clean_env,
+    conda_torch_prefix,
+    dist_info,
+    record,
 )
-from .envtools import conda_torch_cli as cli
-
-#: fixtures shared through envtools (a torch venv; a real conda with a local channel)
-condabox = envtools.condabox
-session_torch_venv = envtools.session_torch_venv
+from .helpers.venvs import BASE_PYTHON, make_venv, pip, run, site_packages
+from .helpers.venvs import TORCHVISION_FROM_PYPI as TORCHVISION
+from .helpers.venvs import TORCHVISION_MISPAIRED as TORCHVISION_WRONG
+from .helpers.venvs import clone as clone_venv
 
 PY = f"{sys.version_info[0]}.{sys.version_info[1]}"
 
 
 def ids(d: doctor.Diagnosis) -> set[str]:
     return {f.id for f in d.findings}
-
-
-def clean_env(**extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONNOUSERSITE")}
-    env.update(extra)
-    return env
 
 
 # ---------------------------------------------------------------------------------------------
@@ -193,91 +185,6 @@ def test_cli_python_option(venvs: dict[str, Path]) -> None:
 
 # ---------------------------------------------------------------------------------------------
 # fake conda prefixes: conda-meta records and pip metadata, nothing run
-
-
-def record(
-    prefix: Path,
-    name: str,
-    version: str,
-    build: str,
-    channel: str,
-    *,
-    files: tuple[str, ...] = (),
-    depends: tuple[str, ...] = (),
-    subdir: str = "linux-64",
-) -> None:
-    meta = prefix / "conda-meta"
-    meta.mkdir(parents=True, exist_ok=True)
-    (meta / "history").touch()
-    doc = {
-        "name": name,
-        "version": version,
-        "build": build,
-        "build_number": 0,
-        "channel": channel,
-        "subdir": subdir,
-        "depends": list(depends),
-        "files": list(files),
-        "fn": f"{name}-{version}-{build}.conda",
-    }
-    (meta / f"{name}-{version}-{build}.json").write_text(json.dumps(doc))
-
-
-def dist_info(
-    prefix: Path,
-    name: str,
-    version: str,
-    installer: str | None,
-    *,
-    requires: tuple[str, ...] = (),
-    requested: bool = False,
-) -> str:
-    folder = site_packages(prefix) / f"{name}-{version}.dist-info"
-    folder.mkdir(parents=True)
-    lines = [
-        "Metadata-Version: 2.1",
-        f"Name: {name}",
-        f"Version: {version}",
-        *(f"Requires-Dist: {r}" for r in requires),
-        "",
-    ]
-    (folder / "METADATA").write_text("\n".join(lines) + "\nlong description\n")
-    if installer is not None:
-        (folder / "INSTALLER").write_text(installer + "\n")
-    if requested:
-        (folder / "REQUESTED").write_text("")
-    pkg = site_packages(prefix) / name
-    pkg.mkdir(exist_ok=True)
-    (pkg / "__init__.py").write_text(f"__version__ = {version!r}\n")
-    return str(folder.relative_to(prefix))
-
-
-FORGE = "https://conda.anaconda.org/conda-forge/linux-64"
-PYTORCH = "https://conda.anaconda.org/pytorch/linux-64"
-MAIN = "https://repo.anaconda.com/pkgs/main/linux-64"
-
-
-def conda_torch_prefix(
-    prefix: Path,
-    *,
-    torch_channel: str = FORGE,
-    build: str = "cpu_generic_py311_h1_0",
-    version: str = "2.13.0",
-    python_channel: str = FORGE,
-) -> Path:
-    record(prefix, "python", "3.11.9", "h1_0_cpython", python_channel)
-    meta = dist_info(prefix, "torch", version, "conda")
-    record(
-        prefix,
-        "pytorch",
-        version,
-        build,
-        torch_channel,
-        files=(f"{meta}/INSTALLER", f"{meta}/METADATA"),
-        depends=("python >=3.11,<3.12",),
-    )
-    record(prefix, "libtorch", version, build.replace("py311_", ""), torch_channel)
-    return prefix
 
 
 @pytest.mark.parametrize(

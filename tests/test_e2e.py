@@ -1,7 +1,7 @@
 """The main job, end to end, with defaults: ``conda torch create -n NAME -y`` and what follows.
 
 A real conda runs conda-torch as its plugin against a stand-in conda-forge made from the plan
-conda-torch itself makes for this machine (``tests/e2etools.py`` says what is real, what stands
+conda-torch itself makes for this machine (``tests/helpers/forge.py`` says what is real, what stands
 in and what is relabelled, and why). No pins, no ``--as-is``: the command a user types. Each
 step must succeed, and the environment must validate afterwards:
 
@@ -21,12 +21,12 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from . import e2etools
+from .helpers import forge as e2e
 
 if TYPE_CHECKING:
     from pathlib import Path
 
-    from .e2etools import Forge
+    from .helpers.forge import Forge
 
 pytestmark = [pytest.mark.conda, pytest.mark.torch]
 
@@ -44,8 +44,8 @@ dependencies:
 
 
 @pytest.fixture(scope="module")
-def forge(tmp_path_factory: pytest.TempPathFactory) -> Forge:
-    return e2etools.forge(tmp_path_factory)
+def forge(tmp_path_factory: pytest.TempPathFactory, real_stack_venv: Path) -> Forge:
+    return e2e.make_forge(tmp_path_factory.mktemp("e2e"), real_stack_venv)
 
 
 @pytest.fixture(scope="module")
@@ -76,10 +76,10 @@ def _records(prefix: Path) -> dict[str, tuple[str, str]]:
 def test_create_with_defaults_builds_the_plan(forge: Forge, created: Path) -> None:
     plan = forge.plan
     records = _records(created)
-    assert records["pytorch"][0] == e2etools._concrete(plan["torch"])
+    assert records["pytorch"][0] == e2e._concrete(plan["torch"])
     for package in ("torchvision", "torchaudio"):
         if plan.get(package):
-            assert records[package][0] == e2etools._concrete(plan[package])
+            assert records[package][0] == e2e._concrete(plan[package])
     prov = json.loads((created / "conda-meta" / "conda-torch.provenance").read_text())
     assert prov["plan"]["torch"] == plan["torch"] and prov["plan"]["python"] == plan["python"]
     # conda knows it by name
@@ -144,5 +144,5 @@ def test_conda_env_create_format_conda_torch(forge: Forge, tmp_path: Path) -> No
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
     assert team.read_text() == TEAM
     records = _records(prefix)
-    assert records["pytorch"][1].startswith(e2etools._variant(forge.plan)[0])
+    assert records["pytorch"][1].startswith(e2e._variant(forge.plan)[0])
     _validates(forge, "-p", str(prefix))

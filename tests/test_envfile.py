@@ -20,32 +20,8 @@ from conda_torch.matrix import load as load_matrix
 from conda_torch.plan import make_plan
 from conda_torch.prepare import specialize
 
-from .test_plan import capture_files
+from .helpers.samples import TEAM, capture_files
 
-TEAM = """\
-# Our team's environment: keep this comment
-name: vision-team  # the team name
-channels:
-  - pytorch
-  - nvidia
-  - conda-forge
-dependencies:
-  # core tools
-  - python=3.10
-  - numpy>=1.26  # numbers
-  # the torch stack
-  - pytorch=2.5  # keep in sync with CI
-  - torchvision
-  - pytorch-cuda=12.1
-  # data tools, after torch
-  - pandas
-  - pip
-  - pip:
-      - --extra-index-url https://download.pytorch.org/whl/cu121
-      - rich  # pretty output
-variables:
-  MY_FLAG: "on"
-"""
 
 CONDA_DEFAULT_LAYOUT = """\
 name: x

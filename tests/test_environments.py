@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
 from typing import TYPE_CHECKING
 
@@ -12,7 +11,8 @@ import pytest
 from conda_torch import environments as envs
 from conda_torch.exceptions import CondaNotFoundError, CondaTorchValueError
 
-from .conftest import ROOT
+from .helpers.cli import cli
+from .helpers.paths import ROOT
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -37,10 +37,7 @@ def _without_conda(tmp_path: Path) -> dict[str, str]:
 
 def _first_line(args: tuple[str, ...], name: str, env: dict[str, str]) -> str:
     cmd, *rest = args
-    done = subprocess.run(
-        [sys.executable, "-m", "conda_torch", cmd, "-n", name, *rest],
-        capture_output=True, text=True, env=env, cwd=ROOT, timeout=300,
-    )  # fmt: skip
+    done = cli(cmd, "-n", name, *rest, env=env, timeout=300)
     assert done.returncode != 0, (args, done.stdout)
     assert "Traceback" not in done.stderr, done.stderr
     lines = [ln for ln in done.stderr.splitlines() if ln.strip()]

@@ -1,6 +1,6 @@
 """``conda env create -f team.yml --format conda-torch`` with a real conda (skipped without one).
 
-The solve runs over the stand-in conda-forge of ``envtools.stand_in_forge`` (empty packages
+The solve runs over the stand-in conda-forge of ``helpers/condabox.stand_in_forge`` (empty packages
 whose metadata follows conda-forge's), always with ``--dry-run``: what is under test is the
 specifier (conda's plugin API, our planning, conda's own reader of the result) and conda's
 solve of what it returns.
@@ -14,8 +14,8 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from .condatools import plugin_environ, require_conda
-from .envtools import stand_in_forge
+from .helpers.realconda import plugin_environ, require_conda
+from .helpers.condabox import stand_in_forge
 
 if TYPE_CHECKING:
     from pathlib import Path

@@ -1,7 +1,7 @@
 """Nothing is lost, whatever happens (issue 11): each fault, reproduced with a real conda.
 
 Every test here made conda-torch lose, damage or misreport an environment before its fix. The
-environments are real (a real conda over a local channel, ``test_conda_adapter.sandbox``); the
+environments are real (a real conda over a local channel, the ``sandbox`` fixture); the
 faults are real too: a second conda-torch holding the lock, a signal sent to conda-torch alone
 while conda runs a post-link script, an OS error after conda succeeded, a symlinked prefix, a
 Python that hangs, floods or crashes. After each fault the environment that was there is
@@ -33,19 +33,12 @@ from conda_torch import procs
 from conda_torch.exceptions import CondaTorchError
 from conda_torch.prepare import prepare
 
-from . import envtools
-from . import test_conda_adapter as adapter
-from .test_cli_create import cli
-from .test_conda_adapter import build_channel, env_file, package
-from .test_create import Recorder, siblings
+from .helpers import sandbox as adapter
+from .helpers.cli import cli, cli_command
+from .helpers.sandbox import Recorder, build_channel, env_file, package, siblings
 
 if TYPE_CHECKING:
-    from .test_conda_adapter import CondaSandbox
-
-real_conda = adapter.real_conda
-sandbox = adapter.sandbox
-condabox = envtools.condabox
-session_torch_venv = envtools.session_torch_venv
+    from .helpers.sandbox import CondaSandbox
 
 
 # ---------------------------------------------------------------------------------------------
@@ -119,9 +112,9 @@ def start_cli(sandbox: CondaSandbox, *args: str, env: dict | None = None) -> sub
 
 
 def start_cli_env(env: dict, *args: str) -> subprocess.Popen:
-    environ = dict(env, PYTHONPATH=str(adapter.ROOT_DIR))
+    command, environ = cli_command(*args, env=env)
     return subprocess.Popen(
-        [sys.executable, "-m", "conda_torch", *args],
+        command,
         env=environ,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,

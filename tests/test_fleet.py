@@ -14,7 +14,6 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -27,7 +26,8 @@ from conda_torch.matrix import load
 from conda_torch.plan import make_plan
 from conda_torch.render import file_text as render
 
-from .conftest import FIXTURES, read_fixture
+from .helpers.cli import cli
+from .helpers.paths import FIXTURES, read_fixture
 
 ROOT = Path(__file__).resolve().parents[1]
 M = load()
@@ -224,10 +224,7 @@ def test_labels(tmp_path: Path) -> None:
 
 def test_a_detect_json_node_is_the_same_node(tmp_path: Path) -> None:
     path = capture(tmp_path, "h100")
-    doc = subprocess.run(
-        [sys.executable, "-m", "conda_torch", "detect", "--from", path, "--json"],
-        capture_output=True, text=True, check=True, env=_env(),
-    ).stdout  # fmt: skip
+    doc = cli("detect", "--from", path, "--json", env=_env(), check=True).stdout
     saved = tmp_path / "h100.json"
     saved.write_text(doc, encoding="utf-8")
     a = plan_fleet([str(saved), capture(tmp_path / "q", "quadro")], matrix=M).plan
@@ -311,10 +308,7 @@ def _env() -> dict[str, str]:
 
 
 def _cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "conda_torch", *args],
-        capture_output=True, text=True, cwd=cwd, env=_env(), timeout=120,
-    )  # fmt: skip
+    return cli(*args, cwd=cwd, env=_env(), timeout=120)
 
 
 def test_generate_node_writes_one_file_and_says_what_bound_it(tmp_path: Path) -> None:
@@ -377,9 +371,9 @@ def test_create_node_dry_run_says_what_the_solve_sees(tmp_path: Path) -> None:
 
 @pytest.fixture(scope="module")
 def solver(tmp_path_factory):
-    from . import standin
-    from .condatools import require_conda
-    from .test_real_solve import Solver
+    from .helpers import standin
+    from .helpers.realconda import require_conda
+    from .helpers.solve import Solver
 
     conda = require_conda()
     root = tmp_path_factory.mktemp("standins")
@@ -417,10 +411,10 @@ def test_a_login_node_without_a_gpu_creates_the_fleets_environment(tmp_path: Pat
     from conda_torch import provenance
     from conda_torch.validate import Skipped
 
-    from . import standin
-    from .condatools import require_conda
-    from .test_conda_adapter import clean_environ, python_shim
-    from .test_real_solve import Solver
+    from .helpers import standin
+    from .helpers.realconda import require_conda
+    from .helpers.sandbox import clean_environ, python_shim
+    from .helpers.solve import Solver
 
     if detect(environ={}).nvidia is not None:
         pytest.skip("this machine has an NVIDIA driver: it is no login node without one")

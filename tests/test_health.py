@@ -10,24 +10,23 @@ import pytest
 
 from conda_torch import health
 
-from . import envtools
-from .envtools import (
-    TORCH,
-    TORCHVISION,
-    make_venv,
-    site_packages,
+from .helpers.prefixes import (
+    FORGE,
+    conda_torch_prefix,
+    dist_info,
+    env_file,
+    history,
+    record,
+    siblings,
+    snapshot,
 )
-from .test_doctor import FORGE, conda_torch_prefix, dist_info, record
-from .test_recreate import env_file, history, siblings, snapshot
+from .helpers.venvs import TORCH, make_venv, site_packages
+from .helpers.venvs import TORCHVISION_FROM_PYPI as TORCHVISION
 
 if TYPE_CHECKING:
     from pathlib import Path
 
-    from .envtools import CondaBox
-
-#: fixtures shared through envtools (a torch venv; a real conda with a local channel)
-condabox = envtools.condabox
-session_torch_venv = envtools.session_torch_venv
+    from .helpers.condabox import CondaBox
 
 PY = f"{sys.version_info[0]}.{sys.version_info[1]}"
 

@@ -20,8 +20,8 @@ import pytest
 from conda_torch import envfile
 from conda_torch.cli import main
 
-from .conftest import ROOT
-from .test_envfile import TEAM
+from .helpers.paths import ROOT
+from .helpers.samples import TEAM
 
 # conda_lock.conda_lock first: importing a submodule alone hits a circular import (4.0.3).
 cl = pytest.importorskip("conda_lock.conda_lock")
@@ -189,9 +189,9 @@ def test_a_teams_file_keeps_its_pip_lines_and_the_header_follows(
 
 @pytest.fixture(scope="module")
 def forge(tmp_path_factory) -> tuple[Path, dict[str, str], str]:
-    """The stand-in conda-forge (``envtools.stand_in_forge``) and a real conda."""
-    from .condatools import require_conda
-    from .envtools import stand_in_forge
+    """The stand-in conda-forge (``helpers/condabox.stand_in_forge``) and a real conda."""
+    from .helpers.realconda import require_conda
+    from .helpers.condabox import stand_in_forge
 
     conda = require_conda()
     root = tmp_path_factory.mktemp("forge")
@@ -219,7 +219,7 @@ def _conda_lock(
 def test_a_cuda_file_locks_as_its_header_says(tmp_path: Path, capsys, forge):
     from ruamel.yaml import YAML
 
-    from .test_cli_generate import machine_args
+    from .helpers.samples import machine_args
 
     out = tmp_path / "env.yml"
     assert main(["generate", *machine_args(tmp_path, "h100-driver580"), "-o", str(out)]) == 0
@@ -248,7 +248,7 @@ def test_a_cuda_file_locks_as_its_header_says(tmp_path: Path, capsys, forge):
     assert done.returncode == 0, done.stderr[-3000:]
     locked = YAML(typ="safe").load((tmp_path / "copy.lock.yml").read_text(encoding="utf-8"))
     builds = {p["name"]: p["url"].rsplit("/", 1)[1] for p in locked["package"]}
-    # conda-forge's own builds (tests/standin.py from data/conda-forge/builds.yaml): the
+    # conda-forge's own builds (tests/helpers/standin.py from data/conda-forge/builds.yaml): the
     # companions made for pytorch 2.10, all of the CUDA 13.0 kind
     assert builds["pytorch"].startswith("pytorch-2.10.0-cuda130_")
     assert builds["torchvision"].startswith("torchvision-0.26.0-cuda130_")
@@ -257,7 +257,7 @@ def test_a_cuda_file_locks_as_its_header_says(tmp_path: Path, capsys, forge):
 
 
 def test_a_cpu_file_locks_as_it_is(tmp_path: Path, capsys, forge):
-    from .test_cli_generate import machine_args
+    from .helpers.samples import machine_args
 
     out = tmp_path / "env.yml"
     assert (
@@ -278,7 +278,7 @@ def test_a_cpu_file_locks_as_it_is(tmp_path: Path, capsys, forge):
 
 def test_the_listed_cuda_line_is_the_driver_check_conda_enforces(tmp_path: Path, capsys, forge):
     """Why CUDA files keep ``__cuda>=X.Y`` although conda-lock fails on it (DESIGN.md)."""
-    from .test_cli_generate import machine_args
+    from .helpers.samples import machine_args
 
     root, env, conda = forge
     out = tmp_path / "env.yml"

@@ -25,7 +25,7 @@ from conda_torch.matrix import load
 from conda_torch.models import Backend, Source, Subdir, version_tuple
 from conda_torch.parsers import parse_text
 
-from .conftest import FIXTURES, REFERENCE, ROOT, read_fixture
+from .helpers.paths import FIXTURES, REFERENCE, ROOT, read_fixture
 
 if TYPE_CHECKING:
     from conda_torch.matrix import Candidate

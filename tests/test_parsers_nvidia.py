@@ -26,7 +26,7 @@ from conda_torch.parsers import (
     proc,
     ranked,
 )
-from tests.conftest import FIXTURES, fixture_files, read_fixture
+from .helpers.paths import FIXTURES, fixture_files, read_fixture
 
 if TYPE_CHECKING:
     from typing import Any

@@ -31,7 +31,7 @@ from conda_torch.parsers import (
 )
 from conda_torch.parsers import apple as apple_parsers
 
-from .conftest import FIXTURES, fixture_files, read_fixture
+from .helpers.paths import FIXTURES, fixture_files, read_fixture
 
 if TYPE_CHECKING:
     from typing import Any

@@ -12,8 +12,8 @@ import pytest
 from conda_torch.machine import merge
 from conda_torch.parsers import Capture, lenient_kinds, observe, parse_text, plain_line
 
-from .conftest import read_fixture
-from .test_reports_corpus import REPORTS
+from .helpers.paths import read_fixture
+from .helpers.paths import REPORTS
 
 HERE = Path(__file__).resolve().parent
 CAPTURES = HERE / "data" / "fixtures"

@@ -23,8 +23,8 @@ from conda_torch.exceptions import InputFileError
 from conda_torch.parsers import Capture
 from conda_torch.paste import FINDINGS, diagnose_texts
 
-from .conftest import ROOT, read_fixture
-from .test_reports_corpus import REPORT_FILES
+from .helpers.paths import ROOT, read_fixture
+from .helpers.paths import REPORT_FILES
 
 if TYPE_CHECKING:
     from pathlib import Path

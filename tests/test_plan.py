@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 
@@ -21,35 +20,8 @@ from conda_torch.prepare import ALL_TARGETS
 from conda_torch.render import file_text as render
 from conda_torch.render import plan_to_envspec, target_filename
 
-from .conftest import FIXTURES, ROOT, read_fixture
-
-#: Representative machines: id -> (captures, --platform when the captures do not show it).
-MACHINES: dict[str, tuple[tuple[str, ...], str | None]] = {
-    "h100-driver580": (("nvidia-smi/h100-80gb-hbm3-580.159.04-cuda13.0-vm.txt",), "linux-64"),
-    "v100-driver580": (("nvidia-smi/v100-sxm2-x2-580.126.09-cuda13.0.txt",), "linux-64"),
-    "gtx1080ti-windows": (("nvidia-smi/windows-gtx1080ti-531.14-cuda12.1-quoted.txt",), None),
-    "rtx5090": (("nvidia-smi/rtx5090-595.71.05-cuda13.2.txt",), "linux-64"),
-    "apple-m1": (
-        (
-            "apple/sysctl-machdep-cpu-m1-pro.txt",
-            "apple/python-platform-platform-macos-12.3.1-arm64.txt",
-        ),
-        None,
-    ),
-    "intel-mac": (("apple/sysctl-brand-string-intel-mac.txt",), None),
-    "rtx3050-windows": (("nvidia-smi/windows-rtx3050-laptop-546.12-cuda12.3-wddm.txt",), None),
-    "cpu-linux": (("conda-info/conda_json-env-ignored-conda23.7.2-linux-no-cuda-aws.txt",), None),
-}
-
-
-def capture_files(folder: Path, key: str) -> list[str]:
-    """Each capture's verbatim output (the part after ``# ---``), written into ``folder``."""
-    paths = []
-    for rel in MACHINES[key][0]:
-        path = folder / Path(rel).name
-        path.write_text(read_fixture(FIXTURES / rel)[1], encoding="utf-8")
-        paths.append(str(path))
-    return paths
+from .helpers.paths import ROOT
+from .helpers.samples import MACHINES, capture_files
 
 
 @pytest.fixture(scope="module")

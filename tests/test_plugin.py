@@ -10,7 +10,8 @@ import textwrap
 
 import pytest
 
-from .condatools import ROOT_DIR, plugin_environ, require_conda
+from .helpers.paths import ROOT as ROOT_DIR
+from .helpers.realconda import plugin_environ, require_conda
 
 #: Modules that must never be loaded by importing the plugin (or configuring its parser).
 HEAVY = (

@@ -15,7 +15,7 @@ import pytest
 from conda_torch.cli import main
 from conda_torch.prepare import generate, prepare
 
-from .conftest import FIXTURES, read_fixture
+from .helpers.paths import FIXTURES, read_fixture
 
 #: A team's file: its own torch and Python pins are the request.
 TEAM = """\

@@ -1,6 +1,6 @@
 """Generated files solve where the real channels would solve them, and fail where they would fail.
 
-The channels are stand-ins generated from the channels' own per-build data (``tests/standin.py``
+The channels are stand-ins generated from the channels' own per-build data (``tests/helpers/standin.py``
 from ``data/conda-forge/builds.yaml`` and ``data/pytorch-channel/builds.yaml``): every build
 declares its pytorch pin, its ``cuda-version`` range, its Python and its ``__cuda``/``__glibc``
 /``__osx`` requirements as the real build does. The solver is the real conda (classic solver,
@@ -10,9 +10,6 @@ the driver solved for. Skipped where no conda is found.
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -24,61 +21,13 @@ from conda_torch.plan import generic_machine, make_plan
 from conda_torch.prepare import ALL_TARGETS
 from conda_torch.render import file_text as render
 
-from . import standin
-from .condatools import require_conda
+from .helpers import standin
+from .helpers.realconda import require_conda
+from .helpers.solve import Solver
 
 pytestmark = pytest.mark.conda
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-class Solver:
-    def __init__(self, exe: str, root: Path, urls: dict[str, str]) -> None:
-        self.exe = exe
-        self.root = root
-        self.urls = urls
-        self.condarc = root / "condarc.yml"
-        self.condarc.write_text(
-            "solver: classic\noffline: true\nnotify_outdated_conda: false\n"
-            f"channel_alias: {root.as_uri()}\n"
-            f"default_channels: [{urls['defaults']}]\n"
-            f"pkgs_dirs: [{root / 'pkgs'}]\n"
-            "add_pip_as_python_dependency: false\n",
-            encoding="utf-8",
-        )
-
-    def solve(
-        self, text: str, subdir: str, *, cuda: str | None = None, glibc: str = "2.28",
-        osx: str = "14.0",
-    ) -> tuple[bool, Any]:  # fmt: skip
-        """Solve a file's conda dependencies for ``subdir``: (success, packages or message)."""
-        doc = loads(text)
-        specs = [str(d) for d in doc.dependencies if isinstance(d, str)]
-        channels = [str(c) for c in doc.data.get("channels") or ()]
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("CONDA_", "_CE_"))}
-        env.update(
-            {
-                "CONDARC": str(self.condarc),
-                "CONDA_SUBDIR": subdir,
-                "CONDA_OVERRIDE_GLIBC": glibc,
-                "CONDA_OVERRIDE_OSX": osx,
-                "CONDA_OVERRIDE_CUDA": cuda or "",
-                "HOME": str(self.root),
-            }
-        )
-        args = [self.exe, "create", "--dry-run", "--json", "-p", str(self.root / "env")]
-        args += ["--override-channels"] + [x for c in channels for x in ("-c", c)]
-        proc = subprocess.run(
-            [*args, *specs], capture_output=True, text=True, env=env, timeout=300
-        )
-        try:
-            out = json.loads(proc.stdout)
-        except ValueError:
-            return False, proc.stderr or proc.stdout
-        if proc.returncode != 0 or not out.get("success", False):
-            return False, out.get("message") or out.get("error") or out
-        links = out.get("actions", {}).get("LINK", [])
-        return True, {p["name"]: p for p in links}
 
 
 @pytest.fixture(scope="module")
@@ -222,7 +171,7 @@ def test_cuda_version_constrains_only_the_major(
 
 
 def _capture(tmp_path: Path, rel: str) -> str:
-    from .conftest import FIXTURES, read_fixture
+    from .helpers.paths import FIXTURES, read_fixture
 
     path = tmp_path / Path(rel).name
     path.write_text(read_fixture(FIXTURES / rel)[1], encoding="utf-8")

@@ -3,7 +3,7 @@
 Reconstruction (history, pip, variables) and the plan are tested on prefixes made of
 ``conda-meta`` records and pip metadata; the flow runs a real conda (skipped where none is
 installed) against a local channel served as ``conda-forge`` whose ``pytorch`` holds the real
-torch 2.13.0 files (``envtools.CondaBox``), with the real validator. Faults are injected the way
+torch 2.13.0 files (``helpers/condabox.CondaBox``), with the real validator. Faults are injected the way
 they happen: a package whose post-link script fails (creation fails midway), PyPI's torchvision
 inside the new environment (validation fails: its nms operator does not load), and the process
 killed (SIGKILL) or interrupted (SIGINT) while conda builds the new environment, between moving
@@ -30,74 +30,28 @@ from conda_torch.inventory import inventory
 from conda_torch.exceptions import CondaTorchError, EnvironmentNotFoundError
 from conda_torch.machine import Machine, PlatformInfo
 
-from . import envtools
-from .condatools import ROOT_DIR
-from .envtools import (
-    TORCH,
-    TORCHVISION,
-    run,
-    site_packages,
+from .helpers.cli import cli, cli_command
+from .helpers.paths import ROOT as ROOT_DIR
+from .helpers.prefixes import (
+    FORGE,
+    MAIN,
+    clean_env,
+    conda_torch_prefix,
+    dist_info,
+    env_file,
+    history,
+    record,
+    siblings,
+    snapshot,
 )
-from .envtools import conda_torch_cli as cli
-from .test_doctor import FORGE, MAIN, clean_env, conda_torch_prefix, dist_info, record
+from .helpers.venvs import TORCH, run, site_packages
+from .helpers.venvs import TORCHVISION_FROM_PYPI as TORCHVISION
 
 if TYPE_CHECKING:
-    from .envtools import CondaBox
-
-#: fixtures shared through envtools (a torch venv; a real conda with a local channel)
-condabox = envtools.condabox
-session_torch_venv = envtools.session_torch_venv
+    from .helpers.condabox import CondaBox
 
 PY = f"{sys.version_info[0]}.{sys.version_info[1]}"
 CPU_MACHINE = Machine(platform=PlatformInfo(subdir="linux-64", os="linux"))
-
-
-def history(prefix: Path, *sections: tuple[str, list[str]]) -> None:
-    """A conda-meta/history in conda's format: (command, ["update specs: [...]", ...])."""
-    lines = []
-    for i, (cmd, comments) in enumerate(sections):
-        lines += [
-            f"==> 2026-01-0{i + 1} 10:00:00 <==",
-            f"# cmd: {cmd}",
-            "# conda version: 26.7.1",
-            *(f"# {c}" for c in comments),
-        ]
-    (prefix / "conda-meta").mkdir(parents=True, exist_ok=True)
-    (prefix / "conda-meta" / "history").write_text("\n".join(lines) + "\n")
-
-
-def snapshot(prefix: Path) -> dict[str, bytes]:
-    """What must survive: conda's records and history, and the environment's own files."""
-    out = {}
-    for path in sorted(prefix.rglob("*")):
-        rel = path.relative_to(prefix)
-        if (
-            path.is_file()
-            and not path.is_symlink()
-            and ("conda-meta" in rel.parts or "share" in rel.parts)
-        ):
-            out[str(rel)] = path.read_bytes()
-    return out
-
-
-def siblings(prefix: Path) -> list[str]:
-    return sorted(
-        p.name
-        for p in prefix.parent.iterdir()
-        if p.name.startswith(f".{prefix.name}.conda-torch")
-        or p.name.startswith(f"{prefix.name}.conda-torch")
-    )
-
-
-def env_file(path: Path, *specs: str, channels: tuple[str, ...] = ("conda-forge",)) -> Path:
-    lines = [
-        "channels:",
-        *(f"  - {c}" for c in channels),
-        "dependencies:",
-        *(f"  - {s}" for s in specs),
-    ]
-    path.write_text("\n".join(lines) + "\n")
-    return path
 
 
 def usable(box: CondaBox, prefix: Path, code: str = "import sys; print(sys.prefix)") -> str:
@@ -421,10 +375,11 @@ def test_creation_failing_midway_keeps_the_original(condabox: CondaBox, tmp_path
 
 
 def _start(box: CondaBox, *args: str) -> subprocess.Popen[str]:
+    command, environ = cli_command(*args, env=box.environ())
     return subprocess.Popen(
-        [sys.executable, "-m", "conda_torch", *args],
+        command,
         cwd=ROOT_DIR,
-        env=box.environ(),
+        env=environ,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,

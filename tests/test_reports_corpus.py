@@ -14,9 +14,8 @@ import pytest
 
 from conda_torch import findings
 
-from .conftest import read_fixture
+from .helpers.paths import REPORT_FILES, REPORTS, read_fixture
 
-REPORTS = Path(__file__).resolve().parent / "data" / "reports"
 INDEX = REPORTS / "INDEX.md"
 
 # The cause vocabulary of issue 13 (conda_torch.findings.CAUSES), plus `healthy` for reports whose
@@ -34,7 +33,6 @@ REQUIRED = (
 )
 OPTIONAL = ("note",)
 THREAD = re.compile(r"https://github\.com/[\w.-]+/[\w.-]+/(issues|pull)/\d+(#issuecomment-\d+)?")
-REPORT_FILES = sorted(REPORTS.glob("*.txt"))
 
 
 def header_lines(path: Path) -> list[str]:

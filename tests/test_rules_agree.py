@@ -26,8 +26,8 @@ from conda_torch.doctor import diagnose
 from conda_torch.machine import PlatformInfo
 from conda_torch.matrix import Candidate, load
 
-from .conftest import FIXTURES
-from .test_doctor import clean_env, conda_torch_prefix
+from .helpers.paths import FIXTURES
+from .helpers.prefixes import clean_env, conda_torch_prefix
 
 M = load()
 

@@ -8,7 +8,8 @@ import sys
 
 import pytest
 
-from .condatools import ROOT_DIR, plugin_environ, require_conda
+from .helpers.paths import ROOT as ROOT_DIR
+from .helpers.realconda import plugin_environ, require_conda
 
 
 def _generate(

@@ -21,7 +21,8 @@ import pytest
 
 from conda_torch import envfile, specs
 
-from .condatools import ROOT_DIR, require_conda
+from .helpers.paths import ROOT as ROOT_DIR
+from .helpers.realconda import require_conda
 
 #: conda's documented order (``VersionOrder`` docstring): each line sorts at or after the one
 #: before; ``==`` lines equal the previous one.

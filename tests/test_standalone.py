@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from .conftest import FIXTURES, REFERENCE, ROOT
+from .helpers.paths import FIXTURES, REFERENCE, ROOT
 
 if TYPE_CHECKING:
     from pathlib import Path

@@ -1,6 +1,6 @@
 """``conda_torch.validate`` against real interpreters with a real torch 2.13.0 (CPU).
 
-The environments are real virtual environments made by the tests (``tests/torch_venvs.py``);
+The environments are real virtual environments made by the tests (``tests/helpers/venvs.py``);
 the breakage is real too: PyPI's torchvision beside the CPU torch, a torch shadowed through
 PYTHONPATH, provenance asking for what is not there.
 """
@@ -26,7 +26,7 @@ from conda_torch.validate import (
     validate,
 )
 
-from . import torch_venvs as tv
+from .helpers import venvs as tv
 
 if TYPE_CHECKING:
     from conda_torch.validate import (
@@ -53,27 +53,27 @@ def statuses(report: Report) -> dict[str, str]:
 
 
 @pytest.fixture(scope="session")
-def plain(tmp_path_factory: pytest.TempPathFactory) -> Report:
-    prefix = tv.torch_venv(tmp_path_factory)
+def plain(session_torch_venv: Path) -> Report:
+    prefix = session_torch_venv
     return validate(python=tv.venv_python(prefix), prefix=prefix)
 
 
 @pytest.fixture(scope="session")
-def vision(tmp_path_factory: pytest.TempPathFactory) -> Report:
-    prefix = tv.vision_venv(tmp_path_factory)
+def vision(vision_venv: Path) -> Report:
+    prefix = vision_venv
     return validate(python=tv.venv_python(prefix), prefix=prefix)
 
 
 @pytest.fixture(scope="session")
-def mispaired(tmp_path_factory: pytest.TempPathFactory) -> Report:
-    prefix = tv.vision_venv(tmp_path_factory, tv.TORCHVISION_MISPAIRED)
+def mispaired(mispaired_vision_venv: Path) -> Report:
+    prefix = mispaired_vision_venv
     return validate(python=tv.venv_python(prefix), prefix=prefix)
 
 
 @pytest.fixture(scope="session")
-def shadowed(tmp_path_factory: pytest.TempPathFactory) -> tuple[Report, Path]:
-    prefix = tv.torch_venv(tmp_path_factory)
-    fake = tv.fake_torch_dir(tmp_path_factory)
+def shadowed(session_torch_venv: Path, fake_torch_dir: Path) -> tuple[Report, Path]:
+    prefix = session_torch_venv
+    fake = fake_torch_dir
     env = {**os.environ, "PYTHONPATH": str(fake)}
     return validate(python=tv.venv_python(prefix), prefix=prefix, environ=env), fake
 
@@ -94,9 +94,9 @@ def _plan(**over: object) -> dict[str, object]:
 
 
 @pytest.fixture(scope="session")
-def planned_wrong(tmp_path_factory: pytest.TempPathFactory) -> Report:
+def planned_wrong(tmp_path_factory: pytest.TempPathFactory, session_torch_venv: Path) -> Report:
     """Provenance that plans CUDA 12.9 and torchaudio 2.11.0; a conda record duplicates torch."""
-    prefix = tv.conda_like(tmp_path_factory, "planned-wrong")
+    prefix = tv.conda_like(tmp_path_factory, session_torch_venv, "planned-wrong")
     prov.write(
         prefix,
         plan=_plan(backend="cu129", torchaudio="2.11.0"),
@@ -107,8 +107,8 @@ def planned_wrong(tmp_path_factory: pytest.TempPathFactory) -> Report:
 
 
 @pytest.fixture(scope="session")
-def planned_right(tmp_path_factory: pytest.TempPathFactory) -> Report:
-    prefix = tv.conda_like(tmp_path_factory, "planned-right")
+def planned_right(tmp_path_factory: pytest.TempPathFactory, session_torch_venv: Path) -> Report:
+    prefix = tv.conda_like(tmp_path_factory, session_torch_venv, "planned-right")
     prov.write(prefix, plan=_plan(), environment_file="name: x\ndependencies: []\n")
     return validate(python=tv.venv_python(prefix), prefix=prefix, provenance=prov.read(prefix))
 
@@ -259,9 +259,9 @@ def test_matching_provenance_passes(planned_right: Report):
 
 
 @pytest.fixture(scope="session")
-def planned_series(tmp_path_factory: pytest.TempPathFactory) -> Report:
+def planned_series(vision_venv: Path) -> Report:
     """A conda-forge plan records companions as a series (``0.28.*``), as generate writes them."""
-    prefix = tv.vision_venv(tmp_path_factory)
+    prefix = vision_venv
     plan = _plan(source="conda-forge", torchvision="0.28.*", torchaudio=None)
     doc = prov.Provenance(
         path=prefix / "conda-torch.provenance",
@@ -285,8 +285,8 @@ def test_a_planned_series_takes_the_installed_release(planned_series: Report):
 # -- without torch, and bad interpreters (no torch import: fast) ---------------------------------
 
 
-def test_environment_without_torch_fails_torch_import(tmp_path_factory: pytest.TempPathFactory):
-    prefix = tv.bare_venv(tmp_path_factory)
+def test_environment_without_torch_fails_torch_import(bare_venv: Path):
+    prefix = bare_venv
     report = validate(python=tv.venv_python(prefix), prefix=prefix)
     assert report.torch_missing and not report.ok
     check = report.check("torch-import")

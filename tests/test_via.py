@@ -2,7 +2,7 @@
 
 Launchers here are real commands: ``env`` (runs ``sh -s`` on this machine, like a scheduler
 that lands on the same host), shell one-liners that fail or hang like a launcher does, and,
-where a Slurm runs (``.ci/run`` starts a local one; see ``tests/slurmtools.py``), ``srun``
+where a Slurm runs (``.ci/run`` starts a local one; see ``tests/helpers/slurm.py``), ``srun``
 itself: a partition that does not exist, a job that waits for resources past the bound.
 """
 
@@ -21,7 +21,8 @@ import pytest
 from conda_torch.detect import clear_cache, detect, load_machine
 from conda_torch.via import DETECT_MODULES, detect_via
 
-from .slurmtools import require_slurm, squeue_jobs
+from .helpers.cli import cli as run_cli
+from .helpers.slurm import require_slurm, squeue_jobs
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -33,10 +34,7 @@ def _env() -> dict[str, str]:
 
 
 def cli(*args: str, cwd: Path, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "conda_torch", *args],
-        capture_output=True, text=True, cwd=cwd, env=_env(), timeout=timeout,
-    )  # fmt: skip
+    return run_cli(*args, cwd=cwd, env=_env(), timeout=timeout)
 
 
 def one_clear_line(proc: subprocess.CompletedProcess[str], *needles: str) -> str:
@@ -209,11 +207,9 @@ def test_srun_waiting_past_the_bound_is_cancelled(tmp_path: Path) -> None:
 
 
 @pytest.fixture(scope="module")
-def torch_env(tmp_path_factory) -> Path:
+def torch_env(session_torch_venv: Path) -> Path:
     """A real virtual environment with torch 2.13.0 (the CPU wheel on this machine's disk)."""
-    from . import torch_venvs
-
-    return torch_venvs.torch_venv(tmp_path_factory)
+    return session_torch_venv
 
 
 def sleeping_env(tmp_path: Path, tag: str) -> Path:
@@ -313,7 +309,7 @@ def test_doctor_judges_the_gpu_findings_against_the_node_given(torch_env: Path) 
     from conda_torch.doctor import diagnose
     from conda_torch.validate import validate
 
-    from .conftest import FIXTURES, read_fixture
+    from .helpers.paths import FIXTURES, read_fixture
 
     paths = []
     for rel in ("nvidia-smi/h100-80gb-hbm3-580.159.04-cuda13.0-vm.txt",

@@ -24,11 +24,11 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+from .paths import ROOT
+
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
-#: The repository root (so subprocesses import this checkout).
-ROOT_DIR = Path(__file__).resolve().parents[1]
 #: How every skip for want of a conda begins (conftest counts them in the summary).
 NO_CONDA = "no conda found"
 
@@ -99,7 +99,7 @@ def plugin_environ(base: Path, environ: dict[str, str] | None = None) -> dict[st
     ``conda env create --format conda-torch``)."""
     conda = require_conda()
     env = dict(os.environ if environ is None else environ)
-    paths = [str(ROOT_DIR)]
+    paths = [str(ROOT)]
     if not _plugin_registered(conda):
         paths.append(_plugin_dir(str(base)))
     env["PYTHONPATH"] = os.pathsep.join(paths)

@@ -4,7 +4,7 @@ torch stack that passes validation, for the end-to-end tests (``tests/test_e2e.p
 What is real and what stands in
 -------------------------------
 * **conda is real** (``require_conda``), with its own condarc, package cache and envs folder;
-  conda-torch runs as conda's plugin (``condatools.plugin_environ``).
+  conda-torch runs as conda's plugin (``realconda.plugin_environ``).
 * **The plan is conda-torch's own**: ``conda torch generate --json`` for this machine, through
   the same conda and settings, decides what the channel holds. Nothing is pinned to today's
   release: when the planner or its data change, the channel follows.
@@ -57,15 +57,16 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from .condatools import require_conda
-from .envtools import BASE_PYTHON, box_environ, box_layout, run, site_tree
+from .condabox import box_environ, box_layout, site_tree
+from .realconda import require_conda
+from .venvs import BASE_PYTHON, run
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
     from typing import Any
 
-    from .condatools import RealConda
-    from .envtools import Channel
+    from .condabox import Channel
+    from .realconda import RealConda
 
 #: The real stack whose files stand in (a matched set: torchvision and torchaudio made for it).
 STACK = {"torch": "2.14.1", "torchvision": "0.29.1", "torchaudio": "2.11.0"}
@@ -80,20 +81,14 @@ PY_PIN = f"python >={PY},<{sys.version_info[0]}.{sys.version_info[1] + 1}.0a0"
 #: A stand-in build hash (conda-forge's are hashes of the build's variant).
 HASH = "h0e2e000"
 
-_cache: dict[str, Path] = {}
-_forges: dict[str, Forge] = {}
-
-
 def _wheel_dirs() -> list[str]:
     dirs = [d.removeprefix("file://") for d in os.environ.get("PIP_FIND_LINKS", "").split() if d]
     return [d for d in (*dirs, *WHEEL_DIRS) if os.path.isdir(d)]
 
 
-def real_stack_venv(factory: pytest.TempPathFactory) -> Path:
-    """The session's virtual environment with :data:`STACK` (built once: about 2 minutes and
-    4.5 GB, most of it the NVIDIA libraries)."""
-    if "stack" in _cache:
-        return _cache["stack"]
+def make_real_stack_venv(factory: pytest.TempPathFactory) -> Path:
+    """A virtual environment with :data:`STACK` (about 2 minutes and 4.5 GB, most of it the
+    NVIDIA libraries; the ``real_stack_venv`` fixture makes it once per session)."""
     if sys.version_info[:2] != (3, 11):
         pytest.skip(f"the torch {STACK['torch']} wheel on this machine is for Python 3.11")
     wheel = next(
@@ -121,7 +116,6 @@ def real_stack_venv(factory: pytest.TempPathFactory) -> Path:
         proc = run([*pip, *wanted], env=env, timeout=1800, check=False)
     if proc.returncode != 0:
         pytest.skip(f"cannot install the real torch stack: {proc.stderr.strip()[-300:]}")
-    _cache["stack"] = prefix
     return prefix
 
 
@@ -316,12 +310,3 @@ def _fill(chan: Channel, plan: Mapping[str, Any], venv: Path) -> None:
         )  # fmt: skip
     # one package of a team's own, to see it carried through
     chan.add("alpha", "1.0")
-
-
-def forge(factory: pytest.TempPathFactory) -> Forge:
-    """The session's :class:`Forge` (made once)."""
-    if "forge" not in _forges:
-        require_conda()  # skip before paying for the stack
-        venv = real_stack_venv(factory)
-        _forges["forge"] = make_forge(factory.mktemp("e2e"), venv)
-    return _forges["forge"]

@@ -1,9 +1,6 @@
-"""Real environments for the doctor/recreate/health tests: venvs with real torch, and a local
-conda channel whose packages hold the real files.
+"""A real conda over a local channel whose packages hold real files, for the doctor/recreate/
+health/faults tests (the ``condabox`` fixture of ``tests/conftest.py``, made once per session).
 
-* :func:`session_torch_venv` -- the virtual environment with torch 2.13.0 (the CPU wheel on this
-  machine's disk) that ``torch_venvs`` makes once per test session, copied with hard links
-  (:func:`clone_venv`) for each kind of breakage.
 * :class:`CondaBox` -- a real conda (``require_conda``) with its own condarc, package cache and
   a local channel served as ``conda-forge`` (``channel_alias`` points at a folder). Its
   ``python`` package is a venv-style interpreter (``pyvenv.cfg`` + a link to this machine's
@@ -29,85 +26,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import pytest
-
-from . import torch_venvs
-from .condatools import ROOT_DIR, plugin_environ, require_conda
+from . import standin
+from .cli import cli
+from .realconda import plugin_environ, require_conda
+from .venvs import BASE_PYTHON, TORCH, clone, pip, run, site_packages
+from .venvs import TORCHVISION_FROM_PYPI as TORCHVISION
 
 if TYPE_CHECKING:
-    from .condatools import RealConda
-
-#: The torch release pip installs from this machine's disk (never another: GB downloads).
-TORCH = "2.13.0"
-#: PyPI's torchvision for torch 2.13 (a CUDA build: beside the CPU torch its nms fails).
-TORCHVISION = "0.28.0"
-#: torchvision made for torch 2.14 (wrong pairing beside torch 2.13).
-TORCHVISION_WRONG = "0.29.0"
-
-#: The interpreter the venvs are made from (a real one, not a venv's link).
-BASE_PYTHON = Path(getattr(sys, "_base_executable", sys.executable))
-
-_PIP_ENV = {
-    "PIP_DISABLE_PIP_VERSION_CHECK": "1",
-    "PIP_NO_INPUT": "1",
-    "PYTHONDONTWRITEBYTECODE": "1",
-}
-
-
-def run(
-    cmd: list[str],
-    *,
-    env: dict[str, str] | None = None,
-    timeout: float = 600,
-    check: bool = True,
-    cwd: str | os.PathLike[str] | None = None,
-) -> subprocess.CompletedProcess[str]:
-    proc = subprocess.run(
-        [str(c) for c in cmd], capture_output=True, text=True, env=env, timeout=timeout, cwd=cwd
-    )
-    if check and proc.returncode != 0:
-        raise AssertionError(
-            f"{cmd} failed ({proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
-        )
-    return proc
-
-
-def conda_torch_cli(
-    *args: str, env: dict[str, str] | None = None, check: bool = False, timeout: float = 600
-) -> subprocess.CompletedProcess[str]:
-    """``python -m conda_torch ARGS`` with this checkout, as a user would run it."""
-    return run(
-        [sys.executable, "-m", "conda_torch", *args],
-        env=env,
-        check=check,
-        timeout=timeout,
-        cwd=ROOT_DIR,
-    )
-
-
-def pip(python: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return run([str(python), "-m", "pip", "install", "-q", *args], env={**os.environ, **_PIP_ENV})
-
-
-def site_packages(prefix: Path) -> Path:
-    return prefix / "lib" / f"python{sys.version_info[0]}.{sys.version_info[1]}" / "site-packages"
-
-
-def make_venv(path: Path) -> Path:
-    run([str(BASE_PYTHON), "-m", "venv", "--without-pip", str(path)])
-    return path
-
-
-def clone_venv(src: Path, dst: Path) -> Path:
-    """A hard-linked copy (instant); installs into it create new files, the source stays."""
-    return torch_venvs.clone(src, dst)
-
-
-@pytest.fixture(scope="session")
-def session_torch_venv(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The venv with torch 2.13.0 that ``torch_venvs`` makes once per session."""
-    return torch_venvs.torch_venv(tmp_path_factory)
-
+    from .cli import Run
+    from .realconda import RealConda
 
 # ---------------------------------------------------------------------------------------------
 # a local channel
@@ -324,9 +251,10 @@ class CondaBox:
         check: bool = False,
         env: dict[str, str] | None = None,
         timeout: float = 600,
-    ) -> subprocess.CompletedProcess[str]:
-        """:func:`conda_torch_cli` with this box's environment unless ``env`` is given."""
-        return conda_torch_cli(*args, env=env or self.environ(), check=check, timeout=timeout)
+    ) -> Run:
+        """``python -m conda_torch ARGS`` (:func:`cli`) with this box's environment unless
+        ``env`` is given."""
+        return cli(*args, env=env or self.environ(), check=check, timeout=timeout)
 
 
 def box_layout(base: Path, name: str, *extra: str) -> tuple[Path, Channel, Path]:
@@ -438,7 +366,7 @@ def make_condabox(base: Path, venv: Path) -> CondaBox:
     if not (tv_venv / ".tv").exists():
         if tv_venv.exists():
             shutil.rmtree(tv_venv)
-        clone_venv(venv, tv_venv)
+        clone(venv, tv_venv)
         pip(tv_venv / "bin" / "python", "--no-deps", f"torchvision=={TORCHVISION}")
         (tv_venv / ".tv").write_text("ok\n")
     tv_site = site_packages(tv_venv)
@@ -481,31 +409,16 @@ def make_condabox(base: Path, venv: Path) -> CondaBox:
     return CondaBox(conda=conda, root=root, condarc=condarc, channel=chan)
 
 
-_BOXES: dict[str, CondaBox] = {}
-
-
-@pytest.fixture(scope="session")
-def condabox(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest) -> CondaBox:
-    require_conda()  # skip before paying for the torch venv
-    base = tmp_path_factory.getbasetemp()
-    if str(base) not in _BOXES:
-        venv = request.getfixturevalue("session_torch_venv")
-        _BOXES[str(base)] = make_condabox(base, venv)
-    return _BOXES[str(base)]
-
-
 def stand_in_forge(root: Path) -> dict[str, str]:
     """A local ``conda-forge`` generated from conda-forge's own per-build data, for solves.
 
-    ``tests/standin.py`` writes one repodata record per build and Python of
+    ``helpers/standin.py`` writes one repodata record per build and Python of
     ``data/conda-forge/builds.yaml``, each declaring what the real build declares (its pytorch
     pin, ``cuda-version`` range, Python, ``__cuda``); the packages have no files, so it serves
     ``--dry-run`` solves and conda-lock. Returns the environment to run conda with: its own
     condarc, offline, none of the caller's ``CONDA_*`` variables, this checkout as a plugin
-    (``condatools.plugin_environ``).
+    (``realconda.plugin_environ``).
     """
-    from . import standin
-
     url = standin.conda_forge(root / "channels")
     condarc = root / "condarc.yml"
     condarc.write_text(

@@ -37,7 +37,8 @@ from typing import Any
 
 from ruamel.yaml import YAML
 
-ROOT = Path(__file__).resolve().parents[1]
+from .paths import ROOT
+
 CF_BUILDS = ROOT / "data" / "conda-forge" / "builds.yaml"
 PYTORCH_CHANNEL = ROOT / "data" / "pytorch-channel" / "builds.yaml"
 
