@@ -73,7 +73,8 @@ PART = "@@conda-torch-part@@"
 #: imported, so a new import that is not listed here fails there.)
 DETECT_MODULES = (
     "__init__.py", "_version.py", "constants.py", "exceptions.py", "machine.py", "models.py",
-    "detect.py", "gpu_names.py", "amd_names.py", "_probe.py", "parsers/", "builds.py",
+    "detect/__init__.py", "detect/gpu_names.py", "detect/amd_names.py", "_probe.py",
+    "detect/captures/", "builds.py",
 )  # fmt: skip
 
 #: The oldest Python the shipped detection runs on (``requires-python``).

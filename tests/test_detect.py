@@ -180,7 +180,7 @@ def _proc_tree(tmp_path: Path, proc_fixture: str | None, pci_fixture: str | None
 @pytest.mark.parametrize("path", fixture_files("proc-driver-version"), ids=lambda p: p.name)
 def test_live_proc_reader_agrees_with_the_capture_parser(path: Path):
     """The fast in-process reader of /proc/driver/nvidia/version reads what the parser reads."""
-    from conda_torch.parsers import parse_text
+    from conda_torch.detect.captures import parse_text
 
     text = read_fixture(path)[1]
     parsed = [o for o in parse_text(text) if o.kind == "/proc/driver/nvidia/version"]
@@ -592,7 +592,7 @@ def test_describe_gpus_with_and_without_compute_capability():
     assert given.sources["compute_capability"] == "--gpu"
     assert looked_up.name == "Tesla V100-SXM2-16GB"
     try:
-        import conda_torch.gpu_names  # noqa: F401
+        import conda_torch.detect.gpu_names  # noqa: F401
     except ModuleNotFoundError:
         assert looked_up.compute_capability is None
     else:

@@ -23,7 +23,7 @@ from conda_torch.exceptions import (
 from conda_torch.machine import AppleInfo, Machine, PlatformInfo, merge
 from conda_torch.matrix import load
 from conda_torch.models import Backend, Source, Subdir, version_tuple
-from conda_torch.parsers import parse_text
+from conda_torch.detect.captures import parse_text
 
 from .conftest import FIXTURES, REFERENCE, ROOT, read_fixture
 

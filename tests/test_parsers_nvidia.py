@@ -15,9 +15,9 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from conda_torch.gpu_names import INFERRED_SOURCE, infer_compute_capability, infer_missing
+from conda_torch.detect.gpu_names import INFERRED_SOURCE, infer_compute_capability, infer_missing
 from conda_torch.machine import Machine, merge
-from conda_torch.parsers import (
+from conda_torch.detect.captures import (
     Capture,
     lenient_kinds,
     nvidia_query,

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from conda_torch.machine import merge
-from conda_torch.parsers import Capture, lenient_kinds, observe, parse_text, plain_line
+from conda_torch.detect.captures import Capture, lenient_kinds, observe, parse_text, plain_line
 
 from .conftest import read_fixture
 from .test_reports_corpus import REPORTS

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import re
 
-from ..machine import Observation
+from ...machine import Observation
 from . import Kind, joined, lazy_re, match_line
 from .apple import platform_facts
 

@@ -16,7 +16,7 @@ TYPE_CHECKING = False  # as typing.TYPE_CHECKING, without importing typing (DESI
 if TYPE_CHECKING:
     from typing import Final
 
-    from .machine import GPU, Machine
+    from ..machine import GPU, Machine
 
 #: Where an inferred compute capability is attributed in ``GPU.sources``.
 INFERRED_SOURCE: Final = "inferred from name"

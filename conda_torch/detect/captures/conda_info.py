@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 import re
 
-from ..machine import Observation
+from ...machine import Observation
 from . import Kind, lazy_re
 from .apple import darwin_major, derive_apple, macos_compat_note
 

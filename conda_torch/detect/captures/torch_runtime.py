@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 
-from ..machine import Observation
+from ...machine import Observation
 from . import Kind, lazy_re
 
 TYPE_CHECKING = False  # as typing.TYPE_CHECKING, without importing typing (DESIGN.md)

@@ -19,9 +19,9 @@ from __future__ import annotations
 
 import re
 
-from ..builds import CondaRecord, PipDist, conda_build, pip_build
-from ..machine import Observation
-from ..models import channel_name
+from ...builds import CondaRecord, PipDist, conda_build, pip_build
+from ...machine import Observation
+from ...models import channel_name
 from . import Kind, lazy_re
 
 TYPE_CHECKING = False  # as typing.TYPE_CHECKING, without importing typing (DESIGN.md)

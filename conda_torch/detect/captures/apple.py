@@ -20,7 +20,7 @@ from __future__ import annotations
 import json
 import re
 
-from ..machine import Observation
+from ...machine import Observation
 from . import Kind, lazy_re
 
 TYPE_CHECKING = False  # as typing.TYPE_CHECKING, without importing typing (DESIGN.md)

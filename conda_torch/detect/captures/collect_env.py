@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 
 from ..amd_names import gfx_for_device_id, normalise_device_id
-from ..machine import Observation
+from ...machine import Observation
 from . import Kind, lazy_re
 from .apple import derive_apple, macos_compat_note, platform_facts, subdir_for
 

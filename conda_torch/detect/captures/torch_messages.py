@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import re
 
-from ..machine import Observation
+from ...machine import Observation
 from . import Kind, compile_table, lazy_re, message_events
 
 TYPE_CHECKING = False  # as typing.TYPE_CHECKING, without importing typing (DESIGN.md)

@@ -45,7 +45,7 @@ if TYPE_CHECKING:
     import xml.etree.ElementTree as ET
     from typing import Any
 
-    from ..machine import Observation
+    from ...machine import Observation
     from . import Capture
 
 

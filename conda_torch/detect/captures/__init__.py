@@ -14,7 +14,7 @@ import importlib
 import re
 from dataclasses import dataclass, field
 
-from ..exceptions import (
+from ...exceptions import (
     STDIN,
     STDIN_LABEL,
     InputFileError,
@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Iterable
     from typing import Any
 
-    from ..machine import Observation
+    from ...machine import Observation
 
 class LazyPattern:
     """A regular expression compiled when first used (``re.compile``'s arguments; the compiled

@@ -30,22 +30,22 @@ import sys
 import time
 from dataclasses import dataclass, replace
 
-from .constants import CONDA_OVERRIDE_CUDA, SUBDIRS
-from .exceptions import (
+from ..constants import CONDA_OVERRIDE_CUDA, SUBDIRS
+from ..exceptions import (
     CondaTorchError,
     CondaTorchValueError,
     InputFileError,
     OverrideError,
     UnknownPlatformError,
 )
-from .machine import GPU, NvidiaInfo, Observation, PlatformInfo, Probe, merge
+from ..machine import GPU, NvidiaInfo, Observation, PlatformInfo, Probe, merge
 
 TYPE_CHECKING = False  # as typing.TYPE_CHECKING, without importing typing (DESIGN.md)
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Mapping, Sequence
     from typing import Any
 
-    from .machine import Machine
+    from ..machine import Machine
 
 __all__ = [
     "NOT_FOUND",
@@ -244,7 +244,7 @@ def load_machine(path: str) -> Machine:
     """A machine picture saved with ``conda torch detect --json > FILE`` (``--machine FILE``)."""
     import json
 
-    from .machine import Machine
+    from ..machine import Machine
 
     hint = "Write it with: conda torch detect --json > FILE"
     try:
@@ -272,16 +272,16 @@ def load_machine(path: str) -> Machine:
 
 
 def _from_files(paths: list[str]) -> Machine:
-    from . import parsers
+    from . import captures
 
     found: list[Observation] = []
     probes: list[Probe] = []
-    lenient = parsers.lenient_kinds()
+    lenient = captures.lenient_kinds()
     partial: list[str] = []
     for path in paths:
         start = time.perf_counter()
         try:
-            observations = parsers.parse_file(path)
+            observations = captures.parse_file(path)
         except CondaTorchError:
             raise
         except Exception as exc:  # a parser bug must still end in one clear line
@@ -303,7 +303,7 @@ def _from_files(paths: list[str]) -> Machine:
                 f"{observations[0].source}: no complete capture; read as a pasted report "
                 f"({kinds}): only the facts it shows, nothing else assumed."
             )
-    machine = merge(parsers.ranked(found), mode="files", inputs=tuple(paths), probes=tuple(probes))
+    machine = merge(captures.ranked(found), mode="files", inputs=tuple(paths), probes=tuple(probes))
     notes = list(partial)
     if machine.nvidia is None:
         notes.append(NOT_FOUND + "NVIDIA: no input shows an NVIDIA driver or GPU.")
@@ -654,7 +654,7 @@ def _probe_apple(run: _Run, plat: dict[str, Any]) -> tuple[bool, str]:
         "apple_silicon": arm64_hw,
         "rosetta": translated if arm64_hw else False,
     }
-    from .models import version_tuple  # here, not at the top: see _probe_rocm_version
+    from ..models import version_tuple  # here, not at the top: see _probe_rocm_version
 
     version = version_tuple(plat.get("macos_version") or "")
     if arm64_hw and version:
@@ -1166,9 +1166,9 @@ def _probe_nvidia_smi(run: _Run, system: str | None) -> tuple[bool, str]:
     if done.returncode != 0:
         return False, f"exit status {done.returncode}: {first[0] if first else ''}".strip()
     try:
-        from . import parsers
+        from . import captures
 
-        observations = parsers.parse_text(out, source="nvidia-smi --query-gpu")
+        observations = captures.parse_text(out, source="nvidia-smi --query-gpu")
     except CondaTorchError as exc:
         return False, f"output not understood: {exc.line}"
     for obs in observations:
@@ -1219,7 +1219,7 @@ def _probe_rocm_version(run: _Run) -> tuple[bool, str]:
     if versioned:
         # Imported only when needed: models costs about 3 ms to import (its Enum and
         # dataclasses), a tenth of `conda torch detect`'s budget (bench/detect.py).
-        from .models import version_tuple
+        from ..models import version_tuple
 
         versioned.sort(key=lambda d: version_tuple(d[5:]), reverse=True)
     candidates.extend(f"/opt/{d}" for d in versioned)
@@ -1514,9 +1514,9 @@ def _infer_missing(machine: Machine) -> Machine:
     import importlib
 
     try:
-        gpu_names = importlib.import_module("conda_torch.gpu_names")
+        gpu_names = importlib.import_module("conda_torch.detect.gpu_names")
     except ModuleNotFoundError as exc:  # not written yet / trimmed install
-        if exc.name != "conda_torch.gpu_names":
+        if exc.name != "conda_torch.detect.gpu_names":
             raise
         return machine
     return gpu_names.infer_missing(machine)

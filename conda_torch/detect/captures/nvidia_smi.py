@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import re
 
-from ..machine import Observation
+from ...machine import Observation
 from . import Kind, lazy_re
 
 TYPE_CHECKING = False  # as typing.TYPE_CHECKING, without importing typing (DESIGN.md)

@@ -12,7 +12,7 @@ TYPE_CHECKING = False  # as typing.TYPE_CHECKING, without importing typing (DESI
 if TYPE_CHECKING:
     from typing import Final
 
-    from .machine import Machine
+    from ..machine import Machine
 
 #: gfx target -> PCI device IDs (vendor 0x1002).
 #: Source: ROCm's own ``ISA_TO_ID`` table in ``rocm_agent_enumerator``

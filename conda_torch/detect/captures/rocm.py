@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 
 from ..amd_names import gfx_for_device_id, normalise_device_id
-from ..machine import Observation
+from ...machine import Observation
 from . import Kind, lazy_re
 
 TYPE_CHECKING = False  # as typing.TYPE_CHECKING, without importing typing (DESIGN.md)

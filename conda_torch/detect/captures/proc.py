@@ -29,7 +29,7 @@ TYPE_CHECKING = False  # as typing.TYPE_CHECKING, without importing typing (DESI
 if TYPE_CHECKING:
     from typing import Any
 
-    from ..machine import Observation
+    from ...machine import Observation
     from . import Capture
 
 #: CPU architectures the NVIDIA kernel module names in its version string.
