@@ -156,8 +156,8 @@ def read(items: Sequence[tuple[str, str]]) -> Reading:
 def read_files(paths: Sequence[str]) -> list[tuple[str, str]]:
     """``(label, text)`` of each path (``-``: standard input), through the capture reader's caps
     (size, binary, directory, unreadable, empty)."""
-    from .exceptions import STDIN, STDIN_LABEL
     from .detect.captures import read_capture
+    from .exceptions import STDIN, STDIN_LABEL
 
     return [(STDIN_LABEL if p == STDIN else p, read_capture(p)) for p in paths]
 

@@ -15,8 +15,6 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from conda_torch.detect.gpu_names import INFERRED_SOURCE, infer_compute_capability, infer_missing
-from conda_torch.machine import Machine, merge
 from conda_torch.detect.captures import (
     Capture,
     lenient_kinds,
@@ -26,6 +24,8 @@ from conda_torch.detect.captures import (
     proc,
     ranked,
 )
+from conda_torch.detect.gpu_names import INFERRED_SOURCE, infer_compute_capability, infer_missing
+from conda_torch.machine import Machine, merge
 from tests.conftest import FIXTURES, fixture_files, read_fixture
 
 if TYPE_CHECKING:

@@ -19,7 +19,6 @@ from typing import TYPE_CHECKING
 import pytest
 
 from conda_torch.detect.amd_names import _GFX_TO_IDS, gfx_for_device_id
-from conda_torch.machine import merge
 from conda_torch.detect.captures import (
     Capture,
     collect_env,
@@ -30,6 +29,7 @@ from conda_torch.detect.captures import (
     torch_runtime,
 )
 from conda_torch.detect.captures import apple as apple_parsers
+from conda_torch.machine import merge
 
 from .conftest import FIXTURES, fixture_files, read_fixture
 

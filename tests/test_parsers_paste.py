@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from conda_torch.machine import merge
 from conda_torch.detect.captures import Capture, lenient_kinds, observe, parse_text, plain_line
+from conda_torch.machine import merge
 
 from .conftest import read_fixture
 from .test_reports_corpus import REPORTS

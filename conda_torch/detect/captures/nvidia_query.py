@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import re
 
-from . import Kind, lazy_re
+from .capture import Kind, lazy_re
 from .nvidia_smi import (
     NOTE_TRUNCATED,
     add_error,
@@ -46,7 +46,7 @@ if TYPE_CHECKING:
     from typing import Any
 
     from ...machine import Observation
-    from . import Capture
+    from .capture import Capture
 
 
 def _finish_gpus(

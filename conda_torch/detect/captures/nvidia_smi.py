@@ -23,13 +23,13 @@ from __future__ import annotations
 import re
 
 from ...machine import Observation
-from . import Kind, lazy_re
+from .capture import Kind, lazy_re
 
 TYPE_CHECKING = False  # as typing.TYPE_CHECKING, without importing typing (DESIGN.md)
 if TYPE_CHECKING:
     from typing import Any
 
-    from . import Capture
+    from .capture import Capture
 
 #: Values nvidia-smi prints for "no value here".
 MISSING_VALUES = frozenset(

@@ -11,15 +11,15 @@ from __future__ import annotations
 
 import re
 
-from ..amd_names import gfx_for_device_id, normalise_device_id
 from ...machine import Observation
-from . import Kind, lazy_re
+from ..amd_names import gfx_for_device_id, normalise_device_id
+from .capture import Kind, lazy_re
 
 TYPE_CHECKING = False  # as typing.TYPE_CHECKING, without importing typing (DESIGN.md)
 if TYPE_CHECKING:
     from typing import Any
 
-    from . import Capture
+    from .capture import Capture
 
 # -- rocminfo ----------------------------------------------------------------------------
 

@@ -13,13 +13,13 @@ from __future__ import annotations
 import json
 
 from ...machine import Observation
-from . import Kind, lazy_re
+from .capture import Kind, lazy_re
 
 TYPE_CHECKING = False  # as typing.TYPE_CHECKING, without importing typing (DESIGN.md)
 if TYPE_CHECKING:
     from typing import Any
 
-    from . import Capture
+    from .capture import Capture
 
 # -- torch runtime -----------------------------------------------------------------------
 
