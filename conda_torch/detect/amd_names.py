@@ -2,7 +2,7 @@
 
 ``rocm-smi`` and old ``collect_env`` reports name a GPU only by its PCI device ID ("GPU ID:
 0x731f", "Device 66a1"); ``rocminfo`` prints the gfx target itself and needs no table. A gfx
-target read from this table is *inferred*: parsers that use it say so in a note, and an ID
+target read from this table is *inferred*: capture readers that use it say so in a note, and an ID
 missing from it stays unknown (run ``rocminfo``).
 """
 

@@ -2,7 +2,7 @@
 ``--csv``, ``--json``) and ``update-alternatives --display rocm``.
 
 Only ``rocminfo`` prints gfx targets. ``rocm-smi`` prints PCI device IDs at most; a gfx target
-looked up from one (:mod:`conda_torch.amd_names`) comes with a note saying it was inferred.
+looked up from one (:mod:`conda_torch.detect.amd_names`) comes with a note saying it was inferred.
 The "Driver version" in ``rocm-smi`` is the amdgpu kernel driver's (on in-tree drivers, the
 Linux kernel's) version, never a ROCm version, so it is never read as one.
 """
