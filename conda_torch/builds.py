@@ -1,7 +1,7 @@
 """What a torch build is: conda records, pip distributions and the build their metadata describes.
 
 Values and pure readers only (no disk, no conda): :mod:`conda_torch.inventory` fills them from an
-environment, :mod:`conda_torch.parsers.packages` from a pasted listing.
+environment, :mod:`conda_torch.detect.captures.packages` from a pasted listing.
 """
 
 from __future__ import annotations

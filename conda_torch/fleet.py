@@ -240,13 +240,12 @@ def _from_captures(paths: list[str]) -> Machine:
     --from`` reads for the few facts it shows, is no picture of a node. This process's
     variables (``CONDA_OVERRIDE_CUDA``, ``CUDA_VISIBLE_DEVICES``) describe the login node, not
     the node."""
-    from . import parsers
-    from .detect import detect
+    from .detect import captures, detect
 
-    lenient = parsers.lenient_kinds()
+    lenient = captures.lenient_kinds()
     for path in paths:
         try:
-            kinds = {o.kind for o in parsers.parse_file(path)}
+            kinds = {o.kind for o in captures.parse_file(path)}
         except InputFileError:
             raise
         except Exception as exc:  # a parser bug must still end in one clear line

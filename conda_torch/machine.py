@@ -1,7 +1,7 @@
 """The machine picture: what ``detect`` saw, each fact with the probe it came from.
 
-Parsers (``conda_torch.parsers``) and live probes (``conda_torch.detect``) each return an
-:class:`Observation`, a flat bag of facts read from one input. :func:`merge` combines
+Capture readers (``conda_torch.detect.captures``) and live probes (``conda_torch.detect``)
+each return an :class:`Observation`, a flat bag of facts read from one input. :func:`merge` combines
 observations into a :class:`Machine`, keeping for every fact the first source that gave it
 (so callers order observations from most to least authoritative), and never inventing a fact
 that no input showed. :meth:`Machine.to_json` is the documented, versioned schema
@@ -50,7 +50,7 @@ class Observation:
     #: ``"gpus.0.name"``); filled by the readers of pasted text, quoted as evidence.
     evidence: dict[str, str] = field(default_factory=dict)
     #: Packages a listing shows (pip list/freeze/show, conda list, a conda plan, collect_env's
-    #: ``[pip3]``/``[conda]`` lines): one dict per package, see ``parsers.packages``. Not
+    #: ``[pip3]``/``[conda]`` lines): one dict per package, see ``detect.captures.packages``. Not
     #: machine facts: :func:`merge` leaves them out; ``doctor --from`` reads them.
     packages: list[dict[str, Any]] = field(default_factory=list)
     #: What a paste says happened (torch's warnings and errors, installer failures, install

@@ -1,6 +1,6 @@
 """``doctor --from``: what is wrong with a torch installation, from what someone pasted.
 
-**Reading.** Every paste goes through the capture parsers (:func:`conda_torch.parsers.observe`):
+**Reading.** Every paste goes through the capture parsers (:func:`conda_torch.captures.observe`):
 the strict ones (``nvidia-smi``, ``collect_env``, ``rocminfo``, ``sysctl``…) and the lenient
 readers of pasted reports (package listings, torch's own messages, installer output, the
 platform the text shows). Their observations are merged into one machine picture, as
@@ -130,17 +130,17 @@ def read(items: Sequence[tuple[str, str]]) -> Reading:
     """Read pastes given as ``(label, text)``."""
     from dataclasses import replace
 
-    from . import amd_names, parsers
-    from .gpu_names import infer_missing
+    from .detect import amd_names, captures
+    from .detect.gpu_names import infer_missing
     from .machine import merge
 
     observations: list[Observation] = []
     lines: list[str] = []
     for label, text in items:
-        text = parsers.bounded(text)
-        observations.extend(parsers.observe(text, source=label))
-        lines.extend(parsers.Capture.from_text(text).plain)
-    ordered = parsers.ranked(observations)
+        text = captures.bounded(text)
+        observations.extend(captures.observe(text, source=label))
+        lines.extend(captures.Capture.from_text(text).plain)
+    ordered = captures.ranked(observations)
     machine = infer_missing(merge(ordered, mode="files", inputs=tuple(label for label, _ in items)))
     machine, notes = amd_names.infer_missing(machine)
     if notes:
@@ -156,8 +156,8 @@ def read(items: Sequence[tuple[str, str]]) -> Reading:
 def read_files(paths: Sequence[str]) -> list[tuple[str, str]]:
     """``(label, text)`` of each path (``-``: standard input), through the capture reader's caps
     (size, binary, directory, unreadable, empty)."""
+    from .detect.captures import read_capture
     from .exceptions import STDIN, STDIN_LABEL
-    from .parsers import read_capture
 
     return [(STDIN_LABEL if p == STDIN else p, read_capture(p)) for p in paths]
 
@@ -424,7 +424,7 @@ class _Case:
 
     def built(self, dist: str) -> Built | None:
         """torch, torchvision or torchaudio as the paste shows them, with their build."""
-        from .parsers.packages import build_of, installed
+        from .detect.captures.packages import build_of, installed
 
         pkg = installed(self.r.packages, dist)
         t = self.m.torch
@@ -524,7 +524,7 @@ class _Case:
         )
 
     def torch_pkgs(self) -> list[dict[str, Any]]:
-        from .parsers.packages import carried
+        from .detect.captures.packages import carried
 
         return [p for p in self.r.packages if carried(p) == "torch"]
 
@@ -1423,7 +1423,7 @@ class _Case:
         return out
 
     def check_channels(self, torch: Built | None) -> list[Finding]:
-        from .parsers.packages import carried
+        from .detect.captures.packages import carried
 
         out: list[Finding] = []
         mkl = [e for e in self.r.event("undefined_symbol") if _mkl_symbol(e.get("symbol", ""))]
@@ -1823,7 +1823,7 @@ def _quoted(events: Iterable[dict[str, Any]]) -> list[str]:
 
 
 def _clean_name(text: str) -> str:
-    from .parsers.torch_messages import gpu_name_in
+    from .detect.captures.torch_messages import gpu_name_in
 
     return gpu_name_in(text)
 

@@ -71,10 +71,14 @@ PART = "@@conda-torch-part@@"
 #: The modules of the ``conda_torch`` package that live detection imports: shipped to the node.
 #: (tests/test_via.py runs the shipped detection where the installed package cannot be
 #: imported, so a new import that is not listed here fails there.)
+#: A folder (``/`` at the end) ships every module in it, not those of its sub-folders.
 DETECT_MODULES = (
     "__init__.py", "_version.py", "constants.py", "exceptions.py", "machine.py", "models.py",
-    "detect.py", "gpu_names.py", "amd_names.py", "_probe.py", "parsers/", "builds.py",
+    "_probe.py", "builds.py", "detect/", "detect/captures/",
 )  # fmt: skip
+#: Shipped as source only (the node compiles them if they run): the capture readers run only
+#: when NVML and libcuda both fail.
+SOURCE_ONLY = ("detect/captures/",)
 
 #: The oldest Python the shipped detection runs on (``requires-python``).
 DETECT_PYTHON = (3, 10)
@@ -192,8 +196,7 @@ def _payload() -> str:
             package = rel[-1] == "__init__"
             name = ".".join(("conda_torch", *(rel[:-1] if package else rel)))
             source = f.read_text(encoding="utf-8")
-            # the parsers run only when NVML and libcuda fail: their source is enough
-            code = None if entry.endswith("/") else _cached_code(f)
+            code = None if entry in SOURCE_ONLY else _cached_code(f)
             modules[name] = [package, source, code]
     import marshal
 

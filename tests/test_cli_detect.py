@@ -128,7 +128,7 @@ def test_from_table_marks_inferred_compute_capability(tmp_path: Path):
     assert "Tesla K80" in done.stdout
     data = json.loads(run("--json", "--from", f).stdout)
     (gpu,) = data["nvidia"]["gpus"]
-    if gpu["compute_capability"] is not None:  # conda_torch.gpu_names filled it
+    if gpu["compute_capability"] is not None:  # conda_torch.detect.gpu_names filled it
         assert gpu["compute_capability_inferred"] is True
         assert f"compute capability {gpu['compute_capability']} (inferred from name)" in done.stdout
 

@@ -284,7 +284,7 @@ def _junk(size: int, seed: int = 12) -> str:
 
 
 def test_a_large_unrecognised_file_is_refused_in_one_line(tmp_path):
-    from conda_torch.parsers import MAX_BYTES
+    from conda_torch.detect.captures import MAX_BYTES
 
     big = tmp_path / "big.txt"
     big.write_text(_junk(MAX_BYTES - 4096))
@@ -297,7 +297,7 @@ def test_readers_see_a_bounded_part_of_any_large_text():
     # The cost of reading is linear in what the readers get (an 8 MB file took 2.9 s): above
     # BOUNDED_CHARS they get only the relevant lines, and never more than BOUNDED_CHARS of them.
     # (A size bound, not a timing: no timed assertions in the tests.)
-    from conda_torch.parsers import BOUNDED_CHARS, MAX_BYTES, bounded
+    from conda_torch.detect.captures import BOUNDED_CHARS, MAX_BYTES, bounded
 
     junk = _junk(MAX_BYTES - 4096)
     assert bounded(junk) == ""

@@ -12,7 +12,13 @@ from pathlib import Path
 import pytest
 
 from conda_torch import detect as det
-from conda_torch.detect import Description, apply_visible_devices, detect, parse_cuda_override
+from conda_torch.detect import (
+    Description,
+    apply_visible_devices,
+    detect,
+    nvidia,
+    parse_cuda_override,
+)
 from conda_torch.exceptions import (
     CondaTorchValueError,
     InputFileError,
@@ -140,13 +146,32 @@ def _proc_tree(tmp_path: Path, proc_fixture: str | None, pci_fixture: str | None
 @pytest.mark.parametrize("path", fixture_files("proc-driver-version"), ids=lambda p: p.name)
 def test_live_proc_reader_agrees_with_the_capture_parser(path: Path):
     """The fast in-process reader of /proc/driver/nvidia/version reads what the parser reads."""
-    from conda_torch.parsers import parse_text
+    from conda_torch.detect.captures import parse_text
 
     text = read_fixture(path)[1]
     parsed = [o for o in parse_text(text) if o.kind == "/proc/driver/nvidia/version"]
     assert len(parsed) == 1
     expected = {k: parsed[0].nvidia[k] for k in ("driver_version", "driver_flavor")}
-    assert det.read_proc_version(text) == expected
+    assert nvidia.read_proc_version(text) == expected
+
+
+def test_every_capture_reader_is_in_the_registry():
+    """``captures.KINDS`` is written out by hand: a reader module left out of it would never
+    see an input."""
+    import importlib
+
+    from conda_torch.detect import captures
+
+    folder = Path(captures.__file__).parent
+    readers = sorted(p.stem for p in folder.glob("*.py") if p.stem not in ("__init__", "capture"))
+    assert len(readers) >= 12
+    declared = []
+    for name in readers:
+        module = importlib.import_module(f"conda_torch.detect.captures.{name}")
+        assert module.KINDS, name
+        declared.extend(module.KINDS)
+    assert sorted(k.name for k in captures.KINDS) == sorted(k.name for k in declared)
+    assert len(set(captures.KINDS)) == len(captures.KINDS)
 
 
 @pytest.mark.skipif(sys.platform != "linux", reason="sysfs/proc probes are Linux only")
@@ -269,9 +294,9 @@ def captured_nvml(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     fake = CapturedNVML(truth)
 
     def load(names, windows=()):
-        return (fake, "libnvidia-ml.so.1") if names is det._NVML_NAMES else (None, "absent")
+        return (fake, "libnvidia-ml.so.1") if names is nvidia._NVML_NAMES else (None, "absent")
 
-    monkeypatch.setattr(det, "_load_library", load)
+    monkeypatch.setattr(nvidia, "_load_library", load)
     return fake
 
 
@@ -551,13 +576,8 @@ def test_describe_gpus_with_and_without_compute_capability():
     )
     assert given.sources["compute_capability"] == "--gpu"
     assert looked_up.name == "Tesla V100-SXM2-16GB"
-    try:
-        import conda_torch.gpu_names  # noqa: F401
-    except ModuleNotFoundError:
-        assert looked_up.compute_capability is None
-    else:
-        assert looked_up.compute_capability == "7.0"
-        assert looked_up.compute_capability_inferred is True
+    assert looked_up.compute_capability == "7.0"
+    assert looked_up.compute_capability_inferred is True
 
 
 def test_describe_driver_over_inputs_drops_their_cuda(tmp_path: Path):

@@ -97,10 +97,13 @@ def imports(module: str, *, top_level_only: bool) -> set[str]:
             visit(child)
 
     visit(tree)
-    # a submodule's import runs its parent packages first
+    # a submodule's import runs its parent packages first, except the module's own parents:
+    # they are being (or have been) imported already when it runs
+    own = {".".join(module.split(".")[:i]) for i in range(1, module.count(".") + 1)}
     for name in list(found):
         parts = name.split(".")
-        found.update(".".join(parts[:i]) for i in range(1, len(parts)))
+        parents = (".".join(parts[:i]) for i in range(1, len(parts)))
+        found.update(p for p in parents if p not in own)
     found.discard(module)
     return {m for m in found if m in MODULES}
 

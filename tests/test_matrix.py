@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 from conda_torch.constants import SUBDIRS
+from conda_torch.detect.captures import parse_text
 from conda_torch.exceptions import (
     CondaTorchValueError,
     IncompatibleError,
@@ -23,7 +24,6 @@ from conda_torch.exceptions import (
 from conda_torch.machine import AppleInfo, Machine, PlatformInfo, merge
 from conda_torch.matrix import load
 from conda_torch.models import Backend, Source, Subdir, version_tuple
-from conda_torch.parsers import parse_text
 
 from .helpers.paths import FIXTURES, REFERENCE, ROOT, read_fixture
 

@@ -83,7 +83,7 @@ def test_one_version_parser():
     assert parsers == ["models.py:version_tuple"]
 
 
-@pytest.mark.parametrize("module", ["recreate", "parsers.packages"])
+@pytest.mark.parametrize("module", ["recreate", "detect.captures.packages"])
 def test_reading_what_is_installed_does_not_load_doctor(module):
     code = (
         f"import sys, conda_torch.{module}, conda_torch.inventory; "

@@ -15,9 +15,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from conda_torch.gpu_names import INFERRED_SOURCE, infer_compute_capability, infer_missing
-from conda_torch.machine import Machine, merge
-from conda_torch.parsers import (
+from conda_torch.detect.captures import (
     Capture,
     lenient_kinds,
     nvidia_query,
@@ -26,6 +24,9 @@ from conda_torch.parsers import (
     proc,
     ranked,
 )
+from conda_torch.detect.gpu_names import INFERRED_SOURCE, infer_compute_capability, infer_missing
+from conda_torch.machine import Machine, merge
+
 from .helpers.paths import FIXTURES, fixture_files, read_fixture
 
 if TYPE_CHECKING:

@@ -18,9 +18,8 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from conda_torch.amd_names import _GFX_TO_IDS, gfx_for_device_id
-from conda_torch.machine import merge
-from conda_torch.parsers import (
+from conda_torch.detect.amd_names import _GFX_TO_IDS, gfx_for_device_id
+from conda_torch.detect.captures import (
     Capture,
     collect_env,
     conda_info,
@@ -29,7 +28,8 @@ from conda_torch.parsers import (
     rocm,
     torch_runtime,
 )
-from conda_torch.parsers import apple as apple_parsers
+from conda_torch.detect.captures import apple as apple_parsers
+from conda_torch.machine import merge
 
 from .helpers.paths import FIXTURES, fixture_files, read_fixture
 

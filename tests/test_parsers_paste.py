@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from conda_torch.detect.captures import Capture, lenient_kinds, observe, parse_text, plain_line
 from conda_torch.machine import merge
-from conda_torch.parsers import Capture, lenient_kinds, observe, parse_text, plain_line
 
 from .helpers.paths import read_fixture
 from .helpers.paths import REPORTS

@@ -18,9 +18,9 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from conda_torch.findings import CAUSES, SEVERITIES
+from conda_torch.detect.captures import Capture
 from conda_torch.exceptions import InputFileError
-from conda_torch.parsers import Capture
+from conda_torch.findings import CAUSES, SEVERITIES
 from conda_torch.paste import FINDINGS, diagnose_texts
 
 from .helpers.paths import ROOT, read_fixture

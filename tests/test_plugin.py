@@ -183,11 +183,14 @@ PASTE = ROOT_DIR / "tests/data/reports/driver_too_old-pytorch-112553-collect-env
 #: it is deferred: cli._dataclasses_without_inspect); difflib (only for "did you mean", on an
 #: error); ruamel and packaging (YAML and PEP 440: a team file, validate; ranking builds);
 #: xml.etree (only an XML capture); platform (os.uname answers); pathlib (doctor's reading of a
-#: prefix, not a paste); fleet (only --node: conda_torch.prepare imports it there).
+#: prefix, not a paste); fleet (only --node: conda_torch.prepare imports it there). Live
+#: detection loads no capture reader (detect.captures: only when NVML and libcuda fail), and a
+#: paste no live probe (detect.live and the probes it runs).
 LIGHT = ("inspect", "ast", "dis", "tokenize", "difflib", "ruamel", "xml", "platform", "pathlib")
 START_UP = {
     "detect": (
-        (*LIGHT, "typing", "packaging", "conda", "json", "datetime", "conda_torch.matrix"),
+        (*LIGHT, "typing", "packaging", "conda", "json", "datetime", "conda_torch.matrix",
+         "conda_torch.detect.captures"),
         "main_detect",
     ),
     "matrix --torch 2.9.1 --json": (
@@ -197,7 +200,10 @@ START_UP = {
     "generate -o -": (
         (*LIGHT, "tempfile", "conda_torch.doctor", "conda_torch.fleet"), "main_generate"
     ),
-    "doctor --from PASTE": ((*LIGHT, "conda_torch.doctor"), "main_doctor"),
+    "doctor --from PASTE": (
+        (*LIGHT, "conda_torch.doctor", "conda_torch.detect.live", "conda_torch.detect.nvidia"),
+        "main_doctor",
+    ),
 }
 
 LOADED = """

@@ -16,14 +16,14 @@ from __future__ import annotations
 import re
 import shlex
 
-from ..machine import Observation
-from . import Kind, compile_table, lazy_re, message_events
+from ...machine import Observation
+from .capture import Kind, compile_table, lazy_re, message_events
 
 TYPE_CHECKING = False  # as typing.TYPE_CHECKING, without importing typing (DESIGN.md)
 if TYPE_CHECKING:
     from typing import Any
 
-    from . import Capture
+    from .capture import Capture
 
 _REQ = r"[A-Za-z0-9][\w.-]*(?:\[[^\]]*\])?(?:\s*(?:===|==|>=|<=|~=|!=|<|>)\s*[\w.*+!-]+)?"
 

@@ -20,14 +20,14 @@ from __future__ import annotations
 import json
 import re
 
-from ..machine import Observation
-from . import Kind, lazy_re
+from ...machine import Observation
+from .capture import Kind, lazy_re
 
 TYPE_CHECKING = False  # as typing.TYPE_CHECKING, without importing typing (DESIGN.md)
 if TYPE_CHECKING:
     from typing import Any
 
-    from . import Capture
+    from .capture import Capture
 
 #: (os, machine) -> conda subdir. Source: conda's ``context.subdir``
 #: (``conda/base/context.py``: ``_platform_map`` and ``_arch_names``; ``arm64`` on macOS is

@@ -4,7 +4,7 @@ Only ``nvidia-smi --query-gpu=compute_cap`` (driver R510+), NVML and CUDA itself
 compute capability; the table and ``nvidia-smi -L`` show only the name. :func:`infer_missing`
 fills the gap after merging, and marks every value it adds as inferred
 (``GPU.compute_capability_inferred``, ``sources["compute_capability"] = "inferred from name"``).
-The parsers never use this module.
+The capture readers never use this module.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ TYPE_CHECKING = False  # as typing.TYPE_CHECKING, without importing typing (DESI
 if TYPE_CHECKING:
     from typing import Final
 
-    from .machine import GPU, Machine
+    from ..machine import GPU, Machine
 
 #: Where an inferred compute capability is attributed in ``GPU.sources``.
 INFERRED_SOURCE: Final = "inferred from name"

@@ -2,7 +2,7 @@
 
 ``rocm-smi`` and old ``collect_env`` reports name a GPU only by its PCI device ID ("GPU ID:
 0x731f", "Device 66a1"); ``rocminfo`` prints the gfx target itself and needs no table. A gfx
-target read from this table is *inferred*: parsers that use it say so in a note, and an ID
+target read from this table is *inferred*: capture readers that use it say so in a note, and an ID
 missing from it stays unknown (run ``rocminfo``).
 """
 
@@ -12,7 +12,7 @@ TYPE_CHECKING = False  # as typing.TYPE_CHECKING, without importing typing (DESI
 if TYPE_CHECKING:
     from typing import Final
 
-    from .machine import Machine
+    from ..machine import Machine
 
 #: gfx target -> PCI device IDs (vendor 0x1002).
 #: Source: ROCm's own ``ISA_TO_ID`` table in ``rocm_agent_enumerator``

@@ -16,15 +16,15 @@ from __future__ import annotations
 
 import re
 
-from ..machine import Observation
-from . import Kind, joined, lazy_re, match_line
+from ...machine import Observation
 from .apple import platform_facts
+from .capture import Kind, joined, lazy_re, match_line
 
 TYPE_CHECKING = False  # as typing.TYPE_CHECKING, without importing typing (DESIGN.md)
 if TYPE_CHECKING:
     from typing import Any
 
-    from . import Capture
+    from .capture import Capture
 
 _BANNER = lazy_re(
     r"\bPython (?P<v>\d+\.\d+\.\d+)\S*\s+\([^)]*\)\s*\[(?P<compiler>[^\]]*)\]"

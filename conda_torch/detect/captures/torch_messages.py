@@ -31,15 +31,15 @@ from __future__ import annotations
 
 import re
 
-from ..machine import Observation
-from . import Kind, compile_table, lazy_re, message_events
+from ...machine import Observation
+from .capture import Kind, compile_table, lazy_re, message_events
 
 TYPE_CHECKING = False  # as typing.TYPE_CHECKING, without importing typing (DESIGN.md)
 if TYPE_CHECKING:
     from collections.abc import Callable
     from typing import Any
 
-    from . import Capture
+    from .capture import Capture
 
 _ARCH = r"(?:sm|compute)_\d{2,3}[af]?"
 

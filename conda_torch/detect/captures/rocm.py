@@ -2,7 +2,7 @@
 ``--csv``, ``--json``) and ``update-alternatives --display rocm``.
 
 Only ``rocminfo`` prints gfx targets. ``rocm-smi`` prints PCI device IDs at most; a gfx target
-looked up from one (:mod:`conda_torch.amd_names`) comes with a note saying it was inferred.
+looked up from one (:mod:`conda_torch.detect.amd_names`) comes with a note saying it was inferred.
 The "Driver version" in ``rocm-smi`` is the amdgpu kernel driver's (on in-tree drivers, the
 Linux kernel's) version, never a ROCm version, so it is never read as one.
 """
@@ -11,15 +11,15 @@ from __future__ import annotations
 
 import re
 
+from ...machine import Observation
 from ..amd_names import gfx_for_device_id, normalise_device_id
-from ..machine import Observation
-from . import Kind, lazy_re
+from .capture import Kind, lazy_re
 
 TYPE_CHECKING = False  # as typing.TYPE_CHECKING, without importing typing (DESIGN.md)
 if TYPE_CHECKING:
     from typing import Any
 
-    from . import Capture
+    from .capture import Capture
 
 # -- rocminfo ----------------------------------------------------------------------------
 

@@ -19,16 +19,16 @@ from __future__ import annotations
 
 import re
 
-from ..builds import CondaRecord, PipDist, conda_build, pip_build
-from ..machine import Observation
-from ..models import channel_name
-from . import Kind, lazy_re
+from ...builds import CondaRecord, PipDist, conda_build, pip_build
+from ...machine import Observation
+from ...models import channel_name
+from .capture import Kind, lazy_re
 
 TYPE_CHECKING = False  # as typing.TYPE_CHECKING, without importing typing (DESIGN.md)
 if TYPE_CHECKING:
     from typing import Any
 
-    from . import Capture
+    from .capture import Capture
 
 #: Package names (PEP 503) a listing is read for: the stack, the packages that pick or break its
 #: build (metapackages, CUDA and MKL runtimes), and the interpreter.

@@ -16,15 +16,15 @@ from __future__ import annotations
 import json
 import re
 
-from ..machine import Observation
-from . import Kind, lazy_re
+from ...machine import Observation
 from .apple import darwin_major, derive_apple, macos_compat_note
+from .capture import Kind, lazy_re
 
 TYPE_CHECKING = False  # as typing.TYPE_CHECKING, without importing typing (DESIGN.md)
 if TYPE_CHECKING:
     from typing import Any
 
-    from . import Capture
+    from .capture import Capture
 
 _KEY = lazy_re(r"^\s*(?P<key>[A-Za-z][\w .:/-]*?)\s+:\s?(?P<value>.*?)\s*$")
 _CONT = lazy_re(r"^\s+(?P<value>\S.*?)\s*$")

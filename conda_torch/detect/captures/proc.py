@@ -22,15 +22,15 @@ from __future__ import annotations
 
 import re
 
-from . import Kind, lazy_re
+from .capture import Kind, lazy_re
 from .nvidia_smi import add_note, new_observation
 
 TYPE_CHECKING = False  # as typing.TYPE_CHECKING, without importing typing (DESIGN.md)
 if TYPE_CHECKING:
     from typing import Any
 
-    from ..machine import Observation
-    from . import Capture
+    from ...machine import Observation
+    from .capture import Capture
 
 #: CPU architectures the NVIDIA kernel module names in its version string.
 _ARCHES = ("x86_64", "aarch64", "ppc64le", "arm64", "armv7l", "i386", "x86")

@@ -22,14 +22,14 @@ from __future__ import annotations
 
 import re
 
-from ..machine import Observation
-from . import Kind, lazy_re
+from ...machine import Observation
+from .capture import Kind, lazy_re
 
 TYPE_CHECKING = False  # as typing.TYPE_CHECKING, without importing typing (DESIGN.md)
 if TYPE_CHECKING:
     from typing import Any
 
-    from . import Capture
+    from .capture import Capture
 
 #: Values nvidia-smi prints for "no value here".
 MISSING_VALUES = frozenset(

@@ -12,16 +12,16 @@ from __future__ import annotations
 
 import re
 
+from ...machine import Observation
 from ..amd_names import gfx_for_device_id, normalise_device_id
-from ..machine import Observation
-from . import Kind, lazy_re
 from .apple import derive_apple, macos_compat_note, platform_facts, subdir_for
+from .capture import Kind, lazy_re
 
 TYPE_CHECKING = False  # as typing.TYPE_CHECKING, without importing typing (DESIGN.md)
 if TYPE_CHECKING:
     from typing import Any
 
-    from . import Capture
+    from .capture import Capture
 
 #: Values collect_env prints when it has no answer.
 _ABSENT = {"", "n/a", "none", "could not collect", "no cuda", "unknown"}

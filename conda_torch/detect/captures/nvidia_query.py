@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import re
 
-from . import Kind, lazy_re
+from .capture import Kind, lazy_re
 from .nvidia_smi import (
     NOTE_TRUNCATED,
     add_error,
@@ -45,8 +45,8 @@ if TYPE_CHECKING:
     import xml.etree.ElementTree as ET
     from typing import Any
 
-    from ..machine import Observation
-    from . import Capture
+    from ...machine import Observation
+    from .capture import Capture
 
 
 def _finish_gpus(
