@@ -1066,5 +1066,5 @@ def _check_unchanged(dest: Destination) -> None:
 
 __all__ = [
     "CREATED", "DRY_RUN", "FAILED", "INTERRUPTED", "INVALID", "CreateResult", "Destination",
-    "Prepared", "Step", "create", "prepare", "resolve_destination",
+    "Step", "create", "resolve_destination",
 ]  # fmt: skip

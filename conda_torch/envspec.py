@@ -66,8 +66,8 @@ class TorchEnvironmentSpec(EnvironmentSpecBase):
         from conda.env.specs.cep_24 import Cep24YamlFileSpec
 
         from . import settings
-        from .prepare import prepare
         from .detect import detect
+        from .prepare import prepare
 
         assert self.filename is not None  # can_handle said so
         # Inside conda, detection takes the platform from conda's context (``--subdir``).

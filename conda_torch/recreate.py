@@ -55,8 +55,8 @@ if TYPE_CHECKING:
 
     from .create import CreateResult, Step
     from .inventory import Inventory
-    from .prepare import Prepared
     from .machine import Machine
+    from .prepare import Prepared
 
 #: Version of ``recreate --json``. Bump the number on an incompatible change.
 SCHEMA: Final = "conda-torch.recreate/1"

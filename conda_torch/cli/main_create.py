@@ -109,8 +109,8 @@ def execute(args: argparse.Namespace) -> int:
     import json
 
     from ..create import create, default_validator
-    from ..prepare import prepare
     from ..exceptions import CondaTorchValueError
+    from ..prepare import prepare
     from ._options import apply_settings, check_node_args, machine_from_args
 
     if args.as_is:
