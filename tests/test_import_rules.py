@@ -183,3 +183,35 @@ def test_the_cli_dispatches_by_import_statements():
     dispatch: no module names as strings for ``importlib``)."""
     mains = {m for m in MODULES if m.startswith("conda_torch.cli.main_")}
     assert mains and mains <= imports("conda_torch.cli", top_level_only=False)
+
+
+#: DESIGN.md's layers ("Layers and import rules"): a module imports from its own layer or the
+#: ones below it. Submodules of a package listed here share its layer.
+LAYERS = {
+    0: ("constants", "exceptions", "models", "machine", "compat", "findings", "specs", "prefix",
+        "settings", "procs", "_probe", "_version", ""),
+    1: ("detect", "builds", "inventory", "envfile", "conda_cli", "conda_api", "provenance", "via"),
+    2: ("prepare", "plan", "render", "matrix", "fleet", "environments", "activation"),
+    3: ("create", "recreate", "validate", "doctor", "paste", "envspec", "health"),
+    4: ("plugin", "__main__", "cli"),
+}  # fmt: skip
+
+
+def _layer(module: str) -> int:
+    name = module.removeprefix("conda_torch").lstrip(".")
+    for layer, names in LAYERS.items():
+        for listed in names:
+            if name == listed or (listed and name.startswith(listed + ".")):
+                return layer
+    raise AssertionError(f"{module} is in no layer of DESIGN.md: add it to LAYERS and the picture")
+
+
+@pytest.mark.parametrize("module", sorted(MODULES))
+def test_a_module_imports_only_its_layer_or_below(module):
+    mine = _layer(module)
+    above = sorted(
+        f"{m} (layer {_layer(m)})"
+        for m in imports(module, top_level_only=False) - set(ADAPTERS.get(module, ()))
+        if _layer(m) > mine and m != "conda_torch.cli"
+    )
+    assert not above, f"{module} (layer {mine}) imports {', '.join(above)}"
