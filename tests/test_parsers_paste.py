@@ -5,6 +5,7 @@ captures are in tests/data/fixtures/rocm with their sources."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -299,3 +300,87 @@ def test_lenient_kinds_are_marked() -> None:
         "paste context",
     }
     assert Capture.from_text("a\r\nb").plain == ("a", "b")
+
+
+# -- the literal pre-check of a parser's patterns (parsers.LazyPattern) ------------------------
+
+
+def _parser_patterns() -> list[tuple[str, object]]:
+    """Every LazyPattern the parser modules hold, at their top level or in their tables."""
+    import importlib
+
+    from conda_torch.parsers import MODULES, LazyPattern
+
+    found: list[tuple[str, object]] = []
+
+    def walk(where: str, value: object, depth: int = 0) -> None:
+        if isinstance(value, LazyPattern):
+            found.append((where, value))
+        elif depth < 3 and isinstance(value, (tuple, list)):
+            for i, item in enumerate(value):
+                walk(f"{where}[{i}]", item, depth + 1)
+        elif depth < 3 and isinstance(value, dict):
+            for key, item in value.items():
+                walk(f"{where}[{key!r}]", item, depth + 1)
+
+    for name in ("conda_torch.parsers", *(f"conda_torch.parsers.{m}" for m in MODULES)):
+        module = importlib.import_module(name)
+        for attr, value in vars(module).items():
+            walk(f"{name}.{attr}", value)
+    return found
+
+
+def test_literal_pre_check_never_hides_a_match():
+    """A pattern not compiled yet answers "no match" for a text without any of its required
+    literals: every match of every parser pattern in every capture and report contains one."""
+    from conda_torch.parsers import required_literals
+
+    texts = [p.read_text(encoding="utf-8", errors="replace") for p in CAPTURES.rglob("*.txt")]
+    texts += [p.read_text(encoding="utf-8", errors="replace") for p in REPORTS.rglob("*.txt")]
+    patterns = _parser_patterns()
+    assert len(patterns) > 100
+    checked = with_literals = 0
+    for where, lazy in patterns:
+        pattern, flags = lazy._args  # type: ignore[attr-defined]
+        literals = required_literals(pattern, flags)
+        with_literals += bool(literals)
+        compiled = re.compile(pattern, flags)
+        for text in texts:
+            for m in compiled.finditer(text):
+                checked += 1
+                assert any(t in m.group(0) for t in literals) or not literals, (where, m.group(0))
+    assert checked > 500 and with_literals > len(patterns) // 3
+
+
+@pytest.mark.parametrize(
+    ("pattern", "flags", "literals"),
+    [
+        (r"NVIDIA-SMI\s+(?P<smi>\S+)\s+(?P<d>Driver Version)", 0, ("NVIDIA-SMI",)),
+        (r"abc(def)ghij", 0, ("ghij",)),
+        (r"ab?cd", 0, ("cd",)),
+        (r"x\.y+z", 0, ("x.y",)),
+        (r"[a\]bc]defg", 0, ("defg",)),
+        (r"a(b|c)d|ef", 0, ("a", "ef")),
+        (r"abc|\d+", 0, ()),
+        (r"^v?(?P<v>\d+)", 0, ()),
+        (r"(?i)abc", 0, ()),
+        (r"abc", re.IGNORECASE, ()),
+        (r"a b c", re.VERBOSE, ()),
+        (r"ab{2}cd", 0, ("cd",)),
+        (r"ab*c", 0, ("a",)),
+        (r"\d{3,4}xy", 0, ("xy",)),
+    ],
+)
+def test_required_literals(pattern, flags, literals):
+    from conda_torch.parsers import LazyPattern, required_literals
+
+    assert required_literals(pattern, flags) == literals
+    lazy = LazyPattern(pattern, flags)
+    for text in ("abcdefghij", "xyz", "NVIDIA-SMI 535.1 Driver Version", "ef", "12", "ABC"):
+        assert bool(lazy.search(text)) == bool(re.search(pattern, text, flags)), text
+        assert [m.span() for m in lazy.finditer(text)] == [
+            m.span() for m in re.finditer(pattern, text, flags)
+        ]
+        assert lazy.findall(text) == re.findall(pattern, text, flags)
+        assert bool(lazy.match(text)) == bool(re.match(pattern, text, flags))
+        assert bool(lazy.fullmatch(text)) == bool(re.fullmatch(pattern, text, flags))

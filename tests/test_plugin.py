@@ -183,18 +183,22 @@ PASTE = ROOT_DIR / "tests/data/reports/driver_too_old-pytorch-112553-collect-env
 #: error); ruamel and packaging (YAML and PEP 440: a team file, validate; ranking builds);
 #: xml.etree (only an XML capture); platform (os.uname answers); pathlib (doctor's reading of a
 #: prefix, not a paste).
+#: shutil (with bz2, lzma, fnmatch): argparse's formatter asks it for the terminal's width, on
+#: every add_argument (cli.help_formatter answers without it).
 LIGHT = ("inspect", "ast", "dis", "tokenize", "difflib", "ruamel", "xml", "platform", "pathlib")
+#: What no paste reading or build ranking needs (plan ranks by models.version_tuple).
+NO_RANKING_IMPORTS = ("typing", "packaging", "shutil", "bz2", "lzma")
 START_UP = {
     "detect": (
         (*LIGHT, "typing", "packaging", "conda", "json", "datetime", "conda_torch.matrix"),
         "main_detect",
     ),
     "matrix --torch 2.9.1 --json": (
-        (*LIGHT, "typing", "packaging", "conda", "conda_torch.detect", "conda_torch.machine"),
+        (*LIGHT, *NO_RANKING_IMPORTS, "conda", "conda_torch.detect", "conda_torch.machine"),
         "main_matrix",
     ),
-    "generate -o -": ((*LIGHT, "tempfile", "conda_torch.doctor"), "main_generate"),
-    "doctor --from PASTE": ((*LIGHT, "conda_torch.doctor"), "main_doctor"),
+    "generate -o -": ((*LIGHT, "typing", "packaging", "tempfile", "conda_torch.doctor"), "main_generate"),
+    "doctor --from PASTE": ((*LIGHT, *NO_RANKING_IMPORTS, "conda_torch.doctor"), "main_doctor"),
 }
 
 LOADED = """

@@ -24,7 +24,7 @@ from ..exceptions import (
 
 TYPE_CHECKING = False  # as typing.TYPE_CHECKING, without importing typing (DESIGN.md)
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterable
+    from collections.abc import Callable, Iterable, Iterator
     from typing import Any
 
     from ..machine import Observation
@@ -35,20 +35,106 @@ class LazyPattern:
 
     Every ``--from`` imports every parser module to recognise its input, and compiling their
     150-odd patterns at import was most of that import; one input uses about half of them
-    (DESIGN.md, "Start-up time").
+    (DESIGN.md, "Start-up time"). Before its first compilation, a search of a text that lacks
+    every literal one of which a match needs (:func:`required_literals`: ``"NVIDIA-SMI"`` of
+    ``NVIDIA-SMI\\s+(?P<smi>\\S+)``) answers "no match" without compiling: most of a paste's
+    readers look for what it does not say.
     """
 
-    __slots__ = ("_args", "_compiled")
+    __slots__ = ("_args", "_compiled", "_literals")
 
     def __init__(self, pattern: str, flags: int = 0) -> None:
         self._args = (pattern, flags)
         self._compiled: re.Pattern[str] | None = None
+        self._literals: tuple[str, ...] | None = None
+
+    def _absent(self, text: object) -> bool:
+        """Whether ``text`` cannot match: not compiled yet and without the required literal."""
+        if self._compiled is not None or not isinstance(text, str):
+            return False
+        if self._literals is None:
+            self._literals = required_literals(*self._args)
+        return bool(self._literals) and not any(t in text for t in self._literals)
+
+    def search(self, string: str, *args: int) -> re.Match[str] | None:
+        return None if self._absent(string) else self.__getattr__("search")(string, *args)
+
+    def match(self, string: str, *args: int) -> re.Match[str] | None:
+        return None if self._absent(string) else self.__getattr__("match")(string, *args)
+
+    def fullmatch(self, string: str, *args: int) -> re.Match[str] | None:
+        return None if self._absent(string) else self.__getattr__("fullmatch")(string, *args)
+
+    def finditer(self, string: str, *args: int) -> Iterator[re.Match[str]]:
+        return iter(()) if self._absent(string) else self.__getattr__("finditer")(string, *args)
+
+    def findall(self, string: str, *args: int) -> list[Any]:
+        return [] if self._absent(string) else self.__getattr__("findall")(string, *args)
 
     def __getattr__(self, name: str) -> Any:
         compiled = self._compiled
         if compiled is None:
             compiled = self._compiled = re.compile(*self._args)
         return getattr(compiled, name)
+
+
+#: Characters that end a run of literal text in a pattern (``\\`` is read on its own).
+_SPECIAL = frozenset(".^$*+?{}[]()|")
+_INLINE_FLAGS = re.compile(r"\(\?[aiLmsux-]")
+
+
+def required_literals(pattern: str, flags: int = 0) -> tuple[str, ...]:
+    """Texts one of which every match of ``pattern`` contains: of each top-level branch, the
+    longest literal run read outside groups and classes and before no ``?``, ``*`` or ``{``.
+    Empty where that is not sure: a branch without such a run, inline flags,
+    ``re.IGNORECASE`` or ``re.VERBOSE``."""
+    if flags & (re.IGNORECASE | re.VERBOSE) or _INLINE_FLAGS.search(pattern):
+        return ()
+    found: list[str] = []
+    runs: list[str] = []
+    run: list[str] = []
+    depth = 0
+    i, n = 0, len(pattern)
+    while i <= n:
+        ch = pattern[i] if i < n else "|"  # the end closes the last branch
+        i += 1
+        literal: str | None = None
+        if ch == "\\":
+            nxt = pattern[i : i + 1]
+            i += 1
+            if nxt and not nxt.isalnum():
+                literal = nxt  # an escaped special character: itself
+        elif ch == "[":  # a class: skipped whole
+            if pattern[i : i + 1] == "^":
+                i += 1
+            if pattern[i : i + 1] == "]":
+                i += 1
+            while i < n and pattern[i] != "]":
+                i += 2 if pattern[i] == "\\" else 1
+            i += 1
+        elif ch == "{":  # a repeat count, {m,n}: skipped whole
+            close = pattern.find("}", i)
+            i = n if close < 0 else close + 1
+        elif ch == "(":
+            depth += 1
+        elif ch == ")":
+            depth -= 1
+        elif ch not in _SPECIAL:
+            literal = ch
+        after = pattern[i : i + 1]
+        if literal is not None and depth == 0 and after not in ("?", "*", "{"):
+            run.append(literal)
+            if after != "+":  # once at least: in, but the run ends
+                continue
+        if run:
+            runs.append("".join(run))
+            run = []
+        if ch == "|" and (depth == 0 or i > n):  # a branch ends: its longest run, or nothing is sure
+            if not runs:
+                return ()
+            found.append(max(runs, key=len))
+            runs = []
+    return tuple(found)
 
 
 def lazy_re(pattern: str, flags: int = 0) -> re.Pattern[str]:
