@@ -197,7 +197,10 @@ START_UP = {
         (*LIGHT, *NO_RANKING_IMPORTS, "conda", "conda_torch.detect", "conda_torch.machine"),
         "main_matrix",
     ),
-    "generate -o -": ((*LIGHT, "typing", "packaging", "tempfile", "conda_torch.doctor"), "main_generate"),
+    "generate -o -": (
+        (*LIGHT, "typing", "packaging", "tempfile", "conda_torch.doctor"),
+        "main_generate",
+    ),
     "doctor --from PASTE": ((*LIGHT, *NO_RANKING_IMPORTS, "conda_torch.doctor"), "main_doctor"),
 }
 

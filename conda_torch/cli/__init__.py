@@ -149,7 +149,8 @@ def _terminal_columns() -> int:
         columns = 0
     if columns <= 0:
         try:
-            columns = os.get_terminal_size(sys.__stdout__.fileno()).columns  # type: ignore[union-attr]
+            out = sys.__stdout__.fileno()  # type: ignore[union-attr]
+            columns = os.get_terminal_size(out).columns
         except (AttributeError, ValueError, OSError):
             columns = 80
         columns = columns or 80

@@ -129,7 +129,7 @@ def required_literals(pattern: str, flags: int = 0) -> tuple[str, ...]:
         if run:
             runs.append("".join(run))
             run = []
-        if ch == "|" and (depth == 0 or i > n):  # a branch ends: its longest run, or nothing is sure
+        if ch == "|" and (depth == 0 or i > n):  # a branch ends: its longest run, or none
             if not runs:
                 return ()
             found.append(max(runs, key=len))
