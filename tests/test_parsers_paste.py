@@ -355,7 +355,8 @@ def test_literal_pre_check_never_hides_a_match():
 @pytest.mark.parametrize(
     ("pattern", "flags", "literals"),
     [
-        (r"NVIDIA-SMI\s+(?P<smi>\S+)\s+(?P<d>Driver Version)", 0, ("NVIDIA-SMI",)),
+        (r"NVIDIA-SMI\s+(?P<smi>\S+)\s+(?P<d>Driver Version)", 0, ("Driver Version",)),
+        (r"NVIDIA-SMI\s+(?P<smi>\S+)", 0, ("NVIDIA-SMI",)),
         (r"abc(def)ghij", 0, ("ghij",)),
         (r"ab?cd", 0, ("cd",)),
         (r"x\.y+z", 0, ("x.y",)),
@@ -369,6 +370,15 @@ def test_literal_pre_check_never_hides_a_match():
         (r"ab{2}cd", 0, ("cd",)),
         (r"ab*c", 0, ("a",)),
         (r"\d{3,4}xy", 0, ("xy",)),
+        (r"\b(?:macOS|OS X)\s+(?P<v>\d+)", 0, ("macOS", "OS X")),
+        (r"(?P<d>Ubuntu|Debian)\s?(?P<v>\d{2})?", 0, ("Ubuntu", "Debian")),
+        (r"(?:ab)?cd", 0, ("cd",)),
+        (r"(?:ab|c)?d", 0, ("d",)),
+        (r"(?:ab|\d)xy", 0, ("xy",)),
+        (r"(?:ab|\d)x?", 0, ()),
+        (r"(?<=abc)d", 0, ("d",)),
+        (r"(?=abc)", 0, ()),
+        (r"(?P<q>['\"])x(?P=q)", 0, ("x",)),
     ],
 )
 def test_required_literals(pattern, flags, literals):

@@ -84,57 +84,133 @@ _INLINE_FLAGS = re.compile(r"\(\?[aiLmsux-]")
 
 
 def required_literals(pattern: str, flags: int = 0) -> tuple[str, ...]:
-    """Texts one of which every match of ``pattern`` contains: of each top-level branch, the
-    longest literal run read outside groups and classes and before no ``?``, ``*`` or ``{``.
-    Empty where that is not sure: a branch without such a run, inline flags,
-    ``re.IGNORECASE`` or ``re.VERBOSE``."""
+    """Texts one of which every match of ``pattern`` contains, or ``()`` where that is not
+    sure (a branch with no literal it needs, inline flags, ``re.IGNORECASE``, ``re.VERBOSE``).
+
+    Of each top-level branch: its longest run of literal characters, read outside classes and
+    before no ``?``, ``*`` or ``{``; or, where a group it needs offers more (``(?:macOS|OS X)``,
+    read the same way inside), that group's texts. Lookarounds and back-references give none.
+    """
     if flags & (re.IGNORECASE | re.VERBOSE) or _INLINE_FLAGS.search(pattern):
         return ()
+    return _one_of(pattern) or ()
+
+
+def _one_of(text: str) -> tuple[str, ...] | None:
+    """Of a sequence of branches, the texts one of which a match contains (None: unsure)."""
     found: list[str] = []
-    runs: list[str] = []
-    run: list[str] = []
-    depth = 0
-    i, n = 0, len(pattern)
-    while i <= n:
-        ch = pattern[i] if i < n else "|"  # the end closes the last branch
+    for branch in _split_branches(text):
+        need = _branch_needs(branch)
+        if need is None:
+            return None
+        found.extend(need)
+    return tuple(found)
+
+
+def _skip_class(text: str, i: int) -> int:
+    """The index after the class whose ``[`` is at ``i - 1``."""
+    if text[i : i + 1] == "^":
         i += 1
-        literal: str | None = None
+    if text[i : i + 1] == "]":
+        i += 1
+    while i < len(text) and text[i] != "]":
+        i += 2 if text[i] == "\\" else 1
+    return i + 1
+
+
+def _split_branches(text: str) -> list[str]:
+    """``text`` cut at its top-level ``|``."""
+    out: list[str] = []
+    depth = start = i = 0
+    while i < len(text):
+        ch = text[i]
+        i += 1
         if ch == "\\":
-            nxt = pattern[i : i + 1]
             i += 1
-            if nxt and not nxt.isalnum():
-                literal = nxt  # an escaped special character: itself
-        elif ch == "[":  # a class: skipped whole
-            if pattern[i : i + 1] == "^":
-                i += 1
-            if pattern[i : i + 1] == "]":
-                i += 1
-            while i < n and pattern[i] != "]":
-                i += 2 if pattern[i] == "\\" else 1
-            i += 1
-        elif ch == "{":  # a repeat count, {m,n}: skipped whole
-            close = pattern.find("}", i)
-            i = n if close < 0 else close + 1
+        elif ch == "[":
+            i = _skip_class(text, i)
         elif ch == "(":
             depth += 1
         elif ch == ")":
             depth -= 1
+        elif ch == "|" and depth == 0:
+            out.append(text[start : i - 1])
+            start = i
+    out.append(text[start:])
+    return out
+
+
+def _close(text: str, i: int) -> int:
+    """The index of the ``)`` closing the group whose body starts at ``i`` (or the end)."""
+    depth = 1
+    while i < len(text):
+        ch = text[i]
+        i += 1
+        if ch == "\\":
+            i += 1
+        elif ch == "[":
+            i = _skip_class(text, i)
+        elif ch == "(":
+            depth += 1
+        elif ch == ")":
+            depth -= 1
+            if depth == 0:
+                return i - 1
+    return len(text)
+
+
+def _branch_needs(branch: str) -> tuple[str, ...] | None:
+    """Of one branch (no top-level ``|``), the texts one of which a match contains."""
+    runs: list[str] = []
+    groups: list[tuple[str, ...]] = []
+    run: list[str] = []
+    i, n = 0, len(branch)
+    while i < n:
+        ch = branch[i]
+        i += 1
+        literal: str | None = None
+        group: tuple[str, ...] | None = None
+        if ch == "\\":
+            nxt = branch[i : i + 1]
+            i += 1
+            if nxt and not nxt.isalnum():
+                literal = nxt  # an escaped special character: itself
+        elif ch == "[":  # a class: no literal
+            i = _skip_class(branch, i)
+        elif ch == "{":  # a repeat count, {m,n}
+            close = branch.find("}", i)
+            i = n if close < 0 else close + 1
+        elif ch == "(":
+            end = _close(branch, i)
+            body: str | None = branch[i:end]
+            i = end + 1
+            if body.startswith("?:"):  # type: ignore[union-attr]
+                body = body[2:]  # type: ignore[index]
+            elif body.startswith("?P<"):  # type: ignore[union-attr]
+                body = body[body.index(">") + 1 :]  # type: ignore[union-attr]
+            elif body.startswith("?"):  # type: ignore[union-attr]
+                body = None  # a lookaround, a back-reference, a condition
+            group = _one_of(body) if body is not None else None
         elif ch not in _SPECIAL:
             literal = ch
-        after = pattern[i : i + 1]
-        if literal is not None and depth == 0 and after not in ("?", "*", "{"):
+        after = branch[i : i + 1]
+        required = after not in ("?", "*", "{")
+        if literal is not None and required:
             run.append(literal)
             if after != "+":  # once at least: in, but the run ends
                 continue
+        elif group and required:
+            groups.append(group)
         if run:
             runs.append("".join(run))
             run = []
-        if ch == "|" and (depth == 0 or i > n):  # a branch ends: its longest run, or none
-            if not runs:
-                return ()
-            found.append(max(runs, key=len))
-            runs = []
-    return tuple(found)
+    if run:
+        runs.append("".join(run))
+    best = max(runs, key=len, default="")
+    widest = max(groups, key=lambda g: min(map(len, g)), default=())
+    if best and (not widest or len(best) >= min(map(len, widest))):
+        return (best,)
+    return widest or None
 
 
 def lazy_re(pattern: str, flags: int = 0) -> re.Pattern[str]:
