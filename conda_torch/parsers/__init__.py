@@ -78,11 +78,6 @@ class LazyPattern:
         return getattr(compiled, name)
 
 
-#: Characters that end a run of literal text in a pattern (``\\`` is read on its own).
-_SPECIAL = frozenset(".^$*+?{}[]()|")
-_INLINE_FLAGS = re.compile(r"\(\?[aiLmsux-]")
-
-
 def required_literals(pattern: str, flags: int = 0) -> tuple[str, ...]:
     """Texts one of which every match of ``pattern`` contains, or ``()`` where that is not
     sure (a branch with no literal it needs, inline flags, ``re.IGNORECASE``, ``re.VERBOSE``).
@@ -91,126 +86,91 @@ def required_literals(pattern: str, flags: int = 0) -> tuple[str, ...]:
     before no ``?``, ``*`` or ``{``; or, where a group it needs offers more (``(?:macOS|OS X)``,
     read the same way inside), that group's texts. Lookarounds and back-references give none.
     """
-    if flags & (re.IGNORECASE | re.VERBOSE) or _INLINE_FLAGS.search(pattern):
+    if flags & (re.IGNORECASE | re.VERBOSE):
         return ()
     return _one_of(pattern) or ()
 
 
-def _one_of(text: str) -> tuple[str, ...] | None:
-    """Of a sequence of branches, the texts one of which a match contains (None: unsure)."""
-    found: list[str] = []
-    for branch in _split_branches(text):
-        need = _branch_needs(branch)
-        if need is None:
-            return None
-        found.extend(need)
-    return tuple(found)
+#: The tokens :func:`required_literals` reads a pattern in: one pass in C, not a loop over
+#: characters in Python (the pre-check must cost well under the compilation it saves).
+_TOKEN_PATTERN = (
+    r"\\(?P<esc>[^A-Za-z0-9])"  # an escaped special character: itself
+    r"|(?P<other>\\.|\[\^?\]?(?:\\.|[^\]\\])*\]|[.^$\]}])"  # \d, a class, an anchor...
+    r"|(?P<count>\{[^}]*\})"
+    r"|(?P<open>\((?:\?P<\w+>|\?:|\?)?)"  # a group: captured, named, plain, another kind
+    r"|(?P<close>\))"
+    r"|(?P<bar>\|)"
+    r"|(?P<quant>[?*+])"
+    r"|(?P<lit>[^\\\[\](){}|?*+.^$]+)"
+    r"|(?P<brace>\{)"
+)
+_TOKENS: list[re.Pattern[str]] = []
 
 
-def _skip_class(text: str, i: int) -> int:
-    """The index after the class whose ``[`` is at ``i - 1``."""
-    if text[i : i + 1] == "^":
-        i += 1
-    if text[i : i + 1] == "]":
-        i += 1
-    while i < len(text) and text[i] != "]":
-        i += 2 if text[i] == "\\" else 1
-    return i + 1
+class _Branches:
+    """One group (or the whole pattern) while :func:`_one_of` reads it."""
+
+    __slots__ = ("found", "runs", "run", "groups", "sure")
+
+    def __init__(self, sure: bool) -> None:
+        self.found: list[str] | None = []
+        self.runs: list[str] = []
+        self.run = ""
+        self.groups: list[tuple[str, ...]] = []
+        self.sure = sure  # False: a lookaround, back-reference or condition
+
+    def end_run(self) -> None:
+        if self.run:
+            self.runs.append(self.run)
+            self.run = ""
+
+    def end_branch(self) -> None:
+        self.end_run()
+        best = max(self.runs, key=len, default="")
+        widest = max(self.groups, key=lambda g: min(map(len, g)), default=())
+        need = (best,) if best and (not widest or len(best) >= min(map(len, widest))) else widest
+        if self.found is not None:
+            self.found = self.found + list(need) if need else None
+        self.runs, self.groups = [], []
+
+    def result(self) -> tuple[str, ...] | None:
+        self.end_branch()
+        return tuple(self.found) if self.sure and self.found else None
 
 
-def _split_branches(text: str) -> list[str]:
-    """``text`` cut at its top-level ``|``."""
-    out: list[str] = []
-    depth = start = i = 0
-    while i < len(text):
-        ch = text[i]
-        i += 1
-        if ch == "\\":
-            i += 1
-        elif ch == "[":
-            i = _skip_class(text, i)
-        elif ch == "(":
-            depth += 1
-        elif ch == ")":
-            depth -= 1
-        elif ch == "|" and depth == 0:
-            out.append(text[start : i - 1])
-            start = i
-    out.append(text[start:])
-    return out
-
-
-def _close(text: str, i: int) -> int:
-    """The index of the ``)`` closing the group whose body starts at ``i`` (or the end)."""
-    depth = 1
-    while i < len(text):
-        ch = text[i]
-        i += 1
-        if ch == "\\":
-            i += 1
-        elif ch == "[":
-            i = _skip_class(text, i)
-        elif ch == "(":
-            depth += 1
-        elif ch == ")":
-            depth -= 1
-            if depth == 0:
-                return i - 1
-    return len(text)
-
-
-def _branch_needs(branch: str) -> tuple[str, ...] | None:
-    """Of one branch (no top-level ``|``), the texts one of which a match contains."""
-    runs: list[str] = []
-    groups: list[tuple[str, ...]] = []
-    run: list[str] = []
-    i, n = 0, len(branch)
-    while i < n:
-        ch = branch[i]
-        i += 1
-        literal: str | None = None
-        group: tuple[str, ...] | None = None
-        if ch == "\\":
-            nxt = branch[i : i + 1]
-            i += 1
-            if nxt and not nxt.isalnum():
-                literal = nxt  # an escaped special character: itself
-        elif ch == "[":  # a class: no literal
-            i = _skip_class(branch, i)
-        elif ch == "{":  # a repeat count, {m,n}
-            close = branch.find("}", i)
-            i = n if close < 0 else close + 1
-        elif ch == "(":
-            end = _close(branch, i)
-            body: str | None = branch[i:end]
-            i = end + 1
-            if body.startswith("?:"):  # type: ignore[union-attr]
-                body = body[2:]  # type: ignore[index]
-            elif body.startswith("?P<"):  # type: ignore[union-attr]
-                body = body[body.index(">") + 1 :]  # type: ignore[union-attr]
-            elif body.startswith("?"):  # type: ignore[union-attr]
-                body = None  # a lookaround, a back-reference, a condition
-            group = _one_of(body) if body is not None else None
-        elif ch not in _SPECIAL:
-            literal = ch
-        after = branch[i : i + 1]
-        required = after not in ("?", "*", "{")
-        if literal is not None and required:
-            run.append(literal)
-            if after != "+":  # once at least: in, but the run ends
-                continue
-        elif group and required:
-            groups.append(group)
-        if run:
-            runs.append("".join(run))
-            run = []
-    if run:
-        runs.append("".join(run))
-    best = max(runs, key=len, default="")
-    widest = max(groups, key=lambda g: min(map(len, g)), default=())
-    if best and (not widest or len(best) >= min(map(len, widest))):
-        return (best,)
-    return widest or None
+def _one_of(pattern: str) -> tuple[str, ...] | None:
+    """The texts one of which every match of ``pattern`` contains (None: not sure)."""
+    if not _TOKENS:
+        _TOKENS.append(re.compile(_TOKEN_PATTERN, re.DOTALL))
+    found = _TOKENS[0].finditer(pattern)
+    tokens = [(m.lastgroup, m.group(m.lastgroup or 0), m.end()) for m in found]
+    tokens.append(("end", "", len(pattern)))
+    stack = [_Branches(sure=True)]
+    for k, (kind, text, end) in enumerate(tokens[:-1]):
+        nxt_kind, nxt_text, _ = tokens[k + 1]
+        after = nxt_text[:1] if nxt_kind in ("quant", "count") else ""
+        top = stack[-1]
+        if kind == "lit" or kind == "esc":
+            if after in ("?", "*", "{"):  # its last character is optional or repeated
+                top.run += text[:-1]
+                top.end_run()
+            else:
+                top.run += text
+                if after == "+":  # once at least: in, but the run ends
+                    top.end_run()
+            continue
+        top.end_run()
+        if kind == "open":
+            if text == "(?" and pattern[end : end + 1] in "aiLmsux-":
+                return None  # inline flags
+            stack.append(_Branches(sure=text != "(?"))
+        elif kind == "close" and len(stack) > 1:
+            need = stack.pop().result()
+            if need and after not in ("?", "*", "{"):
+                stack[-1].groups.append(need)
+        elif kind == "bar":
+            top.end_branch()
+    return stack[0].result() if len(stack) == 1 else None
 
 
 def lazy_re(pattern: str, flags: int = 0) -> re.Pattern[str]:
