@@ -278,3 +278,22 @@ def test_inspect_deferred_by_the_cli_still_works():
     """
     out = _run(sys.executable, code, path=[str(ROOT_DIR)])
     assert out == {"deferred": True, "doc": "Value(x: int)", "real": True}
+
+
+@pytest.mark.parametrize("columns", [None, "120", "45", "0", "-3", "wide"])
+def test_help_width_is_shutils_without_importing_it(monkeypatch, columns):
+    """argparse's formatter asks shutil for the terminal's width on every add_argument; the
+    CLI's formatter computes the same width without importing shutil (DESIGN.md)."""
+    import argparse
+    import shutil
+
+    from conda_torch.cli import _terminal_columns, help_formatter
+
+    if columns is None:
+        monkeypatch.delenv("COLUMNS", raising=False)
+    else:
+        monkeypatch.setenv("COLUMNS", columns)
+    assert _terminal_columns() == shutil.get_terminal_size().columns
+    ours = help_formatter()("prog")
+    theirs = argparse.HelpFormatter("prog")
+    assert (ours._width, ours._max_help_position) == (theirs._width, theirs._max_help_position)
