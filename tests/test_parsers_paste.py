@@ -379,6 +379,11 @@ def test_literal_pre_check_never_hides_a_match():
         (r"(?<=abc)d", 0, ("d",)),
         (r"(?=abc)", 0, ()),
         (r"(?P<q>['\"])x(?P=q)", 0, ("x",)),
+        (r"\x41bc", 0, ("bc",)),
+        (r"\u00e9tat", 0, ("tat",)),
+        (r"\0123", 0, ("3",)),
+        (r"(a)\1bc", 0, ("bc",)),
+        (r"\N{EM DASH}xy", 0, ("xy",)),
     ],
 )
 def test_required_literals(pattern, flags, literals):
@@ -386,7 +391,7 @@ def test_required_literals(pattern, flags, literals):
 
     assert required_literals(pattern, flags) == literals
     lazy = LazyPattern(pattern, flags)
-    for text in ("abcdefghij", "xyz", "NVIDIA-SMI 535.1 Driver Version", "ef", "12", "ABC"):
+    for text in ("abcdefghij", "xyz", "NVIDIA-SMI 535.1 Driver Version", "ef", "12", "ABC", "Abc"):
         assert bool(lazy.search(text)) == bool(re.search(pattern, text, flags)), text
         assert [m.span() for m in lazy.finditer(text)] == [
             m.span() for m in re.finditer(pattern, text, flags)

@@ -95,7 +95,9 @@ def required_literals(pattern: str, flags: int = 0) -> tuple[str, ...]:
 #: characters in Python (the pre-check must cost well under the compilation it saves).
 _TOKEN_PATTERN = (
     r"\\(?P<esc>[^A-Za-z0-9])"  # an escaped special character: itself
-    r"|(?P<other>\\.|\[\^?\]?(?:\\.|[^\]\\])*\]|[.^$\]}])"  # \d, a class, an anchor...
+    # \d, \x41, \012, \1 (what a code or a reference stands for is not read), a class, ...
+    r"|(?P<other>\\(?:x[0-9A-Fa-f]{2}|u[0-9A-Fa-f]{4}|U[0-9A-Fa-f]{8}|N\{[^}]*\}|[0-9]{1,3}|.)"
+    r"|\[\^?\]?(?:\\.|[^\]\\])*\]|[.^$\]}])"
     r"|(?P<count>\{[^}]*\})"
     r"|(?P<open>\((?:\?P<\w+>|\?:|\?)?)"  # a group: captured, named, plain, another kind
     r"|(?P<close>\))"
