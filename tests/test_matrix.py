@@ -156,6 +156,28 @@ def test_every_row_is_well_formed(row):
         assert re.match(r"[a-z_]+: \S", u), u
 
 
+def test_every_version_a_candidate_ranks_by_is_a_plain_release():
+    """plan ranks torch, CUDA and Python versions by their release numbers (plan._version),
+    not packaging's PEP 440 order: the two agree only for plain releases, which every candidate
+    of every platform has (a pre-release or a post-release in the data fails here)."""
+    from packaging.version import Version
+
+    from conda_torch.plan import DEFAULT_PYTHON_CEILING, _version
+
+    seen = {DEFAULT_PYTHON_CEILING}
+    for c in all_candidates():
+        seen.update([c.torch, *c.pythons])
+        if c.backend.cuda_version:
+            seen.add(c.backend.cuda_version)
+    assert len(seen) > 30
+    for v in seen:
+        assert re.fullmatch(r"\d+(\.\d+)*", v), v
+    ordered = sorted(seen, key=_version)
+    for a, b in zip(ordered, ordered[1:]):
+        assert (Version(a) < Version(b)) == (_version(a) < _version(b)), (a, b)
+        assert (Version(a) == Version(b)) == (_version(a) == _version(b)), (a, b)
+
+
 def test_no_duplicate_or_contradictory_rows():
     seen: dict[tuple, str] = {}
     for row in ROWS:

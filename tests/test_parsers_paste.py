@@ -5,6 +5,7 @@ captures are in tests/data/fixtures/rocm with their sources."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -12,8 +13,7 @@ import pytest
 from conda_torch.detect.captures import Capture, lenient_kinds, observe, parse_text, plain_line
 from conda_torch.machine import merge
 
-from .helpers.paths import read_fixture
-from .helpers.paths import REPORTS
+from .helpers.paths import REPORTS, read_fixture
 
 HERE = Path(__file__).resolve().parent
 CAPTURES = HERE / "data" / "fixtures"
@@ -299,3 +299,105 @@ def test_lenient_kinds_are_marked() -> None:
         "paste context",
     }
     assert Capture.from_text("a\r\nb").plain == ("a", "b")
+
+
+# -- the literal pre-check of a parser's patterns (detect.captures.capture.LazyPattern) ------------------------
+
+
+def _parser_patterns() -> list[tuple[str, object]]:
+    """Every LazyPattern the parser modules hold, at their top level or in their tables."""
+    import importlib
+    import pkgutil
+
+    from conda_torch.detect import captures
+    from conda_torch.detect.captures.capture import LazyPattern
+
+    found: list[tuple[str, object]] = []
+
+    def walk(where: str, value: object, depth: int = 0) -> None:
+        if isinstance(value, LazyPattern):
+            found.append((where, value))
+        elif depth < 3 and isinstance(value, (tuple, list)):
+            for i, item in enumerate(value):
+                walk(f"{where}[{i}]", item, depth + 1)
+        elif depth < 3 and isinstance(value, dict):
+            for key, item in value.items():
+                walk(f"{where}[{key!r}]", item, depth + 1)
+
+    modules = [f"{captures.__name__}.{m.name}" for m in pkgutil.iter_modules(captures.__path__)]
+    for name in (captures.__name__, *modules):
+        module = importlib.import_module(name)
+        for attr, value in vars(module).items():
+            walk(f"{name}.{attr}", value)
+    return found
+
+
+def test_literal_pre_check_never_hides_a_match():
+    """A pattern not compiled yet answers "no match" for a text without any of its required
+    literals: every match of every parser pattern in every capture and report contains one."""
+    from conda_torch.detect.captures.capture import required_literals
+
+    texts = [p.read_text(encoding="utf-8", errors="replace") for p in CAPTURES.rglob("*.txt")]
+    texts += [p.read_text(encoding="utf-8", errors="replace") for p in REPORTS.rglob("*.txt")]
+    patterns = _parser_patterns()
+    assert len(patterns) > 100
+    checked = with_literals = 0
+    for where, lazy in patterns:
+        pattern, flags = lazy._args  # type: ignore[attr-defined]
+        literals = required_literals(pattern, flags)
+        with_literals += bool(literals)
+        compiled = re.compile(pattern, flags)
+        for text in texts:
+            for m in compiled.finditer(text):
+                checked += 1
+                assert any(t in m.group(0) for t in literals) or not literals, (where, m.group(0))
+    assert checked > 500 and with_literals > len(patterns) // 3
+
+
+@pytest.mark.parametrize(
+    ("pattern", "flags", "literals"),
+    [
+        (r"NVIDIA-SMI\s+(?P<smi>\S+)\s+(?P<d>Driver Version)", 0, ("Driver Version",)),
+        (r"NVIDIA-SMI\s+(?P<smi>\S+)", 0, ("NVIDIA-SMI",)),
+        (r"abc(def)ghij", 0, ("ghij",)),
+        (r"ab?cd", 0, ("cd",)),
+        (r"x\.y+z", 0, ("x.y",)),
+        (r"[a\]bc]defg", 0, ("defg",)),
+        (r"a(b|c)d|ef", 0, ("a", "ef")),
+        (r"abc|\d+", 0, ()),
+        (r"^v?(?P<v>\d+)", 0, ()),
+        (r"(?i)abc", 0, ()),
+        (r"abc", re.IGNORECASE, ()),
+        (r"a b c", re.VERBOSE, ()),
+        (r"ab{2}cd", 0, ("cd",)),
+        (r"ab*c", 0, ("a",)),
+        (r"\d{3,4}xy", 0, ("xy",)),
+        (r"\b(?:macOS|OS X)\s+(?P<v>\d+)", 0, ("macOS", "OS X")),
+        (r"(?P<d>Ubuntu|Debian)\s?(?P<v>\d{2})?", 0, ("Ubuntu", "Debian")),
+        (r"(?:ab)?cd", 0, ("cd",)),
+        (r"(?:ab|c)?d", 0, ("d",)),
+        (r"(?:ab|\d)xy", 0, ("xy",)),
+        (r"(?:ab|\d)x?", 0, ()),
+        (r"(?<=abc)d", 0, ("d",)),
+        (r"(?=abc)", 0, ()),
+        (r"(?P<q>['\"])x(?P=q)", 0, ("x",)),
+        (r"\x41bc", 0, ("bc",)),
+        (r"\u00e9tat", 0, ("tat",)),
+        (r"\0123", 0, ("3",)),
+        (r"(a)\1bc", 0, ("bc",)),
+        (r"\N{EM DASH}xy", 0, ("xy",)),
+    ],
+)
+def test_required_literals(pattern, flags, literals):
+    from conda_torch.detect.captures.capture import LazyPattern, required_literals
+
+    assert required_literals(pattern, flags) == literals
+    lazy = LazyPattern(pattern, flags)
+    for text in ("abcdefghij", "xyz", "NVIDIA-SMI 535.1 Driver Version", "ef", "12", "ABC", "Abc"):
+        assert bool(lazy.search(text)) == bool(re.search(pattern, text, flags)), text
+        assert [m.span() for m in lazy.finditer(text)] == [
+            m.span() for m in re.finditer(pattern, text, flags)
+        ]
+        assert lazy.findall(text) == re.findall(pattern, text, flags)
+        assert bool(lazy.match(text)) == bool(re.match(pattern, text, flags))
+        assert bool(lazy.fullmatch(text)) == bool(re.fullmatch(pattern, text, flags))

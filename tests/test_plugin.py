@@ -186,7 +186,11 @@ PASTE = ROOT_DIR / "tests/data/reports/driver_too_old-pytorch-112553-collect-env
 #: prefix, not a paste); fleet (only --node: conda_torch.prepare imports it there). Live
 #: detection loads no capture reader (detect.captures: only when NVML and libcuda fail), and a
 #: paste no live probe (detect.live and the probes it runs).
+#: shutil (with bz2, lzma, fnmatch): argparse's formatter asks it for the terminal's width, on
+#: every add_argument (cli.help_formatter answers without it).
 LIGHT = ("inspect", "ast", "dis", "tokenize", "difflib", "ruamel", "xml", "platform", "pathlib")
+#: What no paste reading or build ranking needs (plan ranks by models.version_tuple).
+NO_RANKING_IMPORTS = ("typing", "packaging", "shutil", "bz2", "lzma")
 START_UP = {
     "detect": (
         (*LIGHT, "typing", "packaging", "conda", "json", "datetime", "conda_torch.matrix",
@@ -194,14 +198,16 @@ START_UP = {
         "main_detect",
     ),
     "matrix --torch 2.9.1 --json": (
-        (*LIGHT, "typing", "packaging", "conda", "conda_torch.detect", "conda_torch.machine"),
+        (*LIGHT, *NO_RANKING_IMPORTS, "conda", "conda_torch.detect", "conda_torch.machine"),
         "main_matrix",
     ),
     "generate -o -": (
-        (*LIGHT, "tempfile", "conda_torch.doctor", "conda_torch.fleet"), "main_generate"
+        (*LIGHT, "typing", "packaging", "tempfile", "conda_torch.doctor", "conda_torch.fleet"),
+        "main_generate",
     ),
     "doctor --from PASTE": (
-        (*LIGHT, "conda_torch.doctor", "conda_torch.detect.live", "conda_torch.detect.nvidia"),
+        (*LIGHT, *NO_RANKING_IMPORTS, "conda_torch.doctor", "conda_torch.detect.live",
+         "conda_torch.detect.nvidia"),
         "main_doctor",
     ),
 }
@@ -280,3 +286,22 @@ def test_inspect_deferred_by_the_cli_still_works():
     """
     out = _run(sys.executable, code, path=[str(ROOT_DIR)])
     assert out == {"deferred": True, "doc": "Value(x: int)", "real": True}
+
+
+@pytest.mark.parametrize("columns", [None, "120", "45", "0", "-3", "wide"])
+def test_help_width_is_shutils_without_importing_it(monkeypatch, columns):
+    """argparse's formatter asks shutil for the terminal's width on every add_argument; the
+    CLI's formatter computes the same width without importing shutil (DESIGN.md)."""
+    import argparse
+    import shutil
+
+    from conda_torch.cli import _terminal_columns, help_formatter
+
+    if columns is None:
+        monkeypatch.delenv("COLUMNS", raising=False)
+    else:
+        monkeypatch.setenv("COLUMNS", columns)
+    assert _terminal_columns() == shutil.get_terminal_size().columns
+    ours = help_formatter()("prog")
+    theirs = argparse.HelpFormatter("prog")
+    assert (ours._width, ours._max_help_position) == (theirs._width, theirs._max_help_position)

@@ -118,10 +118,25 @@ def help_formatter() -> type:
     if _FORMATTER:
         return _FORMATTER[0]
     import argparse
-    import textwrap
 
     class HelpFormatter(argparse.HelpFormatter):
+        def __init__(
+            self,
+            prog: str,
+            indent_increment: int = 2,
+            max_help_position: int = 24,
+            width: int | None = None,
+        ) -> None:
+            # argparse makes a formatter for every add_argument (to check its metavar), and
+            # with width None each imports shutil (with bz2, lzma, fnmatch: milliseconds) for
+            # the terminal's width; this is the same width (shutil.get_terminal_size) without it
+            if width is None:
+                width = _terminal_columns() - 2
+            super().__init__(prog, indent_increment, max_help_position, width)
+
         def _fill_text(self, text: str, width: int, indent: str) -> str:
+            import textwrap
+
             out: list[str] = []
             for para in textwrap.dedent(text).strip("\n").split("\n\n"):
                 lines: list[str] = []
@@ -141,6 +156,25 @@ def help_formatter() -> type:
 
     _FORMATTER.append(HelpFormatter)
     return HelpFormatter
+
+
+def _terminal_columns() -> int:
+    """``shutil.get_terminal_size().columns``: ``COLUMNS`` when a positive number, else the
+    width of the terminal on standard output, else 80."""
+    import os
+
+    try:
+        columns = int(os.environ["COLUMNS"])
+    except (KeyError, ValueError):
+        columns = 0
+    if columns <= 0:
+        try:
+            out = sys.__stdout__.fileno()  # type: ignore[union-attr]
+            columns = os.get_terminal_size(out).columns
+        except (AttributeError, ValueError, OSError):
+            columns = 80
+        columns = columns or 80
+    return columns
 
 
 def execute(args: argparse.Namespace) -> int:
@@ -246,7 +280,7 @@ def _dataclasses_without_inspect() -> None:
 def _main(argv: Sequence[str] | None) -> int:
     import argparse
 
-    parser = argparse.ArgumentParser(prog="conda-torch")
+    parser = argparse.ArgumentParser(prog="conda-torch", formatter_class=help_formatter())
     words = list(sys.argv[1:] if argv is None else argv)
     configure_parser(parser, only=words[0] if words and words[0] in SUBCOMMANDS else None)
     args = parser.parse_args(words)
