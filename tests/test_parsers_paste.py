@@ -301,7 +301,7 @@ def test_lenient_kinds_are_marked() -> None:
     assert Capture.from_text("a\r\nb").plain == ("a", "b")
 
 
-# -- the literal pre-check of a parser's patterns (detect.captures.capture.LazyPattern) ------------------------
+# -- the literal pre-check of a capture pattern (capture.LazyPattern) ----------------------------
 
 
 def _parser_patterns() -> list[tuple[str, object]]:
