@@ -3,7 +3,7 @@
 :func:`cli` runs ``python -m conda_torch ARGS`` (the stand-alone ``conda-torch``) from this
 checkout; :func:`conda_cli` runs ``conda torch ARGS`` through a real conda with this checkout
 as its plugin (skipped where no conda is found). Both return the finished process (:class:`Run`),
-with its output as text and the wall time it took. Tests that must signal a running process
+with its output as text. Tests that must signal a running process
 (Ctrl-C) start :func:`cli_command` themselves.
 """
 
@@ -12,7 +12,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -24,14 +23,11 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class Run:
-    """A finished command: exit status, standard output and error, seconds it took (wall
-    clock, and the CPU seconds the process used, which a busy machine disturbs less)."""
+    """A finished command: exit status, standard output and error."""
 
     rc: int
     out: str
     err: str
-    seconds: float
-    cpu_seconds: float
 
     @property
     def first_error_line(self) -> str:
@@ -93,10 +89,6 @@ def _run(
     timeout: float,
     check: bool,
 ) -> Run:
-    import resource
-
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    start = time.perf_counter()
     proc = subprocess.run(
         command,
         input=stdin,
@@ -106,11 +98,8 @@ def _run(
         cwd=cwd or ROOT,
         timeout=timeout,
     )
-    seconds = time.perf_counter() - start
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     if check and proc.returncode != 0:
         raise AssertionError(
             f"{command} failed ({proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
         )
-    return Run(proc.returncode, proc.stdout, proc.stderr, seconds, cpu)
+    return Run(proc.returncode, proc.stdout, proc.stderr)
