@@ -112,6 +112,13 @@ def _is_cli(name: str) -> bool:
     return name == "conda_torch.cli" or name.startswith("conda_torch.cli.")
 
 
+def _allowed_cli(module: str) -> frozenset[str]:
+    """The CLI modules ``module`` may import: an adapter's helpers, and the package they are in
+    (importing ``conda_torch.cli._render`` runs ``conda_torch.cli`` first)."""
+    allowed = ADAPTERS.get(module, frozenset())
+    return allowed | {"conda_torch.cli"} if allowed else allowed
+
+
 def test_the_modules_are_found():
     """The rules below read real modules (a wrong root would make them pass vacuously)."""
     for name in ("conda_torch.plan", "conda_torch.envfile", "conda_torch.render",
@@ -125,9 +132,7 @@ def test_the_modules_are_found():
     "module", sorted(m for m in MODULES if not _is_cli(m) and m not in ENTRY_POINTS)
 )
 def test_the_library_never_imports_the_cli(module):
-    allowed = ADAPTERS.get(module, frozenset())
-    if allowed:  # importing conda_torch.cli._render runs the package's __init__ first
-        allowed = allowed | {"conda_torch.cli"}
+    allowed = _allowed_cli(module)
     found = imports(module, top_level_only=False)
     wrong = sorted(m for m in found if _is_cli(m) and m not in allowed)
     assert not wrong, f"{module} imports {', '.join(wrong)}: the library never imports the CLI"
@@ -211,7 +216,7 @@ def test_a_module_imports_only_its_layer_or_below(module):
     mine = _layer(module)
     above = sorted(
         f"{m} (layer {_layer(m)})"
-        for m in imports(module, top_level_only=False) - set(ADAPTERS.get(module, ()))
-        if _layer(m) > mine and m != "conda_torch.cli"
+        for m in imports(module, top_level_only=False) - _allowed_cli(module)
+        if _layer(m) > mine
     )
     assert not above, f"{module} (layer {mine}) imports {', '.join(above)}"
