@@ -175,15 +175,7 @@ class Channel:
 
     def index(self) -> None:
         for subdir in ("noarch", "linux-64"):
-            folder = self.root / subdir
-            folder.mkdir(parents=True, exist_ok=True)
-            doc = {
-                "info": {"subdir": subdir},
-                "packages": self.records.get(subdir, {}),
-                "packages.conda": {},
-                "repodata_version": 1,
-            }
-            (folder / "repodata.json").write_text(json.dumps(doc))
+            standin.write_repodata(self.root, subdir, self.records.get(subdir, {}))
 
 
 def site_tree(site: Path, names: list[str]) -> dict[str, Path]:

@@ -27,7 +27,7 @@ from conda_torch import conda_cli as cd
 from conda_torch.exceptions import CondaNotFoundError
 from conda_torch.validate import Check, Report
 
-from .standin import conda_tarball
+from .standin import conda_tarball, write_repodata
 
 if TYPE_CHECKING:
     from typing import Any
@@ -268,17 +268,7 @@ def build_channel(folder: Path, packages: list[tuple[str, bytes, dict]]) -> Path
         (folder / "noarch" / filename).write_bytes(data)
         records[filename] = record
     for subdir, recs in (("noarch", records), (_native_subdir(), {})):
-        (folder / subdir).mkdir(exist_ok=True)
-        (folder / subdir / "repodata.json").write_text(
-            json.dumps(
-                {
-                    "info": {"subdir": subdir},
-                    "packages": recs,
-                    "packages.conda": {},
-                    "repodata_version": 1,
-                }
-            )
-        )
+        write_repodata(folder, subdir, recs)
     return folder
 
 

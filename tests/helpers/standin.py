@@ -102,16 +102,22 @@ class Repo:
 
     def write(self) -> str:
         for subdir in {*SUBDIRS, "noarch"}:
-            folder = self.root / subdir
-            folder.mkdir(parents=True, exist_ok=True)
-            doc = {
-                "info": {"subdir": subdir},
-                "packages": self.records.get(subdir, {}),
-                "packages.conda": {},
-                "repodata_version": 1,
-            }
-            (folder / "repodata.json").write_text(json.dumps(doc), encoding="utf-8")
+            write_repodata(self.root, subdir, self.records.get(subdir, {}))
         return self.root.as_uri()
+
+
+def write_repodata(root: Path, subdir: str, packages: dict[str, dict[str, Any]]) -> None:
+    """``root/subdir/repodata.json`` listing ``packages`` (file name -> record): what a local
+    ``file://`` channel needs for conda to solve from it."""
+    folder = root / subdir
+    folder.mkdir(parents=True, exist_ok=True)
+    doc = {
+        "info": {"subdir": subdir},
+        "packages": packages,
+        "packages.conda": {},
+        "repodata_version": 1,
+    }
+    (folder / "repodata.json").write_text(json.dumps(doc), encoding="utf-8")
 
 
 def _pythons(repo: Repo) -> None:
