@@ -178,6 +178,15 @@ class Channel:
             standin.write_repodata(self.root, subdir, self.records.get(subdir, {}))
 
 
+def _conda_installers(tree: dict[str, Path]) -> dict[str, bytes]:
+    """Take the ``*.dist-info/INSTALLER`` files out of ``tree`` and give them as ``conda``:
+    conda-built packages say so in their metadata, as conda-forge's do."""
+    installers = {rel: b"conda\n" for rel in tree if rel.endswith(".dist-info/INSTALLER")}
+    for rel in installers:
+        tree.pop(rel)
+    return installers
+
+
 def site_tree(site: Path, names: list[str]) -> dict[str, Path]:
     """relpath in an environment -> file, for the given top-level entries of a site-packages."""
     rel_site = Path("lib") / f"python{sys.version_info[0]}.{sys.version_info[1]}" / "site-packages"
@@ -341,10 +350,7 @@ def make_condabox(base: Path, venv: Path) -> CondaBox:
         )
     ]
     tree = site_tree(site, torch_names)
-    # conda-built packages say so in their metadata (INSTALLER), as conda-forge's do
-    installers = {rel: b"conda\n" for rel in tree if rel.endswith(".dist-info/INSTALLER")}
-    for rel in installers:
-        tree.pop(rel)
+    installers = _conda_installers(tree)
     chan.add(
         "pytorch",
         TORCH,
@@ -363,9 +369,7 @@ def make_condabox(base: Path, venv: Path) -> CondaBox:
         (tv_venv / ".tv").write_text("ok\n")
     tv_site = site_packages(tv_venv)
     tv_tree = site_tree(tv_site, [e for e in os.listdir(tv_site) if e.startswith("torchvision")])
-    tv_installers = {rel: b"conda\n" for rel in tv_tree if rel.endswith(".dist-info/INSTALLER")}
-    for rel in tv_installers:
-        tv_tree.pop(rel)
+    tv_installers = _conda_installers(tv_tree)
     # PyPI's files (a CUDA build): beside the CPU torch its nms operator does not load
     chan.add(
         "torchvision",
