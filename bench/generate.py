@@ -18,7 +18,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _pairs import ROOT, environ, heading, pairs  # noqa: E402
+from _pairs import ROOT, conda_torch, environ, heading, pairs  # noqa: E402
 
 FIXTURE = ROOT / "tests/data/fixtures/nvidia-smi/h100-80gb-hbm3-580.159.04-cuda13.0-vm.txt"
 TARGET = 6.0
@@ -36,22 +36,12 @@ def main() -> int:
         capture.write_text(
             FIXTURE.read_text(encoding="utf-8").partition("\n# ---\n")[2], encoding="utf-8"
         )
-        py = sys.executable
         env = environ(tmp)
         cases = {
-            "generate -o - (live detection)": [py, "-m", "conda_torch", "generate", "-o", "-"],
-            "generate --from nvidia-smi capture -o -": [
-                py,
-                "-m",
-                "conda_torch",
-                "generate",
-                "--from",
-                str(capture),
-                "--platform",
-                "linux-64",
-                "-o",
-                "-",
-            ],
+            "generate -o - (live detection)": conda_torch(env, "generate", "-o", "-"),
+            "generate --from nvidia-smi capture -o -": conda_torch(
+                env, "generate", "--from", str(capture), "--platform", "linux-64", "-o", "-"
+            ),
         }
         measured = [
             pairs(label, cmd, runs=args.runs, target=TARGET, env=env)

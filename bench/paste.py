@@ -24,7 +24,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _pairs import ROOT, environ, heading, pairs  # noqa: E402
+from _pairs import ROOT, conda_torch, environ, heading, pairs  # noqa: E402
 
 REPORT = (
     ROOT
@@ -68,7 +68,7 @@ def main() -> int:
     folder = tempfile.mkdtemp(prefix="conda-torch-bench-paste-")
     paste = _paste(folder)
     env = environ(folder)
-    cmd = [sys.executable, "-m", "conda_torch", "doctor", "--from", paste]
+    cmd = conda_torch(env, "doctor", "--from", paste)
     whole = pairs(
         "conda-torch doctor --from PASTE", cmd, runs=opts.runs, target=TARGET, env=env, codes=(0, 1)
     )

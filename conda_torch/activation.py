@@ -17,13 +17,13 @@ import shlex
 import shutil
 import subprocess
 import sys
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .conda_cli import run_conda
 from .exceptions import CondaNotFoundError, CondaTorchValueError
 from .prefix import ON_WIN, activate_scripts, activated_environ, remove_tree, same_path
+from .values import field, value_class
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
@@ -68,7 +68,7 @@ def spawn_available(conda: Conda) -> bool:
 # running a command or a shell inside an environment
 
 
-@dataclass(frozen=True)
+@value_class
 class Launch:
     """A process to start inside an environment: its command line and variables."""
 

@@ -7,9 +7,9 @@ environment, :mod:`conda_torch.detect.captures.packages` from a pasted listing.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 
 from .constants import DEFAULTS_CHANNELS
+from .values import value_class
 
 TYPE_CHECKING = False  # as typing.TYPE_CHECKING, without importing typing (DESIGN.md)
 if TYPE_CHECKING:
@@ -34,7 +34,7 @@ def normalize(name: str) -> str:
     return re.sub(r"[-_.]+", "-", name).lower()
 
 
-@dataclass(frozen=True)
+@value_class
 class CondaRecord:
     """One ``conda-meta/<name>-<version>-<build>.json`` record."""
 
@@ -54,7 +54,7 @@ class CondaRecord:
         return f"{self.name} {self.version} {self.build} ({self.channel})"
 
 
-@dataclass(frozen=True)
+@value_class
 class PipDist:
     """One ``*.dist-info`` (or ``*.egg-info``) directory in a site-packages."""
 
@@ -84,7 +84,7 @@ class PipDist:
         return f"{self.name}=={self.version}"
 
 
-@dataclass(frozen=True)
+@value_class
 class Build:
     """An installed torch, as its metadata describes it."""
 

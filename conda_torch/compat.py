@@ -26,9 +26,9 @@ Everything here is standard library and pure: values in, a frozen verdict out.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 
 from .models import version_tuple
+from .values import value_class
 
 TYPE_CHECKING = False  # as typing.TYPE_CHECKING, without importing typing (DESIGN.md)
 if TYPE_CHECKING:
@@ -49,7 +49,7 @@ __all__ = [
 # -- GPU architectures ---------------------------------------------------------------------
 
 
-@dataclass(frozen=True, order=True)
+@value_class(order=True)
 class Arch:
     """One compiled architecture: SASS (``sm``) or PTX (``compute``) for ``major.minor``.
 
@@ -108,7 +108,7 @@ def _capability(capability: str | tuple[int, int]) -> tuple[int, int] | None:
     return (parts[0], parts[1]) if len(parts) >= 2 else None
 
 
-@dataclass(frozen=True)
+@value_class
 class Coverage:
     """How a GPU of ``capability`` runs a build: ``"sass"`` (compiled code for it),
     ``"ptx"`` (only through JIT of PTX: slow first start, and the driver must support the
@@ -185,7 +185,7 @@ def arch_span(archs: Sequence[str], ptx: str | None = None) -> str:
 # -- drivers -----------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
+@value_class
 class DriverSupport:
     """Whether a driver runs a CUDA ``build``.
 

@@ -28,12 +28,12 @@ import importlib.util
 import json
 import os
 import re
-from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
 from .envfile import conda_name
 from .prefix import is_conda_env
+from .values import value_class
 
 
 @lru_cache(maxsize=1)
@@ -86,7 +86,7 @@ def _conda_requested_specs(prefix: str | os.PathLike[str]) -> dict[str, str] | N
     return {str(name): str(spec) for name, spec in specs.items()}
 
 
-@dataclass(frozen=True)
+@value_class
 class RecordFacts:
     """One conda package installed in an environment, as its ``conda-meta`` record says."""
 

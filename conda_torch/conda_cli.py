@@ -33,7 +33,6 @@ Moving environments: see :func:`move_aside`.
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import importlib.util
 import json
 import os
@@ -44,7 +43,6 @@ import signal
 import subprocess
 import sys
 import time
-from dataclasses import dataclass, field
 from functools import lru_cache
 
 from . import procs
@@ -56,6 +54,7 @@ from .exceptions import (
 )
 from .models import version_tuple
 from .prefix import RESERVED_NAMES, is_conda_env, remove_tree, same_path
+from .values import field, replace, value_class
 
 TYPE_CHECKING = False  # as typing.TYPE_CHECKING, without importing typing (DESIGN.md)
 if TYPE_CHECKING:
@@ -77,7 +76,7 @@ STOP_GRACE = (15.0, 10.0, 10.0)
 # finding conda
 
 
-@dataclass(frozen=True)
+@value_class
 class Conda:
     """A conda (or mamba/micromamba) command line that works, and how it was found."""
 
@@ -207,7 +206,7 @@ def _version(argv: tuple[str, ...]) -> str | None:
 # running conda
 
 
-@dataclass(frozen=True)
+@value_class
 class CondaRun:
     """One finished conda command."""
 
@@ -425,7 +424,7 @@ def run_json(
 # environments
 
 
-@dataclass(frozen=True)
+@value_class
 class EnvInfo:
     """A conda environment: its prefix and, if it has one, its name."""
 
@@ -433,7 +432,7 @@ class EnvInfo:
     name: str | None
 
 
-@dataclass(frozen=True)
+@value_class
 class CondaInfo:
     """What conda says about its installation (``conda info --json``)."""
 
@@ -516,7 +515,7 @@ def conda_info(conda: Conda, *, environ: Mapping[str, str] | None = None) -> Con
         raw=doc,
     )
     envs = tuple(EnvInfo(prefix=str(p), name=info.name_of(str(p))) for p in prefixes or [])
-    return dataclasses.replace(info, envs=envs)
+    return replace(info, envs=envs)
 
 
 def list_envs_raw(conda: Conda, *, environ: Mapping[str, str] | None = None) -> list[str]:

@@ -42,7 +42,6 @@ import sys
 import tempfile
 import threading
 import time
-from dataclasses import dataclass, replace
 from pathlib import Path
 
 from . import conda_cli as cd
@@ -54,6 +53,7 @@ from .exceptions import (
     OutputExistsError,
     os_error_line,
 )
+from .values import replace, value_class
 
 TYPE_CHECKING = False  # as typing.TYPE_CHECKING, without importing typing (DESIGN.md)
 if TYPE_CHECKING:
@@ -78,7 +78,7 @@ SCHEMA = "conda-torch.create/1"
 # values
 
 
-@dataclass(frozen=True)
+@value_class
 class Step:
     """One step of the flow, as reported to the ``progress`` callback and in the result."""
 
@@ -95,7 +95,7 @@ class Step:
         return out
 
 
-@dataclass(frozen=True)
+@value_class
 class Destination:
     """Where the environment goes."""
 
@@ -110,7 +110,7 @@ class Destination:
         return f"{frontend} activate {shlex.quote(self.name or self.prefix)}"
 
 
-@dataclass(frozen=True)
+@value_class
 class CreateResult:
     """What creating an environment did."""
 
@@ -282,7 +282,7 @@ def marker_path(prefix: str) -> str:
     return pf.sibling(prefix, "marker")
 
 
-@dataclass(frozen=True)
+@value_class
 class Holder:
     """A conda-torch run that holds an environment's lock right now."""
 

@@ -40,7 +40,6 @@ import re
 import shlex
 import sys
 import time
-from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from . import compat
@@ -50,6 +49,7 @@ from .findings import CAUSE_OF, FINDINGS, SEVERITIES, Finding
 from .inventory import Inventory, installed_torch, inventory
 from .models import Source, version_tuple
 from .prefix import activated_environ, is_environment, python_in
+from .values import field, replace, value_class
 
 TYPE_CHECKING = False  # as typing.TYPE_CHECKING, without importing typing (DESIGN.md)
 if TYPE_CHECKING:
@@ -65,7 +65,7 @@ SCHEMA: Final = "conda-torch.doctor/1"
 # findings
 
 
-@dataclass(frozen=True)
+@value_class
 class Diagnosis:
     """Everything doctor found about one environment."""
 
@@ -139,7 +139,7 @@ def _finding(
 # the environment-level checks
 
 
-@dataclass
+@value_class(frozen=False)
 class _Ctx:
     """What the checks look at."""
 
@@ -1039,7 +1039,7 @@ def diagnose_all(
     return out
 
 
-@dataclass(frozen=True)
+@value_class
 class NodeDiagnosis:
     """``doctor --via``: one node's diagnosis (None when the node gave no report)."""
 

@@ -23,7 +23,6 @@ import io
 import os
 import re
 import stat
-from dataclasses import dataclass
 
 from .constants import (
     COMPANIONS,
@@ -42,6 +41,7 @@ from .exceptions import (
     read_input_bytes,
 )
 from .specs import InvalidSpec, version_matches
+from .values import value_class
 
 TYPE_CHECKING = False  # as typing.TYPE_CHECKING, without importing typing (DESIGN.md)
 if TYPE_CHECKING:
@@ -70,7 +70,7 @@ _PIP_OPTION = re.compile(
 # -- the value we write ------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
+@value_class
 class EnvSpec:
     """An environment file's content, in the order it is written."""
 
@@ -368,7 +368,7 @@ def write_folder(folder: str, files: Sequence[tuple[str, str]], *, force: bool) 
 # -- reading a user's file ---------------------------------------------------------------------
 
 
-@dataclass
+@value_class(frozen=False)
 class EnvDocument:
     """A user's environment file, loaded for round-trip editing."""
 
@@ -640,7 +640,7 @@ def pinned_version(version_spec: str | None) -> str | None:
 # -- a team's file: its request, and editing its torch stack -----------------------------------
 
 
-@dataclass(frozen=True)
+@value_class
 class TeamRequest:
     """What a team's file asks of the torch stack (its own pins are the request)."""
 

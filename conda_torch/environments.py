@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import os
 import shutil
-from dataclasses import dataclass
 from pathlib import Path
 
 from .conda_api import locate_prefix_by_name
@@ -24,6 +23,7 @@ from .exceptions import (
     EnvironmentNotFoundError,
 )
 from .prefix import check_env_name, is_conda_env, is_environment, python_in
+from .values import value_class
 
 TYPE_CHECKING = False  # as typing.TYPE_CHECKING, without importing typing (DESIGN.md)
 if TYPE_CHECKING:
@@ -32,7 +32,7 @@ if TYPE_CHECKING:
     from .conda_cli import Conda
 
 
-@dataclass(frozen=True)
+@value_class
 class Target:
     """An environment to act on: its prefix (None for a bare ``--python``) and its Python."""
 

@@ -7,7 +7,7 @@ which reads nothing of an environment: it imports this module, not :mod:`conda_t
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from .values import value_class
 
 TYPE_CHECKING = False  # as typing.TYPE_CHECKING, without importing typing (DESIGN.md)
 if TYPE_CHECKING:
@@ -73,7 +73,7 @@ CAUSE_OF: Final[dict[str, str]] = {
 }
 
 
-@dataclass(frozen=True)
+@value_class
 class Finding:
     """One problem (or fact) about an environment."""
 

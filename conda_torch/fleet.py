@@ -34,9 +34,9 @@ from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass, replace
 
 from .exceptions import CondaTorchValueError, IncompatibleError, InputFileError
+from .values import replace, value_class
 
 TYPE_CHECKING = False  # as typing.TYPE_CHECKING, without importing typing (DESIGN.md)
 if TYPE_CHECKING:
@@ -59,7 +59,7 @@ _LABEL = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.+-]{0,63}")
 SCOPE = "every node type"
 
 
-@dataclass(frozen=True)
+@value_class
 class Node:
     """One node type: its label, the machine picture, and where the picture came from."""
 
@@ -80,7 +80,7 @@ class FleetSplitError(IncompatibleError):
         self.fleet = fleet
 
 
-@dataclass(frozen=True)
+@value_class
 class FleetGroup:
     """Node types that share one environment file, and its plan."""
 
@@ -139,7 +139,7 @@ class FleetGroup:
         return tuple(out)
 
 
-@dataclass(frozen=True)
+@value_class
 class Fleet:
     """The result of :func:`plan_fleet`: one group, or (split) several."""
 
@@ -155,7 +155,7 @@ class Fleet:
         return self.groups[0].plan
 
 
-@dataclass(frozen=True)
+@value_class
 class Explanation:
     """``matrix --explain --node``: every build judged on every node type."""
 

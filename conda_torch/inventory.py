@@ -11,13 +11,13 @@ from __future__ import annotations
 import json
 import os
 import re
-from dataclasses import dataclass
 from pathlib import Path
 
 from .builds import CondaRecord, PipDist, conda_build, normalize, pip_build
 from .conda_api import prefix_records
 from .constants import CONDA_ABI_STACK, CONDA_CARRIERS, PIP_STACK
 from .models import channel_name
+from .values import value_class
 
 TYPE_CHECKING = False  # as typing.TYPE_CHECKING, without importing typing (DESIGN.md)
 if TYPE_CHECKING:
@@ -31,7 +31,7 @@ __all__ = ["Inventory", "installed_torch", "inventory", "site_packages_dirs"]
 # what is installed: conda records and pip metadata, read from disk (no conda, no Python run)
 
 
-@dataclass(frozen=True)
+@value_class
 class Inventory:
     """What an environment holds according to its metadata."""
 

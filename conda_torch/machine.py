@@ -10,8 +10,7 @@ that no input showed. :meth:`Machine.to_json` is the documented, versioned schem
 
 from __future__ import annotations
 
-import dataclasses
-from dataclasses import dataclass, field
+from .values import field, fields, is_value, value_class
 
 TYPE_CHECKING = False  # as typing.TYPE_CHECKING, without importing typing (DESIGN.md)
 if TYPE_CHECKING:
@@ -24,7 +23,7 @@ SCHEMA = "conda-torch.detect/1"
 VENDORS = ("nvidia", "amd", "apple", "intel")
 
 
-@dataclass
+@value_class(frozen=False)
 class Observation:
     """Facts read from one input (a captured file or a live probe).
 
@@ -68,7 +67,7 @@ class Observation:
         )
 
 
-@dataclass(frozen=True)
+@value_class
 class GPU:
     """One GPU: its vendor, index, name and (NVIDIA) compute capability."""
 
@@ -92,7 +91,7 @@ class GPU:
     sources: dict[str, str] = field(default_factory=dict, compare=False, hash=False)
 
 
-@dataclass(frozen=True)
+@value_class
 class PlatformInfo:
     """The platform: conda subdirs, operating system, kernel, C library, Python, container."""
 
@@ -119,7 +118,7 @@ class PlatformInfo:
     sources: dict[str, str] = field(default_factory=dict, compare=False, hash=False)
 
 
-@dataclass(frozen=True)
+@value_class
 class NvidiaInfo:
     """The NVIDIA driver, the newest CUDA it supports, and its GPUs."""
 
@@ -136,7 +135,7 @@ class NvidiaInfo:
     sources: dict[str, str] = field(default_factory=dict, compare=False, hash=False)
 
 
-@dataclass(frozen=True)
+@value_class
 class RocmInfo:
     """The ROCm installation and its GPUs."""
 
@@ -146,7 +145,7 @@ class RocmInfo:
     sources: dict[str, str] = field(default_factory=dict, compare=False, hash=False)
 
 
-@dataclass(frozen=True)
+@value_class
 class AppleInfo:
     """Apple silicon: the chip, Rosetta 2 and Metal (MPS)."""
 
@@ -159,7 +158,7 @@ class AppleInfo:
     sources: dict[str, str] = field(default_factory=dict, compare=False, hash=False)
 
 
-@dataclass(frozen=True)
+@value_class
 class XpuInfo:
     """Intel GPUs (XPU)."""
 
@@ -167,7 +166,7 @@ class XpuInfo:
     sources: dict[str, str] = field(default_factory=dict, compare=False, hash=False)
 
 
-@dataclass(frozen=True)
+@value_class
 class TorchInfo:
     """An installed torch stack, as an input (collect_env) or probe shows it."""
 
@@ -183,7 +182,7 @@ class TorchInfo:
     sources: dict[str, str] = field(default_factory=dict, compare=False, hash=False)
 
 
-@dataclass(frozen=True)
+@value_class
 class Probe:
     """One probe or input that was tried, and what it gave."""
 
@@ -193,7 +192,7 @@ class Probe:
     ms: float | None = None
 
 
-@dataclass(frozen=True)
+@value_class
 class Machine:
     """Everything known about one machine, merged from observations (:func:`merge`)."""
 
@@ -230,8 +229,8 @@ class Machine:
         from . import __version__
 
         def conv(obj: Any) -> Any:
-            if dataclasses.is_dataclass(obj):
-                return {f.name: conv(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
+            if is_value(obj):
+                return {f.name: conv(getattr(obj, f.name)) for f in fields(obj)}
             if isinstance(obj, (list, tuple)):
                 return [conv(x) for x in obj]
             if isinstance(obj, dict):
@@ -282,7 +281,7 @@ class Machine:
 
 
 def _build(kind: type, d: dict[str, Any]) -> Any:
-    names = {f.name for f in dataclasses.fields(kind)}
+    names = {f.name for f in fields(kind)}
     return kind(**{k: v for k, v in d.items() if k in names})
 
 
@@ -400,7 +399,7 @@ def merge(
         d = dict(sections[name])
         if vendor:
             d["gpus"] = vendor_gpus
-        if errors[name] and "errors" in {f.name for f in dataclasses.fields(kind)}:
+        if errors[name] and "errors" in {f.name for f in fields(kind)}:
             d["errors"] = tuple(errors[name])
         return _build(kind, {**d, "sources": srcs[name]})
 

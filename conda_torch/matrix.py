@@ -21,20 +21,21 @@ and named in :attr:`Candidate.unverified` as ``"field: reason"``.
 
 from __future__ import annotations
 
-import datetime as _dt
 import functools
 import json
 import os
 import re
-from dataclasses import dataclass, field
+import time
 
 from . import compat
 from .constants import CONDA_OVERRIDE_CUDA, SUBDIRS
 from .exceptions import CondaTorchValueError, IncompatibleError, UnknownVersionError
 from .models import Backend, Source, Subdir, version_tuple
+from .values import field, value_class
 
 TYPE_CHECKING = False  # as typing.TYPE_CHECKING, without importing typing (DESIGN.md)
 if TYPE_CHECKING:
+    import datetime
     from collections.abc import Callable, Sequence
     from typing import Any
 
@@ -58,7 +59,7 @@ SOURCE_ORDER = (Source.CONDA_FORGE, Source.PIP, Source.PYTORCH)
 # -- values -------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
+@value_class
 class Candidate:
     """One installable build: a torch release from one source, for one subdir and backend.
 
@@ -170,7 +171,7 @@ class Candidate:
         }
 
 
-@dataclass(frozen=True)
+@value_class
 class Limit:
     """One constraint that rejected a build, for callers that word it (a fleet's ``Bound:``).
 
@@ -186,7 +187,7 @@ class Limit:
     subject: str | None = None
 
 
-@dataclass(frozen=True)
+@value_class
 class Verdict:
     """Whether a :class:`Candidate` runs on a machine, and why (or why not).
 
@@ -242,15 +243,29 @@ def _public(version: str) -> str:
     return str(version).strip().split("+", 1)[0]
 
 
-def _add_months(day: _dt.date, months: int) -> _dt.date:
-    month = day.month - 1 + months
-    year, month = day.year + month // 12, month % 12 + 1
-    for d in (day.day, 30, 29, 28):
-        try:
-            return day.replace(year=year, month=month, day=d)
-        except ValueError:
-            continue
-    raise AssertionError("unreachable")
+_ISO_DAY = re.compile(r"(\d{4})-(\d{2})-(\d{2})")
+
+
+def _day(text: str) -> tuple[int, int, int]:
+    """``(year, month, day)`` of an ISO date (``2026-11-26``); ValueError if it is not one."""
+    m = _ISO_DAY.fullmatch(text)
+    year, month, day = (int(g) for g in m.groups()) if m else (0, 0, 0)
+    if not (1 <= month <= 12 and 1 <= day <= _month_days(year, month)):
+        raise ValueError(f"matrix data has date {text!r}, expected YYYY-MM-DD")
+    return year, month, day
+
+
+def _month_days(year: int, month: int) -> int:
+    if month == 2:
+        return 29 if year % 4 == 0 and (year % 100 != 0 or year % 400 == 0) else 28
+    return 30 if month in (4, 6, 9, 11) else 31
+
+
+def _add_months(day: tuple[int, int, int], months: int) -> tuple[int, int, int]:
+    """``day`` ``months`` later, on the month's last day where it has fewer days."""
+    month = day[1] - 1 + months
+    year, month = day[0] + month // 12, month % 12 + 1
+    return year, month, min(day[2], _month_days(year, month))
 
 
 class Matrix:
@@ -260,7 +275,10 @@ class Matrix:
         if data.get("schema") != SCHEMA:
             raise ValueError(f"matrix data has schema {data.get('schema')!r}, expected {SCHEMA}")
         self._data = data
-        self.date: _dt.date = _dt.date.fromisoformat(data["date"])
+        #: The day the dataset was built, ``YYYY-MM-DD`` (a string: what every caller prints;
+        #: ``datetime`` is not imported for it).
+        self.date: str = data["date"]
+        self._day = _day(self.date)
         #: Citation key -> {"what", "url"/"repo"/"path"...}.
         self.sources: dict[str, dict[str, str]] = data["sources"]
         #: What the dataset deliberately does not offer, and why.
@@ -319,9 +337,11 @@ class Matrix:
 
     # -- releases ---------------------------------------------------------------------
 
-    def stale(self, today: _dt.date | None = None) -> bool:
-        """Whether the dataset is more than six months old (newer releases may exist)."""
-        return (today or _dt.date.today()) > _add_months(self.date, STALE_MONTHS)
+    def stale(self, today: datetime.date | None = None) -> bool:
+        """Whether the dataset is more than six months old (newer releases may exist) on
+        ``today`` (default: the local date)."""
+        now = (today.year, today.month, today.day) if today else tuple(time.localtime()[:3])
+        return now > _add_months(self._day, STALE_MONTHS)
 
     def torch_versions(self) -> list[str]:
         """Every torch release in the dataset, oldest first."""
@@ -1009,7 +1029,7 @@ class Matrix:
 # -- machine facts --------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
+@value_class
 class _Facts:
     """The facts of a machine that the matrix judges a build against."""
 

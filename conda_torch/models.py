@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import functools
 import re
-from dataclasses import dataclass, field
 from enum import Enum
 
 from .constants import BACKEND_KINDS, BACKEND_WORDS, SUBDIRS
 from .exceptions import UnknownPlatformError, UnknownVersionError
+from .values import field, value_class
 
 __all__ = ["BACKEND_KINDS", "Backend", "Release", "Source", "Subdir", "version_tuple"]
 
@@ -36,7 +36,7 @@ _OS = {"linux": "linux", "osx": "osx", "win": "win"}
 _ARCH = {"64": "x86_64", "aarch64": "aarch64", "ppc64le": "ppc64le", "arm64": "arm64"}
 
 
-@dataclass(frozen=True, order=True)
+@value_class(order=True)
 class Subdir:
     """A conda subdir conda-torch supports: ``linux-64``, ``osx-arm64``, ``win-64``, ..."""
 
@@ -87,7 +87,7 @@ _CUDA = re.compile(r"^cuda(?:[=\s_-]*(\d+(?:\.\d+)?))?$")
 _ROCM = re.compile(r"^rocm(?:[=\s_-]*(\d+(?:\.\d+){1,2}))?$")
 
 
-@dataclass(frozen=True)
+@value_class
 class Backend:
     """A compute backend: ``cpu``, ``cuda`` (with a toolkit version), ``rocm``, ``mps``, ``xpu``.
 
@@ -287,7 +287,7 @@ def channel_name(raw: str) -> str:
 _PUBLIC = re.compile(r"^v?(\d+(?:\.\d+)*)((?:a|b|rc|\.dev|\.post)\d*)*$")
 
 
-@dataclass(frozen=True, order=True)
+@value_class(order=True)
 class Release:
     """A torch (or torchvision/torchaudio) version: ``2.5.1``, read from ``2.5.1+cu124`` too.
 

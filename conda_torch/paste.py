@@ -24,12 +24,12 @@ from __future__ import annotations
 
 import re
 import time
-from dataclasses import dataclass
 
 from .constants import PIP_STACK
 from .findings import CAUSE_OF, SEVERITIES, Finding
 from .findings import FINDINGS as DOCTOR_FINDINGS
 from .models import Source, version_tuple
+from .values import value_class
 
 TYPE_CHECKING = False  # as typing.TYPE_CHECKING, without importing typing (DESIGN.md)
 if TYPE_CHECKING:
@@ -79,7 +79,7 @@ STDIN_FILE: Final = "report.txt"
 # reading
 
 
-@dataclass(frozen=True)
+@value_class
 class Reading:
     """Everything read from the pastes: the machine picture, packages and events."""
 
@@ -128,11 +128,10 @@ class Reading:
 
 def read(items: Sequence[tuple[str, str]]) -> Reading:
     """Read pastes given as ``(label, text)``."""
-    from dataclasses import replace
-
     from .detect import amd_names, captures
     from .detect.gpu_names import infer_missing
     from .machine import merge
+    from .values import replace
 
     observations: list[Observation] = []
     lines: list[str] = []
@@ -166,7 +165,7 @@ def read_files(paths: Sequence[str]) -> list[tuple[str, str]]:
 # the diagnosis
 
 
-@dataclass(frozen=True)
+@value_class
 class PasteDiagnosis:
     """The findings about one reported installation, and the facts they rest on."""
 
@@ -303,7 +302,7 @@ def diagnose_texts(items: Sequence[tuple[str, str]], *, matrix: Any = None) -> P
 # the facts the checks ask about
 
 
-@dataclass(frozen=True)
+@value_class
 class Built:
     """A torch (or companion) the paste shows, and what it was built for."""
 

@@ -24,7 +24,6 @@ This module decides only: :mod:`conda_torch.render` writes a plan down as an env
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field, replace
 
 from . import __version__
 from .constants import COMPANIONS, CONDA_OVERRIDE_CUDA
@@ -33,6 +32,7 @@ from .exceptions import CondaTorchValueError, IncompatibleError, suggest
 from .machine import GPU, AppleInfo, Machine, NvidiaInfo, PlatformInfo
 from .matrix import load as load_matrix
 from .models import Backend, Subdir, version_tuple
+from .values import field, fields, is_value, replace, value_class
 
 TYPE_CHECKING = False  # as typing.TYPE_CHECKING, without importing typing (DESIGN.md)
 if TYPE_CHECKING:
@@ -72,7 +72,7 @@ GENERIC_DRIVER_CUDA: Final = "99.9"
 PLAN_SCHEMA: Final = "conda-torch.plan/1"
 
 
-@dataclass(frozen=True)
+@value_class
 class GPUSummary:
     """One GPU as a plan shows it."""
 
@@ -97,7 +97,7 @@ class GPUSummary:
         return "".join(parts)
 
 
-@dataclass(frozen=True)
+@value_class
 class MachineSummary:
     """What the plan was made for, as the header and ``--json`` show it."""
 
@@ -115,7 +115,7 @@ class MachineSummary:
     description: str | None = None
 
 
-@dataclass(frozen=True)
+@value_class
 class NodeSummary:
     """One node type of a fleet plan (:func:`conda_torch.fleet.plan_fleet`): its label, where its
     picture came from (a file, a folder of captures, a launcher) and what it has."""
@@ -127,7 +127,7 @@ class NodeSummary:
     hostname: str | None = None
 
 
-@dataclass(frozen=True)
+@value_class
 class Rejected:
     """An alternative the plan did not take, and why."""
 
@@ -138,7 +138,7 @@ class Rejected:
         return f"{self.label}: {'; '.join(self.reasons) if self.reasons else 'ranked lower'}"
 
 
-@dataclass(frozen=True)
+@value_class
 class Plan:
     """A resolved request: the chosen candidate, the Python, the name, and the reasons."""
 
@@ -230,10 +230,8 @@ class Plan:
 
 
 def _to_json(obj: Any) -> Any:
-    import dataclasses
-
-    if dataclasses.is_dataclass(obj):
-        return {f.name: _to_json(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
+    if is_value(obj):
+        return {f.name: _to_json(getattr(obj, f.name)) for f in fields(obj)}
     if isinstance(obj, (list, tuple)):
         return [_to_json(x) for x in obj]
     return obj
@@ -352,12 +350,10 @@ def rank(
 
 def without_companions(c: Candidate, without: Sequence[str]) -> Candidate:
     """``c`` with the ``without`` companions taken out of its versions and install lines."""
-    from dataclasses import replace as _replace
-
     drop = {p for p in without if getattr(c, p) is not None}
     if not drop:
         return c
-    return _replace(
+    return replace(
         c,
         torchvision=None if "torchvision" in drop else c.torchvision,
         torchaudio=None if "torchaudio" in drop else c.torchaudio,

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass, replace
 
 from . import envfile, render
 from .constants import PIP_STACK
@@ -30,6 +29,7 @@ from .machine import Machine
 from .matrix import load as load_matrix
 from .models import Subdir
 from .plan import generic_machine, implied_subdir, make_plan
+from .values import replace, value_class
 
 TYPE_CHECKING = False  # as typing.TYPE_CHECKING, without importing typing (DESIGN.md)
 if TYPE_CHECKING:
@@ -57,7 +57,7 @@ ALL_TARGETS: Final = (
 # -- values ------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
+@value_class
 class Prepared:
     """What is to be created: the environment file's text and the plan behind it."""
 
@@ -88,7 +88,7 @@ class Prepared:
     solve_environ: tuple[tuple[str, str, str], ...] = ()
 
 
-@dataclass(frozen=True)
+@value_class
 class TeamAsk:
     """What a team's file asks, merged with the flags: the request ``make_plan`` gets."""
 
@@ -102,7 +102,7 @@ class TeamAsk:
     notes: tuple[str, ...] = ()
 
 
-@dataclass(frozen=True)
+@value_class
 class FileOut:
     """One file ``generate`` writes: the plan, the text, its name in a folder."""
 
@@ -115,7 +115,7 @@ class FileOut:
     group: FleetGroup | None = None
 
 
-@dataclass(frozen=True)
+@value_class
 class Generated:
     """What ``generate`` makes, before anything is written."""
 

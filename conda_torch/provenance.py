@@ -14,11 +14,11 @@ from __future__ import annotations
 import json
 import os
 import tempfile
-from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
 from .exceptions import ProvenanceError, os_error_line
+from .values import field, value_class
 
 TYPE_CHECKING = False  # as typing.TYPE_CHECKING, without importing typing (DESIGN.md)
 if TYPE_CHECKING:
@@ -37,7 +37,7 @@ RELPATH = Path("conda-meta") / "conda-torch.provenance"
 PLAN_KEYS = ("torch", "torchvision", "torchaudio", "python", "backend")
 
 
-@dataclass(frozen=True)
+@value_class
 class Provenance:
     """A parsed provenance file."""
 

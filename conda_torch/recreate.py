@@ -28,7 +28,6 @@ import os
 import re
 import shlex
 import stat
-from dataclasses import dataclass, field, replace
 
 from . import conda_cli as cd
 from . import prefix as pf
@@ -47,6 +46,7 @@ from .constants import (
 from .exceptions import CondaTorchError, CondaTorchValueError, EnvironmentNotFoundError
 from .inventory import inventory
 from .prepare import from_provenance, prepare, replan_provenance
+from .values import field, replace, value_class
 
 TYPE_CHECKING = False  # as typing.TYPE_CHECKING, without importing typing (DESIGN.md)
 if TYPE_CHECKING:
@@ -90,7 +90,7 @@ _PLAIN_CHANNELS: Final = frozenset(
 )
 
 
-@dataclass(frozen=True)
+@value_class
 class Extras:
     """The user's own packages, to be added to the new environment file."""
 
@@ -209,7 +209,7 @@ def add_extras(text: str, extras: Extras) -> tuple[str, tuple[str, ...]]:
 # the torch stack, before and after
 
 
-@dataclass(frozen=True)
+@value_class
 class Change:
     """One package whose version a rebuild changes."""
 
@@ -306,7 +306,7 @@ def _backend_words(backend: str) -> str | None:
 # the plan
 
 
-@dataclass(frozen=True)
+@value_class
 class RecreatePlan:
     """What :func:`recreate` will do; nothing has been changed yet."""
 
@@ -609,7 +609,7 @@ def _not_in_file(prefix: str, inv: Inventory, text: str) -> tuple[str, ...]:
 # doing it
 
 
-@dataclass(frozen=True)
+@value_class
 class RecreateResult:
     """What ``recreate`` planned and, unless a dry run, did."""
 

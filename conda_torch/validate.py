@@ -16,7 +16,6 @@ import shlex
 import subprocess
 import sys
 import time
-from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from . import compat, constants, procs
@@ -26,6 +25,7 @@ from .models import Source
 from .prefix import activated_environ
 from .procs import CappedOutput
 from .specs import installed_matches
+from .values import field, replace, value_class
 
 TYPE_CHECKING = False  # as typing.TYPE_CHECKING, without importing typing (DESIGN.md)
 if TYPE_CHECKING:
@@ -75,7 +75,7 @@ CHECK_IDS = (
 PYTORCH_INDEX = "https://download.pytorch.org/whl"
 
 
-@dataclass(frozen=True)
+@value_class
 class Check:
     """One check of an environment and its verdict."""
 
@@ -95,7 +95,7 @@ class Check:
         }
 
 
-@dataclass(frozen=True)
+@value_class
 class Report:
     """Every check of one environment, with what the probe reported."""
 
@@ -146,7 +146,7 @@ class Report:
         }
 
 
-@dataclass(frozen=True)
+@value_class
 class Skipped:
     """A validation that was not run, and why (``create --node`` on a login node: the node
     types it was made for are elsewhere). Reads like a :class:`Report` that passed."""
@@ -162,7 +162,7 @@ class Skipped:
 # -- running the probe ------------------------------------------------------------------------
 
 
-@dataclass
+@value_class(frozen=False)
 class _Probe:
     """A started probe: the process (its own process group) and the reader of its output."""
 
@@ -302,7 +302,7 @@ def _load_matrix() -> Any:
         return f"matrix unavailable: pairing not checked ({exc})"
 
 
-@dataclass
+@value_class(frozen=False)
 class _Context:
     """What the checks of one environment read."""
 
@@ -964,7 +964,7 @@ def _check_driver(ctx: _Context) -> Check:
 # -- validation on other nodes, through a launcher (``validate --via``) ---------------------------
 
 
-@dataclass(frozen=True)
+@value_class
 class NodeReport:
     """Validation on one node a launcher reached: the host, and its report or why none."""
 
@@ -1105,7 +1105,7 @@ def validate_via(
     return tuple(out)
 
 
-@dataclass(frozen=True)
+@value_class
 class NodesReport:
     """Validation on several nodes as one result (``create --node ... --via``): it passes when
     every node's report passes."""

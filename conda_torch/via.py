@@ -42,12 +42,12 @@ import subprocess
 import sys
 import threading
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 from . import procs
 from .constants import PROBE_TIMEOUT_S
 from .exceptions import CondaTorchValueError, LauncherError
+from .values import value_class
 
 TYPE_CHECKING = False  # as typing.TYPE_CHECKING, without importing typing (DESIGN.md)
 if TYPE_CHECKING:
@@ -73,8 +73,8 @@ PART = "@@conda-torch-part@@"
 #: imported, so a new import that is not listed here fails there.)
 #: A folder (``/`` at the end) ships every module in it, not those of its sub-folders.
 DETECT_MODULES = (
-    "__init__.py", "_version.py", "constants.py", "exceptions.py", "machine.py", "models.py",
-    "_probe.py", "builds.py", "detect/", "detect/captures/",
+    "__init__.py", "_version.py", "constants.py", "exceptions.py", "values.py", "machine.py",
+    "models.py", "_probe.py", "builds.py", "detect/", "detect/captures/",
 )  # fmt: skip
 #: Shipped as source only (the node compiles them if they run): the capture readers run only
 #: when NVML and libcuda both fail.
@@ -97,7 +97,7 @@ LOGIN_ONLY = ("CONDA_OVERRIDE_CUDA", "CONDA_SUBDIR")
 _PACKAGE = Path(__file__).resolve().parent
 
 
-@dataclass(frozen=True)
+@value_class
 class NodeAnswer:
     """What one task on one node answered: its task (``host/pid``) and the payload
     (``{"machine": ...}`` or ``{"probe": ...}``, parsed JSON)."""
@@ -115,7 +115,7 @@ def host_of(task: str) -> str:
     return task.rsplit("/", 1)[0]
 
 
-@dataclass(frozen=True)
+@value_class
 class ViaResult:
     """A launcher run: every answer, the tasks that started (``host/pid``), and how long it
     took; ``failures`` are (task, message) for what a node could not do."""

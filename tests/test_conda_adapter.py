@@ -45,7 +45,6 @@ from .helpers.sandbox import (
     python_shim,
 )
 
-
 # ---------------------------------------------------------------------------------------------
 # a fake conda (argument and failure handling only)
 

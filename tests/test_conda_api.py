@@ -8,7 +8,6 @@ in the shapes older condas wrote.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
 import subprocess
@@ -16,11 +15,11 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from conda_torch import conda_api
+from conda_torch import conda_api, values
 
+from .helpers.condabox import box_environ, box_layout
 from .helpers.paths import ROOT as ROOT_DIR
 from .helpers.realconda import require_conda
-from .helpers.condabox import box_environ, box_layout
 from .helpers.venvs import run
 
 if TYPE_CHECKING:
@@ -30,11 +29,11 @@ if TYPE_CHECKING:
 #: MatchSpec (so that ``numpy >=1.20`` and ``numpy>=1.20`` compare equal), and the public
 #: ``conda_api`` functions, which use conda's API there.
 _CONDA_SIDE = r"""
-import dataclasses, json, sys
+import json, sys
 from conda.history import History
 from conda.models.match_spec import MatchSpec
 from conda.base.context import context, locate_prefix_by_name
-from conda_torch import conda_api
+from conda_torch import conda_api, values
 assert conda_api.conda_importable()
 out = []
 for prefix, ours in json.load(sys.stdin):
@@ -47,7 +46,8 @@ for prefix, ours in json.load(sys.stdin):
         "ours_read_by_conda": {n: str(MatchSpec(s)) for n, s in ours.items()},
         "adapter": conda_api.requested_specs(prefix),
         "adapter_installed": conda_api.requested_specs(prefix, {"alpha", "python"}),
-        "records": [list(dataclasses.astuple(r)) for r in conda_api.prefix_records(prefix)],
+        "records": [[getattr(r, f.name) for f in values.fields(r)]
+                    for r in conda_api.prefix_records(prefix)],
     })
 print(json.dumps(out))
 """
@@ -160,7 +160,8 @@ def test_records_read_without_conda_are_condas_prefix_data(
     (prefixes[1] / "conda-meta" / "broken-1.0-0.json").write_text("{not json")
     answers = _conda_answers(prefixes)
     for prefix, answer in zip(prefixes, answers):
-        ours = [dataclasses.astuple(r) for r in conda_api.read_prefix_records(prefix)]
+        ours = [[getattr(r, f.name) for f in values.fields(r)]
+                for r in conda_api.read_prefix_records(prefix)]
         ours = json.loads(json.dumps(ours))  # as the answers came: through JSON
         assert ours == answer["records"], prefix.name
     # conda refuses an environment with a broken record; the adapter still lists the others

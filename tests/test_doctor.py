@@ -9,7 +9,6 @@ conda-lockfiles' tests do) and, where a conda is installed, real conda environme
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
 import sys
@@ -17,11 +16,11 @@ from pathlib import Path
 
 import pytest
 
-from conda_torch import doctor
+from conda_torch import doctor, values
 from conda_torch.doctor import diagnose
+from conda_torch.exceptions import EnvironmentNotFoundError
 from conda_torch.inventory import Inventory, installed_torch, inventory
 from conda_torch.models import channel_name
-from conda_torch.exceptions import EnvironmentNotFoundError
 
 from .helpers.cli import cli
 from .helpers.paths import FIXTURES
@@ -301,7 +300,7 @@ def machine_from(capture: str, subdir: str = "linux-64"):
     from conda_torch.machine import PlatformInfo
 
     m = detect(from_files=[str(FIXTURES / capture)], environ={})
-    return dataclasses.replace(m, platform=PlatformInfo(subdir=subdir, os=subdir.split("-")[0]))
+    return values.replace(m, platform=PlatformInfo(subdir=subdir, os=subdir.split("-")[0]))
 
 
 def test_cpu_build_on_a_gpu_machine(tmp_path: Path) -> None:

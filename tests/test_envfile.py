@@ -22,7 +22,6 @@ from conda_torch.prepare import specialize
 
 from .helpers.samples import TEAM, capture_files
 
-
 CONDA_DEFAULT_LAYOUT = """\
 name: x
 channels:

@@ -14,8 +14,8 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from .helpers.realconda import plugin_environ, require_conda
 from .helpers.condabox import stand_in_forge
+from .helpers.realconda import plugin_environ, require_conda
 
 if TYPE_CHECKING:
     from pathlib import Path

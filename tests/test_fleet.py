@@ -404,12 +404,11 @@ def test_the_fleet_file_solves_for_the_oldest_nodes_cuda(solver, tmp_path: Path)
 def test_a_login_node_without_a_gpu_creates_the_fleets_environment(tmp_path: Path) -> None:
     """conda itself installs the fleet's CUDA stack here (no NVIDIA driver on this machine):
     the solve gets the oldest node's CUDA; without it, the same create fails on __cuda."""
-    from dataclasses import replace
-
     from conda_torch import create as cr
-    from conda_torch.prepare import prepare
     from conda_torch import provenance
+    from conda_torch.prepare import prepare
     from conda_torch.validate import Skipped
+    from conda_torch.values import replace
 
     from .helpers import standin
     from .helpers.realconda import require_conda

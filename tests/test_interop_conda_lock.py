@@ -190,8 +190,8 @@ def test_a_teams_file_keeps_its_pip_lines_and_the_header_follows(
 @pytest.fixture(scope="module")
 def forge(tmp_path_factory) -> tuple[Path, dict[str, str], str]:
     """The stand-in conda-forge (``helpers/condabox.stand_in_forge``) and a real conda."""
-    from .helpers.realconda import require_conda
     from .helpers.condabox import stand_in_forge
+    from .helpers.realconda import require_conda
 
     conda = require_conda()
     root = tmp_path_factory.mktemp("forge")

@@ -3,7 +3,6 @@ machine evaluations built from the real captures in tests/data/fixtures."""
 
 from __future__ import annotations
 
-import dataclasses
 import datetime
 import importlib.util
 import json
@@ -13,6 +12,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+from conda_torch import values
 from conda_torch.constants import SUBDIRS
 from conda_torch.detect.captures import parse_text
 from conda_torch.exceptions import (
@@ -22,7 +22,7 @@ from conda_torch.exceptions import (
     UnknownVersionError,
 )
 from conda_torch.machine import AppleInfo, Machine, PlatformInfo, merge
-from conda_torch.matrix import load
+from conda_torch.matrix import Matrix, load
 from conda_torch.models import Backend, Source, Subdir, version_tuple
 
 from .helpers.paths import FIXTURES, REFERENCE, ROOT, read_fixture
@@ -103,12 +103,29 @@ def test_release_policy_is_data_the_build_tool_reads(tmp_path, monkeypatch):
 
 
 def test_dataset_is_dated_and_knows_when_it_is_stale():
-    assert isinstance(M.date, datetime.date)
-    assert str(M.date) == RAW["date"]
-    assert not M.stale(M.date)
-    assert not M.stale(M.date + datetime.timedelta(days=180))
-    assert M.stale(M.date + datetime.timedelta(days=190))
-    assert M.stale(datetime.date(M.date.year + 1, M.date.month, 1))
+    assert M.date == RAW["date"]
+    built = datetime.date.fromisoformat(M.date)
+    assert not M.stale(built)
+    assert not M.stale(built + datetime.timedelta(days=180))
+    assert M.stale(built + datetime.timedelta(days=190))
+    assert M.stale(datetime.date(built.year + 1, built.month, 1))
+
+
+@pytest.mark.parametrize(
+    ("built", "edge"),
+    [("2026-08-31", "2027-02-28"), ("2027-08-31", "2028-02-29"), ("2026-01-15", "2026-07-15")],
+)
+def test_six_months_on_ends_on_the_months_last_day(built, edge):
+    """Six months after the 31st is the last day of a shorter month (leap years too)."""
+    m = Matrix({**RAW, "date": built})
+    day = datetime.date.fromisoformat(edge)
+    assert not m.stale(day) and m.stale(day + datetime.timedelta(days=1))
+
+
+@pytest.mark.parametrize("date", ["2026-13-01", "2026-02-30", "26-11-01", "2026-11-26T00:00"])
+def test_a_malformed_dataset_date_is_refused(date):
+    with pytest.raises(ValueError, match="YYYY-MM-DD"):
+        Matrix({**RAW, "date": date})
 
 
 def test_load_is_cached():
@@ -705,15 +722,15 @@ def machine_from(*names: str, cc: dict[str, str] | None = None, **platform) -> M
     machine = merge(observations, mode="files", inputs=names)
     if cc and machine.nvidia:
         gpus = tuple(
-            dataclasses.replace(g, compute_capability=cc.get(g.name or "", g.compute_capability))
+            values.replace(g, compute_capability=cc.get(g.name or "", g.compute_capability))
             for g in machine.nvidia.gpus
         )
-        machine = dataclasses.replace(
-            machine, nvidia=dataclasses.replace(machine.nvidia, gpus=gpus)
+        machine = values.replace(
+            machine, nvidia=values.replace(machine.nvidia, gpus=gpus)
         )
     if platform:
-        machine = dataclasses.replace(
-            machine, platform=dataclasses.replace(machine.platform, **platform)
+        machine = values.replace(
+            machine, platform=values.replace(machine.platform, **platform)
         )
     return machine
 

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import dataclasses
-
 import pytest
 
+from conda_torch import values
 from conda_torch.constants import SUBDIRS
 from conda_torch.exceptions import CondaTorchValueError, UnknownPlatformError, UnknownVersionError
 from conda_torch.models import Backend, Release, Source, Subdir, version_tuple
@@ -63,7 +62,7 @@ def test_subdir_constructor_validates_and_is_frozen():
     with pytest.raises(UnknownPlatformError):
         Subdir("win-arm64")
     sd = Subdir("linux-64")
-    with pytest.raises(dataclasses.FrozenInstanceError):
+    with pytest.raises(values.FrozenInstanceError):
         sd.value = "osx-64"  # type: ignore[misc]
 
 

@@ -10,11 +10,11 @@ the name is not enough to know it).
 
 from __future__ import annotations
 
-import dataclasses
 from typing import TYPE_CHECKING
 
 import pytest
 
+from conda_torch import values
 from conda_torch.detect.captures import (
     Capture,
     lenient_kinds,
@@ -730,7 +730,7 @@ def test_infer_missing(relpath: str) -> None:
             assert new.compute_capability_inferred
             assert new.sources["compute_capability"] == INFERRED_SOURCE
             assert (
-                dataclasses.replace(new, compute_capability=None, compute_capability_inferred=False)
+                values.replace(new, compute_capability=None, compute_capability_inferred=False)
                 == gpu
             )
     assert machine.nvidia.gpus == before  # the input machine is left as it was

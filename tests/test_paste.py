@@ -23,8 +23,7 @@ from conda_torch.exceptions import InputFileError
 from conda_torch.findings import CAUSES, SEVERITIES
 from conda_torch.paste import FINDINGS, diagnose_texts
 
-from .helpers.paths import ROOT, read_fixture
-from .helpers.paths import REPORT_FILES
+from .helpers.paths import REPORT_FILES, ROOT, read_fixture
 
 if TYPE_CHECKING:
     from pathlib import Path

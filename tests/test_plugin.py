@@ -179,8 +179,8 @@ def test_environment_specifier_hook_is_light_with_real_conda():
 PASTE = ROOT_DIR / "tests/data/reports/driver_too_old-pytorch-112553-collect-env-cu121-driver470.txt"
 
 #: command -> (modules it must not load, its cli module). What each would cost (DESIGN.md,
-#: "Start-up time"): typing 3 ms; inspect with ast, dis and tokenize (dataclasses' import of
-#: it is deferred: cli._dataclasses_without_inspect); difflib (only for "did you mean", on an
+#: "Start-up time"): typing 3 ms; dataclasses (with copy and inspect: ast, dis, tokenize; the
+#: library's values are conda_torch.values classes); difflib (only for "did you mean", on an
 #: error); ruamel and packaging (YAML and PEP 440: a team file, validate; ranking builds);
 #: xml.etree (only an XML capture); platform (os.uname answers); pathlib (doctor's reading of a
 #: prefix, not a paste); fleet (only --node: conda_torch.prepare imports it there). Live
@@ -188,7 +188,8 @@ PASTE = ROOT_DIR / "tests/data/reports/driver_too_old-pytorch-112553-collect-env
 #: paste no live probe (detect.live and the probes it runs).
 #: shutil (with bz2, lzma, fnmatch): argparse's formatter asks it for the terminal's width, on
 #: every add_argument (cli.help_formatter answers without it).
-LIGHT = ("inspect", "ast", "dis", "tokenize", "difflib", "ruamel", "xml", "platform", "pathlib")
+LIGHT = ("dataclasses", "inspect", "ast", "dis", "tokenize", "difflib", "ruamel", "xml", "platform",
+         "pathlib")  # fmt: skip
 #: What no paste reading or build ranking needs (plan ranks by models.version_tuple).
 NO_RANKING_IMPORTS = ("typing", "packaging", "shutil", "bz2", "lzma")
 START_UP = {
@@ -248,44 +249,6 @@ def test_command_start_up_loads_nothing_it_does_not_use(command):
     assert {m for m in modules if m.startswith("conda_torch.cli.main_")} == {
         f"conda_torch.cli.{cli_module}"
     }
-
-
-def test_every_dataclass_has_a_docstring():
-    """dataclasses calls inspect.signature (loading inspect, ast, dis, tokenize) to write a
-    docstring for a dataclass without one: the stand-alone CLI defers inspect on that basis."""
-    import ast
-
-    missing = []
-    for path in sorted((ROOT_DIR / "conda_torch").rglob("*.py")):
-        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-            if isinstance(node, ast.ClassDef) and any(
-                "dataclass" in ast.unparse(d) for d in node.decorator_list
-            ):
-                if not ast.get_docstring(node):
-                    missing.append(f"{path.relative_to(ROOT_DIR)}:{node.lineno} {node.name}")
-    assert missing == []
-
-
-def test_inspect_deferred_by_the_cli_still_works():
-    """After a command, a dataclass without a docstring still gets dataclasses' signature doc,
-    and ``import inspect`` gives the real module."""
-    code = """
-        import contextlib, io, json, sys
-        from conda_torch.cli import main
-        with contextlib.redirect_stdout(io.StringIO()):
-            main(["detect", "--json"])
-        deferred = "inspect" not in sys.modules
-        import dataclasses, inspect
-
-        @dataclasses.dataclass(frozen=True)
-        class Value:
-            x: int
-
-        print(json.dumps({"deferred": deferred, "doc": Value.__doc__,
-                          "real": hasattr(inspect, "getsource")}))
-    """
-    out = _run(sys.executable, code, path=[str(ROOT_DIR)])
-    assert out == {"deferred": True, "doc": "Value(x: int)", "real": True}
 
 
 @pytest.mark.parametrize("columns", [None, "120", "45", "0", "-3", "wide"])

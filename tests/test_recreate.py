@@ -26,8 +26,8 @@ from typing import TYPE_CHECKING
 import pytest
 
 from conda_torch import recreate as rc
-from conda_torch.inventory import inventory
 from conda_torch.exceptions import CondaTorchError, EnvironmentNotFoundError
+from conda_torch.inventory import inventory
 from conda_torch.machine import Machine, PlatformInfo
 
 from .helpers.cli import cli, cli_command

@@ -15,12 +15,11 @@ All three must say the build runs, or all three that it does not.
 
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
 
 import pytest
 
-from conda_torch import compat, validate
+from conda_torch import compat, validate, values
 from conda_torch.detect import detect
 from conda_torch.doctor import diagnose
 from conda_torch.machine import PlatformInfo
@@ -47,7 +46,7 @@ def nvidia_machines() -> list[tuple[str, object]]:
             continue
         if m.nvidia is None or not m.nvidia.cuda_version:
             continue
-        m = dataclasses.replace(m, platform=PlatformInfo(subdir="linux-64", os="linux"))
+        m = values.replace(m, platform=PlatformInfo(subdir="linux-64", os="linux"))
         out.append((f"{path.parent.name}/{path.stem}", m))
     return out
 

@@ -304,10 +304,9 @@ def test_doctor_judges_the_gpu_findings_against_the_node_given(torch_env: Path) 
     """With a report made elsewhere and a node's picture (what --via brings back), the GPU
     findings are the node's: a CPU torch beside the H100 of a real capture is an error, though
     this machine has no GPU."""
-    from dataclasses import replace
-
     from conda_torch.doctor import diagnose
     from conda_torch.validate import validate
+    from conda_torch.values import replace
 
     from .helpers.paths import FIXTURES, read_fixture
 

@@ -231,12 +231,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     """The stand-alone CLI: errors become one line on stderr and a non-zero exit.
 
     The cyclic garbage collector is off while it runs (and restored after): one command per
-    process, whose start-up (imports, dataclass creation) would otherwise pay for collections
+    process, whose start-up (imports, value classes) would otherwise pay for collections
     that walk every object loaded so far and find nothing to free (DESIGN.md, "Start-up time").
     """
     import gc
 
-    _dataclasses_without_inspect()
     collecting = gc.isenabled()
     gc.disable()
     try:
@@ -244,37 +243,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     finally:
         if collecting:
             gc.enable()
-
-
-def _dataclasses_without_inspect() -> None:
-    """Import :mod:`dataclasses` with its ``inspect`` deferred to first use.
-
-    ``dataclasses`` imports ``inspect`` (and with it ``ast``, ``dis``, ``tokenize``: most of a
-    bare Python's start-up again) for one call, ``inspect.signature``, that writes a docstring
-    for a dataclass that has none. Every dataclass here has one (a test says so). So while
-    ``dataclasses`` is imported, ``inspect`` is a stand-in module that imports the real one
-    when an attribute is first asked of it; right after, the stand-in leaves ``sys.modules``,
-    and every other ``import inspect`` gets the real module (DESIGN.md, "Start-up time").
-    """
-    if "dataclasses" in sys.modules or "inspect" in sys.modules:
-        return
-    import types
-
-    class Inspect(types.ModuleType):
-        def __getattr__(self, attr: str) -> object:
-            import importlib
-
-            if sys.modules.get("inspect") is self:  # asked while dataclasses is importing
-                del sys.modules["inspect"]
-            return getattr(importlib.import_module("inspect"), attr)
-
-    stand_in = Inspect("inspect")
-    sys.modules["inspect"] = stand_in
-    try:
-        import dataclasses  # noqa: F401
-    finally:
-        if sys.modules.get("inspect") is stand_in:
-            del sys.modules["inspect"]
 
 
 def _main(argv: Sequence[str] | None) -> int:

@@ -30,11 +30,11 @@ from __future__ import annotations
 
 import os
 import time
-from dataclasses import replace
 
 from ..constants import CONDA_OVERRIDE_CUDA
 from ..exceptions import CondaTorchError, InputFileError
 from ..machine import Machine, Probe, merge
+from ..values import replace
 from .adjust import (
     Description,
     apply_cuda_override,

@@ -9,11 +9,10 @@ Compute capabilities missing after these are looked up by GPU name (:mod:`.gpu_n
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
-
 from ..constants import CONDA_OVERRIDE_CUDA, SUBDIRS
 from ..exceptions import CondaTorchValueError, OverrideError, UnknownPlatformError
 from ..machine import GPU, NvidiaInfo, PlatformInfo
+from ..values import replace, value_class
 from .probing import NOT_FOUND
 
 TYPE_CHECKING = False  # as typing.TYPE_CHECKING, without importing typing (DESIGN.md)
@@ -39,7 +38,7 @@ def _numeric(value: str, parts: tuple[int, int]) -> bool:
     return parts[0] <= len(pieces) <= parts[1] and all(p.isdigit() and p.isascii() for p in pieces)
 
 
-@dataclass(frozen=True)
+@value_class
 class Description:
     """What flags say about a machine (``--platform``, ``--driver``, ``--cuda``, ``--gpu``).
 

@@ -171,7 +171,7 @@ def gfx_for_name(name: str | None) -> str | None:
 def infer_missing(machine: Machine) -> tuple[Machine, list[str]]:
     """A copy of ``machine``: AMD GPUs without a read gfx target get the one their name implies,
     and a note saying so for each."""
-    import dataclasses
+    from ..values import replace
 
     if machine.rocm is None:
         return machine, []
@@ -187,8 +187,8 @@ def infer_missing(machine: Machine) -> tuple[Machine, list[str]]:
             "table); rocminfo would confirm"
         )
         gpus.append(
-            dataclasses.replace(gpu, gfx=gfx, sources={**gpu.sources, "gfx": "inferred from name"})
+            replace(gpu, gfx=gfx, sources={**gpu.sources, "gfx": "inferred from name"})
         )
-    return dataclasses.replace(
-        machine, rocm=dataclasses.replace(machine.rocm, gpus=tuple(gpus))
+    return replace(
+        machine, rocm=replace(machine.rocm, gpus=tuple(gpus))
     ), notes

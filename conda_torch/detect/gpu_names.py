@@ -9,8 +9,9 @@ The capture readers never use this module.
 
 from __future__ import annotations
 
-import dataclasses
 import re
+
+from ..values import replace
 
 TYPE_CHECKING = False  # as typing.TYPE_CHECKING, without importing typing (DESIGN.md)
 if TYPE_CHECKING:
@@ -146,7 +147,7 @@ def infer_compute_capability(name: str | None) -> str | None:
 def infer_missing(machine: Machine) -> Machine:
     """A copy of ``machine``: NVIDIA GPUs with no read compute capability get an inferred one."""
     if machine.nvidia is None:
-        return dataclasses.replace(machine)
+        return replace(machine)
     gpus: list[GPU] = []
     for gpu in machine.nvidia.gpus:
         cc = None if gpu.compute_capability else infer_compute_capability(gpu.name)
@@ -154,13 +155,13 @@ def infer_missing(machine: Machine) -> Machine:
             gpus.append(gpu)
             continue
         gpus.append(
-            dataclasses.replace(
+            replace(
                 gpu,
                 compute_capability=cc,
                 compute_capability_inferred=True,
                 sources={**gpu.sources, "compute_capability": INFERRED_SOURCE},
             )
         )
-    return dataclasses.replace(
-        machine, nvidia=dataclasses.replace(machine.nvidia, gpus=tuple(gpus))
+    return replace(
+        machine, nvidia=replace(machine.nvidia, gpus=tuple(gpus))
     )

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from .venvs import site_packages
 
+
 def clean_env(**extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONNOUSERSITE")}
     env.update(extra)

@@ -27,7 +27,7 @@ import pytest
 from .paths import ROOT
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    pass
 
 #: How every skip for want of a conda begins (conftest counts them in the summary).
 NO_CONDA = "no conda found"

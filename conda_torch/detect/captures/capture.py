@@ -9,7 +9,8 @@ in a paste, wrapped over lines or not, are read with a table of patterns
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+
+from ...values import field, value_class
 
 TYPE_CHECKING = False  # as typing.TYPE_CHECKING, without importing typing (DESIGN.md)
 if TYPE_CHECKING:
@@ -203,7 +204,7 @@ def plain_line(line: str) -> str:
     return out
 
 
-@dataclass(frozen=True)
+@value_class
 class Capture:
     """A captured output, cleaned once for every parser."""
 
@@ -288,7 +289,7 @@ def message_events(
     return events
 
 
-@dataclass(frozen=True)
+@value_class
 class Kind:
     """One kind of captured input: how to recognise it and how to read it."""
 
