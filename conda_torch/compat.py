@@ -25,6 +25,7 @@ Everything here is standard library and pure: values in, a frozen verdict out.
 
 from __future__ import annotations
 
+import functools
 import re
 
 from .models import version_tuple
@@ -77,9 +78,11 @@ _ARCH_RE = re.compile(
 )
 
 
+@functools.lru_cache(maxsize=512)
 def parse_arch(entry: str) -> tuple[Arch, ...]:
     """Every :class:`Arch` one entry names: ``sm_90``, ``sm_90a``, ``compute_120``, ``9.0``,
-    ``12.0+PTX`` (SASS and PTX for 12.0), ``10.0f``. Unknown text gives ``()``."""
+    ``12.0+PTX`` (SASS and PTX for 12.0), ``10.0f``. Unknown text gives ``()``. Cached: ranking
+    reads the same few dozen entries for every build (the answer is immutable)."""
     m = _ARCH_RE.match(str(entry).strip())
     if not m:
         return ()

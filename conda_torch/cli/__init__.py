@@ -232,7 +232,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     The cyclic garbage collector is off while it runs (and restored after): one command per
     process, whose start-up (imports, value classes) would otherwise pay for collections
-    that walk every object loaded so far and find nothing to free (DESIGN.md, "Start-up time").
+    that walk every object loaded so far and find nothing to free. Run as the process's
+    command (``argv`` None: the console script, ``python -m conda_torch``), what it loaded is
+    frozen after it (:func:`gc.freeze`), so that the collection at the interpreter's exit does
+    not walk it all once more: the process ends next (DESIGN.md, "Start-up time").
     """
     import gc
 
@@ -241,6 +244,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return _main(argv)
     finally:
+        if argv is None:
+            gc.freeze()
         if collecting:
             gc.enable()
 
