@@ -49,7 +49,7 @@ if __name__ == '__main__':
 """
 
 
-def conda_torch(env: dict[str, str], *args: str) -> list[str]:
+def console_command(env: dict[str, str], *args: str) -> list[str]:
     """The command line that runs ``conda-torch ARGS`` as its console script does, written
     beside the bytecode cache of ``env`` (:func:`environ`)."""
     script = os.path.join(os.path.dirname(env["PYTHONPYCACHEPREFIX"]), "conda-torch")

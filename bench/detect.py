@@ -4,9 +4,9 @@
 
 1. Live detection in-process (cache cleared before every call): median ms; target < 5 ms on a
    machine without an NVIDIA driver, where no subprocess may start (counted with an audit hook).
-2. The whole ``conda-torch detect`` process (its console script: ``_pairs.conda_torch``), and
-   with ``--json``, against ``python -c pass`` of the same interpreter, in alternating pairs (``bench/_pairs.py``): the
-   median of the per-pair ratios and its spread; target at most 3x.
+2. The whole ``conda-torch detect`` process (its console script: ``_pairs.console_command``),
+   and with ``--json``, against ``python -c pass`` of the same interpreter, in alternating pairs
+   (``bench/_pairs.py``): the median of the per-pair ratios and its spread; target at most 3x.
 3. Where ``nvidia-smi`` exists: detection without nvidia-smi against one
    ``nvidia-smi --query-gpu`` call, side by side; target at most 0.5x. Measured twice: repeated
    in this process (before each timed call ``clear_cache()`` releases the NVML initialisation
@@ -30,7 +30,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from _pairs import conda_torch, environ, heading, pairs  # noqa: E402
+from _pairs import console_command, environ, heading, pairs  # noqa: E402
 
 TARGET = 3.0
 
@@ -100,14 +100,14 @@ def main() -> int:
     env = environ()
     whole = pairs(
         "conda-torch detect",
-        conda_torch(env, "detect"),
+        console_command(env, "detect"),
         runs=runs,
         target=TARGET,
         env=env,
     )
     whole_json = pairs(
         "conda-torch detect --json",
-        conda_torch(env, "detect", "--json"),
+        console_command(env, "detect", "--json"),
         runs=runs,
         target=TARGET,
         env=env,

@@ -18,7 +18,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _pairs import ROOT, conda_torch, environ, heading, pairs  # noqa: E402
+from _pairs import ROOT, console_command, environ, heading, pairs
 
 FIXTURE = ROOT / "tests/data/fixtures/nvidia-smi/h100-80gb-hbm3-580.159.04-cuda13.0-vm.txt"
 TARGET = 6.0
@@ -38,8 +38,8 @@ def main() -> int:
         )
         env = environ(tmp)
         cases = {
-            "generate -o - (live detection)": conda_torch(env, "generate", "-o", "-"),
-            "generate --from nvidia-smi capture -o -": conda_torch(
+            "generate -o - (live detection)": console_command(env, "generate", "-o", "-"),
+            "generate --from nvidia-smi capture -o -": console_command(
                 env, "generate", "--from", str(capture), "--platform", "linux-64", "-o", "-"
             ),
         }

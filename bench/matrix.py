@@ -23,7 +23,7 @@ import sys
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from _pairs import conda_torch, environ, heading, pairs  # noqa: E402
+from _pairs import console_command, environ, heading, pairs  # noqa: E402
 
 TARGET = 3.0
 
@@ -58,7 +58,7 @@ def main() -> int:
     env = environ()
     whole = pairs(
         "conda-torch matrix --torch 2.9.1 --json",
-        conda_torch(env, "matrix", "--torch", "2.9.1", "--json"),
+        console_command(env, "matrix", "--torch", "2.9.1", "--json"),
         runs=opts.runs,
         target=TARGET,
         env=env,

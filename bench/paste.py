@@ -4,8 +4,10 @@
 
 N alternating pairs (default 15) against ``python -c pass`` of the same interpreter, after one
 warm-up of each (``bench/_pairs.py``); the figure is the median of the N per-pair ratios, with
-their spread, so a burst of load on a shared machine moves both halves of a pair. The paste is a real one from tests/data/reports (a partial
-collect_env with torch's driver warning), read from its file. Issue 13's target: at most 3x.
+their spread, so a burst of load on a shared machine moves both halves of a pair. The command is
+the ``conda-torch`` console script (``_pairs.console_command``). The paste is a real one from
+tests/data/reports (a partial collect_env with torch's driver warning), read from its file.
+Target (issues 12 and 13): at most 3x.
 ``--check`` exits 1 above it.
 
 It also times, in this process, the parts of one diagnosis (imports, reading, the checks), so a
@@ -24,7 +26,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _pairs import ROOT, conda_torch, environ, heading, pairs  # noqa: E402
+from _pairs import ROOT, console_command, environ, heading, pairs
 
 REPORT = (
     ROOT
@@ -68,7 +70,7 @@ def main() -> int:
     folder = tempfile.mkdtemp(prefix="conda-torch-bench-paste-")
     paste = _paste(folder)
     env = environ(folder)
-    cmd = conda_torch(env, "doctor", "--from", paste)
+    cmd = console_command(env, "doctor", "--from", paste)
     whole = pairs(
         "conda-torch doctor --from PASTE", cmd, runs=opts.runs, target=TARGET, env=env, codes=(0, 1)
     )

@@ -34,7 +34,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _pairs import environ, wall_ms  # noqa: E402
+from _pairs import environ, wall_ms
 
 
 def main() -> int:
