@@ -720,7 +720,9 @@ def make_plan(
 
 #: GPUs that exist only beside an Arm CPU: Grace Hopper / Grace Blackwell superchips, DGX
 #: Spark's GB10, Jetson modules (their nvidia-smi reports "Orin (nvgpu)").
-AARCH64_GPUS: Final = re.compile(r"\b(GH200|GB200|GB300|GB10|Jetson|Orin|Xavier|Thor|Tegra)\b", re.I)
+AARCH64_GPUS: Final = re.compile(
+    r"\b(GH200|GB200|GB300|GB10|Jetson|Orin|Xavier|Thor|Tegra)\b", re.I
+)
 
 
 def target_platform(machine: Machine) -> tuple[str | None, str | None]:
@@ -948,7 +950,9 @@ def _why_not_conda_forge(
     else:
         text = f"conda-forge has no torch {chosen.torch} build for {subdir}"
     whole = [
-        v for v in cf if v.accepted and not v.reasons and not missing_companions(v.candidate, wanted)
+        v
+        for v in cf
+        if v.accepted and not v.reasons and not missing_companions(v.candidate, wanted)
     ]
     partial = [v for v in cf if v.accepted and not v.reasons]
     if whole:

@@ -283,7 +283,9 @@ def plan_to_envspec(plan: Plan) -> EnvSpec:
             comments[d] = f"CUDA {d.split('=')[-1]} runtime from {src}"
         elif n == "__cuda":
             need = d.split(">=", 1)[-1]
-            what, override = (f"CUDA {need}", need) if "." in need else (f"CUDA {need}.x", f"{need}.0")
+            what, override = (
+                (f"CUDA {need}", need) if "." in need else (f"CUDA {need}.x", f"{need}.0")
+            )
             comments[d] = (
                 f"an NVIDIA driver for {what} (CONDA_OVERRIDE_CUDA={override} solves without one)"
             )
