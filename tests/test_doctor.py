@@ -490,8 +490,7 @@ def test_conda_env_with_pypi_torchvision_and_all(condabox, tmp_path: Path) -> No
     env = condabox.create(envs / "doctor-broken", f"python={PY}", "pytorch", "alpha", env=environ)
     condabox.create(envs / "doctor-plain", f"python={PY}", "alpha", env=environ)
     # the user's `pip install torchvision` into the conda environment
-    pip_args = ["install", "-q", "--ignore-installed", "--no-deps", "--prefix", str(env)]
-    run([str(BASE_PYTHON), "-m", "pip", *pip_args, f"torchvision=={TORCHVISION}"], env=environ)
+    condabox.pip_install_into(env, f"torchvision=={TORCHVISION}")
     proc = condabox.torch_cli("doctor", "-n", "doctor-broken", env=environ)
     assert proc.returncode == 1, proc.stdout + proc.stderr
     assert "torchvision::nms does not exist" in proc.stdout

@@ -239,10 +239,14 @@ class CondaBox:
         return prefix
 
     def pip_install_into(self, prefix: Path, *requirements: str) -> None:
-        """``pip install --prefix`` into an environment, as a user breaking it would."""
+        """``pip install`` into an environment's site-packages, as a user breaking it would.
+
+        ``--target``, not ``--prefix``: a distribution's Python (Debian's ``/usr/bin/python3``)
+        may put a ``--prefix`` install under ``local/lib/python3.X/dist-packages``, where the
+        environment's Python never looks."""
         run(
-            [str(BASE_PYTHON), "-m", "pip", "install", "-q", "--ignore-installed", "--no-deps",
-             "--prefix", str(prefix), *requirements],
+            [str(BASE_PYTHON), "-m", "pip", "install", "-q", "--no-deps", "--target",
+             str(site_packages(prefix)), *requirements],
             env=self.environ(),
         )  # fmt: skip
 
