@@ -100,9 +100,8 @@ def field(
 def value_class(
     cls: type[T] | None = None, /, *, frozen: bool = True, order: bool = False
 ) -> Any:
-    """Make ``cls`` a value class: ``@value_class``, ``@value_class(order=True)``,
-    ``@value_class(frozen=False)``
-    (a mutable record, unhashable like a mutable dataclass)."""
+    """Make ``cls`` a value class: ``@value_class``, ``@value_class(order=True)``, or
+    ``@value_class(frozen=False)`` (a mutable record, unhashable like a mutable dataclass)."""
 
     def wrap(cls: type[T]) -> type[T]:
         return _build(cls, frozen=frozen, order=order)
