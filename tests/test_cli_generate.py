@@ -281,7 +281,8 @@ def test_generated_files_load_with_condas_reader(tmp_path, capsys):
 
 
 def test_process_runs_stand_alone(tmp_path):
-    """``python -m conda_torch generate ... -o -`` as a process (what bench/generate.py times)."""
+    """``python -m conda_torch generate ... -o -`` as a process (bench/generate.py times the
+    same command through the ``conda-torch`` console script)."""
     args = machine_args(tmp_path, "rtx5090")
     proc = cli("generate", *args, "-o", "-", timeout=120)
     assert proc.returncode == 0, proc.stderr

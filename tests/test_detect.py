@@ -79,7 +79,7 @@ def test_live_cpu_only_picture_says_why():
 
 
 _CHILD = r"""
-import json, sys, time
+import json, sys
 before = set(sys.modules)
 events = []
 def hook(event, args):
@@ -89,16 +89,11 @@ def hook(event, args):
 sys.addaudithook(hook)
 from conda_torch import detect as det
 det.detect(environ={})  # first call pays for lazy imports
-times = []
-for _ in range(7):
-    det.clear_cache()
-    t = time.perf_counter()
-    m = det.detect(environ={})
-    times.append((time.perf_counter() - t) * 1000)
+det.clear_cache()
+m = det.detect(environ={})
 heavy = [name for name in ("ctypes", "subprocess", "threading", "ruamel.yaml", "packaging", "conda")
          if name in sys.modules and name not in before]
-print(json.dumps({"events": events, "ms": sorted(times)[3], "heavy": heavy,
-                  "subdir": m.platform.subdir}))
+print(json.dumps({"events": events, "heavy": heavy, "subdir": m.platform.subdir}))
 """
 
 
@@ -120,8 +115,7 @@ def test_live_detection_starts_no_process_and_loads_no_library():
     assert out["events"] == []
     assert out["heavy"] == []
     assert out["subdir"] == expected_subdir()
-    # Issue 2 asks for < 5 ms (bench/detect.py measures it); a loaded CI runner gets slack.
-    assert out["ms"] < 25
+    # its time (issue 2: < 5 ms) is bench/detect.py's to measure: no timed assertion here
 
 
 # -- live probes on files built from real captures ------------------------------------------
