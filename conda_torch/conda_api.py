@@ -31,8 +31,8 @@ import re
 from functools import lru_cache
 from pathlib import Path
 
-from .envfile import conda_name
 from .prefix import is_conda_env
+from .specs import conda_name
 from .values import value_class
 
 

@@ -40,7 +40,7 @@ from .exceptions import (
     os_error_reason,
     read_input_bytes,
 )
-from .specs import InvalidSpec, version_matches
+from .specs import CONDA_SPEC_NAME, InvalidSpec, conda_name, pip_name, version_matches
 from .values import value_class
 
 TYPE_CHECKING = False  # as typing.TYPE_CHECKING, without importing typing (DESIGN.md)
@@ -60,8 +60,6 @@ PYTORCH_INDEX_HOST: Final = "download.pytorch.org"
 HEADER_START: Final = re.compile(r"^# (Generated|Specialized) by conda-torch\b")
 HEADER_END: Final = "# -- end of conda-torch header --"
 
-_NAME = re.compile(r"^\s*(?:[^\s:]+::)?(?P<name>[A-Za-z0-9_][A-Za-z0-9_.\-]*)")
-_PIP_NAME = re.compile(r"^\s*(?P<name>[A-Za-z0-9][A-Za-z0-9_.\-]*)")
 _PIP_OPTION = re.compile(
     r"^\s*(?P<opt>--index-url|--extra-index-url|--find-links|-i|-f)(?:\s*=\s*|\s+)(?P<url>\S+)"
 )
@@ -534,20 +532,6 @@ def _guess_indent(text: str) -> tuple[int, int, int]:
 # -- spec strings ------------------------------------------------------------------------------
 
 
-def conda_name(spec: str) -> str | None:
-    """The package name of a conda MatchSpec string (``conda-forge::pytorch>=2`` -> pytorch)."""
-    m = _NAME.match(spec)
-    return m.group("name").lower() if m else None
-
-
-def pip_name(line: str) -> str | None:
-    """The distribution name of a pip requirement line (None for option lines)."""
-    if line.lstrip().startswith("-"):
-        return None
-    m = _PIP_NAME.match(line)
-    return re.sub(r"[-_.]+", "-", m.group("name")).lower() if m else None
-
-
 def is_torch_index_line(line: str) -> bool:
     """Whether a pip line is an index/find-links option pointing at the PyTorch index."""
     m = _PIP_OPTION.match(line)
@@ -561,7 +545,7 @@ def is_index_option(line: str) -> bool:
 
 def conda_version_spec(spec: str) -> str | None:
     """The version part of a conda MatchSpec string (``pytorch=2.5=*cuda*`` -> ``=2.5``)."""
-    m = _NAME.match(spec)
+    m = CONDA_SPEC_NAME.match(spec)
     if not m:
         return None
     rest = spec[m.end() :].strip()

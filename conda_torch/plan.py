@@ -27,11 +27,11 @@ import re
 
 from . import __version__
 from .constants import COMPANIONS, CONDA_OVERRIDE_CUDA
-from .envfile import conda_name, pip_name
 from .exceptions import CondaTorchValueError, IncompatibleError, suggest
 from .machine import GPU, AppleInfo, Machine, NvidiaInfo, PlatformInfo
 from .matrix import load as load_matrix
 from .models import Backend, Subdir, version_tuple
+from .specs import conda_name, pip_name
 from .values import field, fields, is_value, replace, value_class
 
 TYPE_CHECKING = False  # as typing.TYPE_CHECKING, without importing typing (DESIGN.md)

@@ -166,7 +166,8 @@ def add_extras(text: str, extras: Extras) -> tuple[str, tuple[str, ...]]:
     """``text`` with ``extras`` added where the file does not name them yet; what was added."""
     from ruamel.yaml.comments import CommentedMap, CommentedSeq
 
-    from .envfile import conda_name, loads, pip_name
+    from .envfile import loads
+    from .specs import conda_name, pip_name
 
     doc = loads(text, "<recreate>")
     deps = doc.dependencies
@@ -594,7 +595,8 @@ def _asked_torch(hist: Mapping[str, str]) -> str | None:
 
 def _not_in_file(prefix: str, inv: Inventory, text: str) -> tuple[str, ...]:
     """The user's requests and pip packages that ``text`` (a --from file) does not name."""
-    from .envfile import conda_name, loads, pip_name
+    from .envfile import loads
+    from .specs import conda_name, pip_name
 
     doc = loads(text)
     extras = user_extras(prefix, inv, [str(c) for c in doc.data.get("channels") or ()])

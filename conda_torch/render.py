@@ -19,7 +19,8 @@ import shlex
 import textwrap
 
 from . import __version__
-from .envfile import EnvSpec, conda_name, dump
+from .envfile import EnvSpec, dump
+from .specs import conda_name
 
 TYPE_CHECKING = False  # as typing.TYPE_CHECKING, without importing typing (DESIGN.md)
 if TYPE_CHECKING:

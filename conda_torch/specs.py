@@ -447,7 +447,29 @@ def installed_matches(asked: str | None, installed: str | None) -> bool:
         return asked == have
 
 
+# -- names ---------------------------------------------------------------------------------
+
+#: The package name that starts a conda MatchSpec string, after an optional ``channel::``.
+CONDA_SPEC_NAME = re.compile(r"^\s*(?:[^\s:]+::)?(?P<name>[A-Za-z0-9_][A-Za-z0-9_.\-]*)")
+_PIP_NAME = re.compile(r"^\s*(?P<name>[A-Za-z0-9][A-Za-z0-9_.\-]*)")
+
+
+def conda_name(spec: str) -> str | None:
+    """The package name of a conda MatchSpec string (``conda-forge::pytorch>=2`` -> pytorch)."""
+    m = CONDA_SPEC_NAME.match(spec)
+    return m.group("name").lower() if m else None
+
+
+def pip_name(line: str) -> str | None:
+    """The distribution name of a pip requirement line (None for option lines)."""
+    if line.lstrip().startswith("-"):
+        return None
+    m = _PIP_NAME.match(line)
+    return re.sub(r"[-_.]+", "-", m.group("name")).lower() if m else None
+
+
 __all__ = [
-    "InvalidSpec", "VersionOrder", "VersionSpec", "compare", "conda_available",
-    "installed_matches", "package_matches", "parse_match_spec", "version_matches",
+    "CONDA_SPEC_NAME", "InvalidSpec", "VersionOrder", "VersionSpec", "compare", "conda_available",
+    "conda_name", "installed_matches", "package_matches", "parse_match_spec", "pip_name",
+    "version_matches",
 ]  # fmt: skip

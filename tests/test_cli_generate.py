@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from conda_torch import __version__, envfile
+from conda_torch import __version__, envfile, specs
 from conda_torch.cli import main
 
 from .helpers.cli import cli
@@ -51,8 +51,8 @@ def test_golden_files(tmp_path, capsys, key):
     doc = envfile.loads(out)
     deps = [d for d in doc.dependencies if isinstance(d, str)]
     assert any(d.startswith("python=3.") for d in deps)
-    pinned = [d for d in deps if envfile.conda_name(d) == "pytorch"] + [
-        p for p in (doc.pip or []) if envfile.pip_name(p) == "torch"
+    pinned = [d for d in deps if specs.conda_name(d) == "pytorch"] + [
+        p for p in (doc.pip or []) if specs.pip_name(p) == "torch"
     ]
     assert len(pinned) == 1 and any(ch.isdigit() for ch in pinned[0])
 
@@ -271,7 +271,7 @@ def test_generated_files_load_with_condas_reader(tmp_path, capsys):
     for path in paths:
         names, pip, channels, variables = seen[str(path)]
         doc = envfile.load(path)
-        want = [envfile.conda_name(d) for d in doc.dependencies if isinstance(d, str)]
+        want = [specs.conda_name(d) for d in doc.dependencies if isinstance(d, str)]
         assert [n for n in names if n in want] == [n for n in want if n in names], path.name
         assert set(want) <= set(names), path.name
         assert pip == list(doc.pip or []), path.name

@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from conda_torch import envfile
+from conda_torch import envfile, specs
 from conda_torch.envfile import EnvSpec
 from conda_torch.exceptions import (
     EnvironmentFileError,
@@ -134,7 +134,7 @@ def test_empty_dependencies_become_a_list():
     ids=lambda v: str(v),
 )
 def test_conda_spec_parts(spec, name, version):
-    assert envfile.conda_name(spec) == name
+    assert specs.conda_name(spec) == name
     assert envfile.conda_version_spec(spec) == version
 
 
@@ -149,7 +149,7 @@ def test_conda_spec_parts(spec, name, version):
     ids=["pinned", "normalized", "option", "comment"],
 )
 def test_pip_name(line, name):
-    assert envfile.pip_name(line) == name
+    assert specs.pip_name(line) == name
 
 
 @pytest.mark.parametrize(
@@ -309,7 +309,7 @@ def test_specialize_keeps_every_other_line_and_comment(h100):
     kept = [
         ln
         for ln in TEAM.splitlines()
-        if not (ln.strip().startswith("- ") and envfile.conda_name(ln.strip()[2:]) in torch_names)
+        if not (ln.strip().startswith("- ") and specs.conda_name(ln.strip()[2:]) in torch_names)
         and "download.pytorch.org" not in ln
         and ln.strip() not in ("- pytorch", "- nvidia")
     ]

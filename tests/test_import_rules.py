@@ -5,7 +5,8 @@
    (``health.py``, an adapter like the CLI) may use the public console helpers of
    ``conda_torch.cli._render`` and nothing else of it.
 2. The file format knows nothing of plans: ``envfile`` imports neither ``plan``, ``render``,
-   ``prepare`` nor ``matrix``.
+   ``prepare`` nor ``matrix``; and the planner needs no file format: ``plan`` does not import
+   ``envfile`` (a spec's package name is ``specs``'s), so a paste's fix loads no format.
 3. No import cycle among the modules: the imports that run when a module is imported (its
    top level, outside ``if TYPE_CHECKING:``) form no loop; a failure names the loop.
 """
@@ -142,6 +143,10 @@ def test_the_file_format_imports_no_planner():
     found = imports("conda_torch.envfile", top_level_only=False)
     wrong = sorted(set(NOT_FROM_ENVFILE) & found)
     assert not wrong, f"conda_torch.envfile imports {', '.join(wrong)}"
+
+
+def test_the_planner_imports_no_file_format():
+    assert "conda_torch.envfile" not in imports("conda_torch.plan", top_level_only=False)
 
 
 def _cycle(graph: dict[str, set[str]]) -> list[str] | None:

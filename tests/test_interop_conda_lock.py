@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from conda_torch import envfile
+from conda_torch import envfile, specs
 from conda_torch.cli import main
 
 from .helpers.paths import ROOT
@@ -79,7 +79,7 @@ VIRTUAL_BLOCKED = "not as it is: conda-lock fails on a virtual package"
 def _cuda_of(conda_specs: list[str]) -> str | None:
     """The CUDA the file's build is for: cuda-version, pytorch-cuda or cudatoolkit's pin."""
     for text in conda_specs:
-        if envfile.conda_name(text) in ("cuda-version", "pytorch-cuda", "cudatoolkit"):
+        if specs.conda_name(text) in ("cuda-version", "pytorch-cuda", "cudatoolkit"):
             return str(MatchSpec(text).version).rstrip("*").rstrip(".")
     return None
 
@@ -99,7 +99,7 @@ def _check(path: Path) -> None:
 
     spec = parse_environment_file(path, [subdir], mapping_url=MAPPING[0])
     seen = {d.name: d for d in spec.dependencies[subdir] if d.manager == "conda"}
-    assert set(seen) == {envfile.conda_name(s) for s in conda_specs}
+    assert set(seen) == {specs.conda_name(s) for s in conda_specs}
     assert [c.url for c in spec.channels] == list(doc.data.get("channels") or [])
     for text in conda_specs:
         ours = MatchSpec(text)

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from conda_torch.detect import detect
-from conda_torch.envfile import conda_name, loads
+from conda_torch.envfile import loads
 from conda_torch.exceptions import CondaTorchValueError, IncompatibleError, UnknownPlatformError
 from conda_torch.matrix import load as load_matrix
 from conda_torch.plan import (
@@ -19,6 +19,7 @@ from conda_torch.plan import (
 from conda_torch.prepare import ALL_TARGETS
 from conda_torch.render import file_text as render
 from conda_torch.render import plan_to_envspec, target_filename
+from conda_torch.specs import conda_name
 
 from .helpers.paths import ROOT
 from .helpers.samples import MACHINES, capture_files

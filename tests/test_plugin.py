@@ -185,7 +185,8 @@ PASTE = ROOT_DIR / "tests/data/reports/driver_too_old-pytorch-112553-collect-env
 #: xml.etree (only an XML capture); platform (os.uname answers); pathlib (doctor's reading of a
 #: prefix, not a paste); fleet (only --node: conda_torch.prepare imports it there). Live
 #: detection loads no capture reader (detect.captures: only when NVML and libcuda fail), and a
-#: paste no live probe (detect.live and the probes it runs).
+#: paste no live probe (detect.live and the probes it runs), nor the file format (envfile: the
+#: fix is planned, not written).
 #: shutil (with bz2, lzma, fnmatch): argparse's formatter asks it for the terminal's width, on
 #: every add_argument (cli.help_formatter answers without it).
 LIGHT = ("dataclasses", "inspect", "ast", "dis", "tokenize", "difflib", "ruamel", "xml", "platform",
@@ -208,7 +209,7 @@ START_UP = {
     ),
     "doctor --from PASTE": (
         (*LIGHT, *NO_RANKING_IMPORTS, "conda_torch.doctor", "conda_torch.detect.live",
-         "conda_torch.detect.nvidia"),
+         "conda_torch.detect.nvidia", "conda_torch.envfile"),
         "main_doctor",
     ),
 }

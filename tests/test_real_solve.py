@@ -15,11 +15,12 @@ from typing import Any
 
 import pytest
 
-from conda_torch.envfile import conda_name, loads
+from conda_torch.envfile import loads
 from conda_torch.matrix import load as load_matrix
 from conda_torch.plan import generic_machine, make_plan
 from conda_torch.prepare import ALL_TARGETS
 from conda_torch.render import file_text as render
+from conda_torch.specs import conda_name
 
 from .helpers import standin
 from .helpers.realconda import require_conda
