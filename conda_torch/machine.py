@@ -10,7 +10,7 @@ that no input showed. :meth:`Machine.to_json` is the documented, versioned schem
 
 from __future__ import annotations
 
-from .values import field, fields, is_value, value_class
+from .values import field, fields, to_plain, value_class
 
 TYPE_CHECKING = False  # as typing.TYPE_CHECKING, without importing typing (DESIGN.md)
 if TYPE_CHECKING:
@@ -228,17 +228,8 @@ class Machine:
     def to_json(self) -> dict[str, Any]:
         from . import __version__
 
-        def conv(obj: Any) -> Any:
-            if is_value(obj):
-                return {f.name: conv(getattr(obj, f.name)) for f in fields(obj)}
-            if isinstance(obj, (list, tuple)):
-                return [conv(x) for x in obj]
-            if isinstance(obj, dict):
-                return {k: conv(v) for k, v in obj.items()}
-            return obj
-
         data = {"schema": SCHEMA, "conda_torch_version": __version__}
-        data.update(conv(self))
+        data.update(to_plain(self))
         return data
 
     @classmethod

@@ -29,7 +29,7 @@ from .constants import PIP_STACK
 from .findings import CAUSE_OF, SEVERITIES, Finding
 from .findings import FINDINGS as DOCTOR_FINDINGS
 from .models import Source, version_tuple
-from .values import value_class
+from .values import replace, value_class
 
 TYPE_CHECKING = False  # as typing.TYPE_CHECKING, without importing typing (DESIGN.md)
 if TYPE_CHECKING:
@@ -131,7 +131,6 @@ def read(items: Sequence[tuple[str, str]]) -> Reading:
     from .detect import amd_names, captures
     from .detect.gpu_names import infer_missing
     from .machine import merge
-    from .values import replace
 
     observations: list[Observation] = []
     lines: list[str] = []

@@ -32,7 +32,7 @@ from .machine import GPU, AppleInfo, Machine, NvidiaInfo, PlatformInfo
 from .matrix import load as load_matrix
 from .models import Backend, Subdir, version_tuple
 from .specs import conda_name, pip_name
-from .values import field, fields, is_value, replace, value_class
+from .values import field, replace, to_plain, value_class
 
 TYPE_CHECKING = False  # as typing.TYPE_CHECKING, without importing typing (DESIGN.md)
 if TYPE_CHECKING:
@@ -216,25 +216,17 @@ class Plan:
             "unverified": list(c.unverified),
             "sources": list(c.sources or ()),
             "request": {k: v for k, v in self.request},
-            "machine": _to_json(self.machine),
+            "machine": to_plain(self.machine),
             "why": list(self.why),
             "notes": list(self.notes),
             "warnings": list(self.warnings),
             "fallbacks": list(self.fallbacks),
-            "nodes": [_to_json(n) for n in self.nodes],
+            "nodes": [to_plain(n) for n in self.nodes],
             "bound": list(self.bound),
             "rejected": [
                 {"alternative": r.label, "reasons": list(r.reasons)} for r in self.rejected
             ],
         }
-
-
-def _to_json(obj: Any) -> Any:
-    if is_value(obj):
-        return {f.name: _to_json(getattr(obj, f.name)) for f in fields(obj)}
-    if isinstance(obj, (list, tuple)):
-        return [_to_json(x) for x in obj]
-    return obj
 
 
 def _source_name(source: Any) -> str:

@@ -14,7 +14,7 @@ The behaviour is the dataclass's, held to it case by case in ``tests/test_values
 
 from __future__ import annotations
 
-from operator import attrgetter
+from operator import attrgetter, ge, gt, le, lt
 
 TYPE_CHECKING = False  # as typing.TYPE_CHECKING, without importing typing (DESIGN.md)
 if TYPE_CHECKING:
@@ -29,7 +29,7 @@ else:
 
 
 __all__ = ["MISSING", "Field", "FrozenInstanceError", "field", "fields", "is_value", "replace",
-           "value_class"]  # fmt: skip
+           "to_plain", "value_class"]  # fmt: skip
 
 #: The attribute a value class keeps its fields in, in ``__init__``'s order.
 _FIELDS = "__value_fields__"
@@ -122,6 +122,19 @@ def is_value(obj: Any) -> bool:
     return hasattr(obj, _FIELDS)
 
 
+def to_plain(obj: Any) -> Any:
+    """``obj`` as plain data for JSON: a value becomes a dict of its fields, a list or tuple a
+    list, a dict a dict, each element converted the same way (as :func:`dataclasses.asdict`,
+    but with lists for tuples)."""
+    if is_value(obj):
+        return {f.name: to_plain(getattr(obj, f.name)) for f in fields(obj)}
+    if isinstance(obj, (list, tuple)):
+        return [to_plain(x) for x in obj]
+    if isinstance(obj, dict):
+        return {k: to_plain(v) for k, v in obj.items()}
+    return obj
+
+
 def replace(obj: T, /, **changes: Any) -> T:
     """A copy of the value ``obj`` with ``changes``, through ``__init__`` (so its checks run),
     as :func:`dataclasses.replace`."""
@@ -177,7 +190,8 @@ def _build(cls: type[T], *, frozen: bool, order: bool) -> type[T]:
         else:
             cls.__hash__ = None  # type: ignore[assignment]
     if order:
-        for name, op in (("__lt__", "lt"), ("__le__", "le"), ("__gt__", "gt"), ("__ge__", "ge")):
+        for op in (lt, le, gt, ge):
+            name = f"__{op.__name__}__"
             if name in own:
                 raise TypeError(f"cannot overwrite attribute {name} in class {cls.__name__}")
             setattr(cls, name, _order(key, op))
@@ -281,20 +295,15 @@ def _hash(key: Callable[[Any], Any]) -> Callable[[Any], int]:
     return __hash__
 
 
-def _order(key: Callable[[Any], Any], op: str) -> Callable[[Any, object], Any]:
+def _order(
+    key: Callable[[Any], Any], op: Callable[[Any, Any], Any]
+) -> Callable[[Any, object], Any]:
     def compare(self: Any, other: object) -> Any:
         if other.__class__ is not self.__class__:
             return NotImplemented
-        mine, theirs = key(self), key(other)
-        if op == "lt":
-            return mine < theirs
-        if op == "le":
-            return mine <= theirs
-        if op == "gt":
-            return mine > theirs
-        return mine >= theirs
+        return op(key(self), key(other))
 
-    compare.__name__ = f"__{op}__"
+    compare.__name__ = f"__{op.__name__}__"
     return compare
 
 

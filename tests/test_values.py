@@ -207,6 +207,16 @@ def test_definition_errors_match_dataclasses():
         values.fields(object())
 
 
+def test_to_plain_is_asdict_with_lists():
+    dc, vc = both(BODY, "Item", frozen=True)
+    args = ("a", 1, ("x", "y"))
+    kwargs = {"notes": [("n", 1)], "sources": {"s": ["t"]}}
+    expected = dataclasses.asdict(dc(*args, **kwargs))
+    expected.update(tags=["x", "y"], notes=[["n", 1]])  # tuples become lists (JSON's arrays)
+    assert values.to_plain(vc(*args, **kwargs)) == expected
+    assert values.to_plain([vc("b"), 2]) == [values.to_plain(vc("b")), 2]
+
+
 def test_replace_pickle_and_copy():
     cls = build(BODY, "values")["Item"]
     item = cls("a", 1, ("x",), notes=["n"], sources={"s": "t"})
