@@ -20,14 +20,10 @@ import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import pytest
 
 from .paths import ROOT
-
-if TYPE_CHECKING:
-    pass
 
 #: How every skip for want of a conda begins (conftest counts them in the summary).
 NO_CONDA = "no conda found"
