@@ -58,6 +58,14 @@ class Observation:
     events: list[dict[str, Any]] = field(default_factory=list)
 
     @property
+    def found(self) -> bool:
+        """Whether it holds a fact, a package or an event (notes and errors alone are not)."""
+        return bool(
+            self.platform or self.nvidia or self.rocm or self.apple or self.xpu or self.torch
+            or self.gpus or self.packages or self.events
+        )  # fmt: skip
+
+    @property
     def label(self) -> str:
         """How a fact from this observation is attributed: ``kind`` or ``kind (source)``."""
         return (

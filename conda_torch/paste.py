@@ -113,17 +113,7 @@ class Reading:
 
     @property
     def empty(self) -> bool:
-        return not any(
-            o.platform
-            or o.nvidia
-            or o.rocm
-            or o.apple
-            or o.torch
-            or o.gpus
-            or o.packages
-            or o.events
-            for o in self.observations
-        )
+        return not any(o.found for o in self.observations)
 
 
 def read(items: Sequence[tuple[str, str]]) -> Reading:
@@ -135,9 +125,9 @@ def read(items: Sequence[tuple[str, str]]) -> Reading:
     observations: list[Observation] = []
     lines: list[str] = []
     for label, text in items:
-        text = captures.bounded(text)
-        observations.extend(captures.observe(text, source=label))
-        lines.extend(captures.Capture.from_text(text).plain)
+        capture = captures.Capture.from_text(captures.bounded(text))
+        observations.extend(captures.observe_capture(capture, source=label))
+        lines.extend(capture.plain)
     ordered = captures.ranked(observations)
     machine = infer_missing(merge(ordered, mode="files", inputs=tuple(label for label, _ in items)))
     machine, notes = amd_names.infer_missing(machine)

@@ -177,7 +177,8 @@ def _build(cls: type[T], *, frozen: bool, order: bool) -> type[T]:
     all_fields = tuple(found.values())
     setattr(cls, _FIELDS, all_fields)
 
-    _set(cls, "__init__", _init(cls, all_fields, frozen))
+    _check_defaults(all_fields)
+    _set(cls, "__init__", _lazy_init(cls, all_fields, frozen))
     _set(cls, "__repr__", _repr(tuple(f.name for f in all_fields if f.repr)))
     compared = tuple(f.name for f in all_fields if f.compare)
     key = attrgetter(*compared) if compared else _no_key
@@ -218,13 +219,43 @@ def _set(cls: type, name: str, function: Callable[..., Any]) -> None:
         setattr(cls, name, function)
 
 
+def _check_defaults(all_fields: tuple[Field, ...]) -> None:
+    """Refuse, when the class is made, what its ``__init__`` could not be (as dataclasses)."""
+    defaulted = False
+    for f in all_fields:
+        if not f.init:
+            continue
+        if f.default is not MISSING or f.default_factory is not MISSING:
+            defaulted = True
+        elif defaulted:
+            raise TypeError(f"non-default argument {f.name!r} follows default argument")
+
+
+def _lazy_init(cls: type, all_fields: tuple[Field, ...], frozen: bool) -> Callable[..., None]:
+    """An ``__init__`` that compiles the class's own (:func:`_init`) on the first instance,
+    puts it in its place and calls it.
+
+    A command imports many more value classes than it makes instances of (``doctor --from``:
+    35 and 18), and compiling an ``__init__`` is most of what making a class costs.
+    """
+
+    def __init__(self: Any, *args: Any, **kwargs: Any) -> None:
+        real = cls.__dict__["__init__"]
+        if real is __init__:  # the first instance: compile, and replace this one
+            real = _init(cls, all_fields, frozen)
+            real.__qualname__ = f"{cls.__qualname__}.__init__"
+            cls.__init__ = real  # type: ignore[misc]
+        real(self, *args, **kwargs)
+
+    return __init__
+
+
 def _init(cls: type, all_fields: tuple[Field, ...], frozen: bool) -> Callable[..., None]:
     """``__init__``, compiled from source as dataclasses does (an instance costs what a
     dataclass's does), in one ``exec``."""
     names: dict[str, Any] = {"_MISSING": MISSING, "_setattr": object.__setattr__}
     params: list[str] = []
     body: list[str] = []
-    defaulted = ""
     for f in all_fields:
         if f.default is not MISSING:
             names[f"_d_{f.name}"] = f.default
@@ -233,12 +264,8 @@ def _init(cls: type, all_fields: tuple[Field, ...], frozen: bool) -> Callable[..
         if f.init:
             if f.default is not MISSING:
                 params.append(f"{f.name}=_d_{f.name}")
-                defaulted = f.name
             elif f.default_factory is not MISSING:
                 params.append(f"{f.name}=_MISSING")
-                defaulted = f.name
-            elif defaulted:
-                raise TypeError(f"non-default argument {f.name!r} follows default argument")
             else:
                 params.append(f.name)
             if f.default_factory is not MISSING:

@@ -899,14 +899,14 @@ def _negatives() -> list[str]:
 def test_other_captures_are_not_claimed(relpath: str) -> None:
     _, body = read_fixture(FIXTURES / relpath)
     capture = Capture.from_text(body)
-    assert [k.name for k in OUR_KINDS if k.recognise(capture)] == []
+    assert [k.name for k in OUR_KINDS if k.read(capture) is not None] == []
 
 
 def test_index_md_is_not_claimed() -> None:
     """INDEX.md quotes fragments of every output; prose with NVIDIA words is not a capture."""
     text = (FIXTURES / "INDEX.md").read_text(encoding="utf-8")
     capture = Capture.from_text(text)
-    claimed = [k.name for k in OUR_KINDS if k.recognise(capture)]
+    claimed = [k.name for k in OUR_KINDS if k.read(capture) is not None]
     assert claimed == []
 
 

@@ -207,6 +207,29 @@ def test_definition_errors_match_dataclasses():
         values.fields(object())
 
 
+def test_init_is_compiled_on_the_first_instance_only():
+    """A class no instance is made of compiles nothing; the first instance puts the class's own
+    ``__init__`` in place, for the class and for a subclass that inherits it."""
+    cls = build(BODY, "values", frozen=True)["Item"]
+    placeholder = cls.__dict__["__init__"]
+    assert placeholder.__qualname__.endswith("Item.__init__")
+    with pytest.raises(TypeError, match="missing 1 required positional argument: 'name'"):
+        cls()  # the first call: compiled, then refused as dataclasses refuses it
+    compiled = cls.__dict__["__init__"]
+    assert compiled is not placeholder and compiled.__code__.co_varnames[:3] == (
+        "self", "name", "size"
+    )
+    assert cls("a").size == 0 and cls.__dict__["__init__"] is compiled
+
+    plain = build(BODY, "values", frozen=True)["Item"]
+
+    class Sub(plain):
+        pass
+
+    assert Sub("b", 2).size == 2 and plain("c").name == "c"
+    assert "__init__" not in Sub.__dict__ and plain.__dict__["__init__"].__code__.co_argcount == 7
+
+
 def test_to_plain_is_asdict_with_lists():
     dc, vc = both(BODY, "Item", frozen=True)
     args = ("a", 1, ("x", "y"))

@@ -40,8 +40,8 @@ if TYPE_CHECKING:
 
 __all__ = [
     "BOUNDED_CHARS", "KINDS", "MAX_BYTES", "Capture", "Kind", "bounded", "kind_names",
-    "lazy_re", "lenient_kinds", "observe", "parse_file", "parse_text", "plain_line", "ranked",
-    "read_capture",
+    "lazy_re", "lenient_kinds", "observe", "observe_capture", "parse_file", "parse_text",
+    "plain_line", "ranked", "read_capture",
 ]  # fmt: skip
 
 #: Every kind of capture, in the order they are tried (the one registry: a new reader module
@@ -132,11 +132,15 @@ def bounded(text: str) -> str:
 def observe(text: str, source: str = "") -> list[Observation]:
     """Observations from one captured output or paste, most authoritative first; ``[]`` when no
     kind claims it. A large text is read through :func:`bounded`."""
-    capture = Capture.from_text(bounded(text))
+    return observe_capture(Capture.from_text(bounded(text)), source)
+
+
+def observe_capture(capture: Capture, source: str = "") -> list[Observation]:
+    """:func:`observe` of a capture already cleaned."""
     found: list[tuple[int, Observation]] = []
     for kind in KINDS:
-        if kind.recognise(capture):
-            obs = kind.parse(capture)
+        obs = kind.read(capture)
+        if obs is not None:
             obs.source = source
             found.append((kind.rank, obs))
     found.sort(key=lambda item: item[0])

@@ -43,30 +43,52 @@ class LazyPattern:
         """Whether ``text`` cannot match: not compiled yet and without the required literal."""
         if self._compiled is not None or not isinstance(text, str):
             return False
-        if self._literals is None:
-            self._literals = required_literals(*self._args)
-        return bool(self._literals) and not any(t in text for t in self._literals)
+        literals = self._literals
+        if literals is None:
+            literals = self._literals = required_literals(*self._args)
+        for literal in literals:
+            if literal in text:
+                return False
+        return bool(literals)
 
-    def search(self, string: str, *args: int) -> re.Match[str] | None:
-        return None if self._absent(string) else self.__getattr__("search")(string, *args)
-
-    def match(self, string: str, *args: int) -> re.Match[str] | None:
-        return None if self._absent(string) else self.__getattr__("match")(string, *args)
-
-    def fullmatch(self, string: str, *args: int) -> re.Match[str] | None:
-        return None if self._absent(string) else self.__getattr__("fullmatch")(string, *args)
-
-    def finditer(self, string: str, *args: int) -> Iterator[re.Match[str]]:
-        return iter(()) if self._absent(string) else self.__getattr__("finditer")(string, *args)
-
-    def findall(self, string: str, *args: int) -> list[Any]:
-        return [] if self._absent(string) else self.__getattr__("findall")(string, *args)
-
-    def __getattr__(self, name: str) -> Any:
+    def _compile(self) -> re.Pattern[str]:
         compiled = self._compiled
         if compiled is None:
             compiled = self._compiled = re.compile(*self._args)
-        return getattr(compiled, name)
+        return compiled
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._compile(), name)
+
+
+def _lazy_method(name: str, nothing: Callable[[], Any]) -> Callable[..., Any]:
+    """:class:`LazyPattern`'s ``name``: ``nothing()`` where the text lacks every required
+    literal, else the compiled pattern's method (straight away once compiled: a reader calls
+    these once per line of a paste)."""
+    method = getattr(re.Pattern, name)
+
+    def call(self: LazyPattern, string: str, *args: int) -> Any:
+        compiled = self._compiled
+        if compiled is None:
+            if self._absent(string):
+                return nothing()
+            compiled = self._compile()
+        return method(compiled, string, *args)
+
+    call.__name__ = call.__qualname__ = name
+    return call
+
+
+def _none() -> None:
+    return None
+
+
+for _name, _nothing in (
+    ("search", _none), ("match", _none), ("fullmatch", _none), ("finditer", lambda: iter(())),
+    ("findall", list),
+):  # fmt: skip
+    setattr(LazyPattern, _name, _lazy_method(_name, _nothing))
+del _name, _nothing
 
 
 def required_literals(pattern: str, flags: int = 0) -> tuple[str, ...]:
@@ -295,10 +317,20 @@ class Kind:
 
     #: The input kind, as shown to users ("nvidia-smi", "nvidia-smi -q", "rocminfo", ...).
     name: str
-    recognise: Callable[[Capture], bool]
+    #: Whether a capture is this kind's; ``None``: the kind reads every capture and claims it
+    #: when what it read holds a fact, package or event (``Observation.found``), as a lenient
+    #: reader's recognising is its reading (one pass, not two).
+    recognise: Callable[[Capture], bool] | None
     parse: Callable[[Capture], Observation]
     #: Lower ranks are more authoritative and win when two inputs disagree.
     rank: int = 50
     #: A reader of pasted reports (facts found anywhere in mixed text), not of one command's
     #: whole output: ``detect`` says so in a note.
     lenient: bool = False
+
+    def read(self, capture: Capture) -> Observation | None:
+        """What this kind reads from ``capture``; None where the capture is not this kind's."""
+        if self.recognise is None:
+            obs = self.parse(capture)
+            return obs if obs.found else None
+        return self.parse(capture) if self.recognise(capture) else None

@@ -310,9 +310,4 @@ def _finish(obs: Observation) -> None:
         obs.evidence["platform.subdir"] = obs.evidence.get("platform.machine", "")
 
 
-def _recognise(capture: Capture) -> bool:
-    obs = _scan(capture)
-    return bool(obs.platform or obs.torch or obs.nvidia or obs.gpus or obs.apple)
-
-
-KINDS: tuple[Kind, ...] = (Kind("paste context", _recognise, _scan, rank=90, lenient=True),)
+KINDS: tuple[Kind, ...] = (Kind("paste context", None, _scan, rank=90, lenient=True),)

@@ -238,10 +238,6 @@ def scan(capture: Capture) -> list[dict[str, Any]]:
     return events
 
 
-def _recognise(capture: Capture) -> bool:
-    return bool(scan(capture))
-
-
 def _put(obs: Observation, facts: dict[str, Any], line: str) -> None:
     for key, value in facts.items():
         if key not in obs.platform:
@@ -281,4 +277,4 @@ def _parse(capture: Capture) -> Observation:
     return obs
 
 
-KINDS: tuple[Kind, ...] = (Kind("installer output", _recognise, _parse, rank=50, lenient=True),)
+KINDS: tuple[Kind, ...] = (Kind("installer output", None, _parse, rank=50, lenient=True),)

@@ -310,10 +310,6 @@ def _plan_row(line: str) -> dict[str, Any] | None:
     )
 
 
-def _recognise(capture: Capture) -> bool:
-    return bool(scan(capture))
-
-
 def carried(package: dict[str, Any]) -> str:
     """The pip distribution a listed package puts on ``sys.path`` (``pytorch`` -> ``torch``)."""
     return CARRIES.get(package["name"], package["name"])
@@ -374,4 +370,4 @@ def _parse(capture: Capture) -> Observation:
     return obs
 
 
-KINDS: tuple[Kind, ...] = (Kind("package listing", _recognise, _parse, rank=45, lenient=True),)
+KINDS: tuple[Kind, ...] = (Kind("package listing", None, _parse, rank=45, lenient=True),)

@@ -313,10 +313,6 @@ def scan(capture: Capture) -> list[dict[str, Any]]:
     return events
 
 
-def _recognise(capture: Capture) -> bool:
-    return bool(scan(capture))
-
-
 def _facts(obs: Observation) -> None:
     torch, ev = obs.torch, obs.evidence
     gpus: dict[int, dict[str, Any]] = {}
@@ -428,4 +424,4 @@ def _parse(capture: Capture) -> Observation:
     return obs
 
 
-KINDS: tuple[Kind, ...] = (Kind("torch messages", _recognise, _parse, rank=36, lenient=True),)
+KINDS: tuple[Kind, ...] = (Kind("torch messages", None, _parse, rank=36, lenient=True),)
