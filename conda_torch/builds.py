@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 
 from .constants import DEFAULTS_CHANNELS
+from .patterns import lazy_re
 from .values import value_class
 
 TYPE_CHECKING = False  # as typing.TYPE_CHECKING, without importing typing (DESIGN.md)
@@ -25,8 +26,8 @@ __all__ = [
     "pip_build",
 ]
 
-_CUDA_IN_BUILD = re.compile(r"(?<![a-z])(?:cuda|cu)(\d+)(?:\.(\d+))?", re.I)
-_ROCM_IN_BUILD = re.compile(r"rocm(\d+(?:\.\d+)*)", re.I)
+_CUDA_IN_BUILD = lazy_re(r"(?<![a-z])(?:cuda|cu)(\d+)(?:\.(\d+))?", re.I)
+_ROCM_IN_BUILD = lazy_re(r"rocm(\d+(?:\.\d+)*)", re.I)
 
 
 def normalize(name: str) -> str:

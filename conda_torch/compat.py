@@ -29,6 +29,7 @@ import functools
 import re
 
 from .models import version_tuple
+from .patterns import lazy_re
 from .values import value_class
 
 TYPE_CHECKING = False  # as typing.TYPE_CHECKING, without importing typing (DESIGN.md)
@@ -71,7 +72,7 @@ class Arch:
         return f"{self.kind}_{self.major}{self.minor}{self.suffix}"
 
 
-_ARCH_RE = re.compile(
+_ARCH_RE = lazy_re(
     r"^(?:(?P<kind>sm|compute)_(?P<digits>\d{2,3})(?P<sfx>[af]?)"
     r"|(?P<major>\d+)\.(?P<minor>\d)(?P<dsfx>[af]?)(?P<ptx>\+PTX)?)$",
     re.IGNORECASE,

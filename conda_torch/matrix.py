@@ -31,6 +31,7 @@ from . import compat
 from .constants import CONDA_OVERRIDE_CUDA, SUBDIRS
 from .exceptions import CondaTorchValueError, IncompatibleError, UnknownVersionError
 from .models import Backend, Source, Subdir, version_tuple
+from .patterns import lazy_re
 from .values import field, value_class
 
 TYPE_CHECKING = False  # as typing.TYPE_CHECKING, without importing typing (DESIGN.md)
@@ -243,7 +244,7 @@ def _public(version: str) -> str:
     return str(version).strip().split("+", 1)[0]
 
 
-_ISO_DAY = re.compile(r"(\d{4})-(\d{2})-(\d{2})")
+_ISO_DAY = lazy_re(r"(\d{4})-(\d{2})-(\d{2})")
 
 
 def _day(text: str) -> tuple[int, int, int]:

@@ -14,6 +14,7 @@ from enum import Enum
 
 from .constants import BACKEND_KINDS, BACKEND_WORDS, SUBDIRS
 from .exceptions import UnknownPlatformError, UnknownVersionError
+from .patterns import lazy_re
 from .values import field, value_class
 
 __all__ = ["BACKEND_KINDS", "Backend", "Release", "Source", "Subdir", "version_tuple"]
@@ -82,9 +83,9 @@ def _backend_error(raw: str) -> UnknownVersionError:
     )
 
 
-_CU = re.compile(r"^cu(\d{2,3})$")
-_CUDA = re.compile(r"^cuda(?:[=\s_-]*(\d+(?:\.\d+)?))?$")
-_ROCM = re.compile(r"^rocm(?:[=\s_-]*(\d+(?:\.\d+){1,2}))?$")
+_CU = lazy_re(r"^cu(\d{2,3})$")
+_CUDA = lazy_re(r"^cuda(?:[=\s_-]*(\d+(?:\.\d+)?))?$")
+_ROCM = lazy_re(r"^rocm(?:[=\s_-]*(\d+(?:\.\d+){1,2}))?$")
 
 
 @value_class
@@ -284,7 +285,7 @@ def channel_name(raw: str) -> str:
 
 # -- Release ------------------------------------------------------------------------------
 
-_PUBLIC = re.compile(r"^v?(\d+(?:\.\d+)*)((?:a|b|rc|\.dev|\.post)\d*)*$")
+_PUBLIC = lazy_re(r"^v?(\d+(?:\.\d+)*)((?:a|b|rc|\.dev|\.post)\d*)*$")
 
 
 @value_class(order=True)

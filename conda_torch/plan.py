@@ -31,6 +31,7 @@ from .exceptions import CondaTorchValueError, IncompatibleError, suggest
 from .machine import GPU, AppleInfo, Machine, NvidiaInfo, PlatformInfo
 from .matrix import load as load_matrix
 from .models import Backend, Subdir, version_tuple
+from .patterns import lazy_re
 from .specs import conda_name, pip_name
 from .values import field, replace, to_plain, value_class
 
@@ -712,7 +713,7 @@ def make_plan(
 
 #: GPUs that exist only beside an Arm CPU: Grace Hopper / Grace Blackwell superchips, DGX
 #: Spark's GB10, Jetson modules (their nvidia-smi reports "Orin (nvgpu)").
-AARCH64_GPUS: Final = re.compile(
+AARCH64_GPUS: Final = lazy_re(
     r"\b(GH200|GB200|GB300|GB10|Jetson|Orin|Xavier|Thor|Tegra)\b", re.I
 )
 

@@ -38,6 +38,8 @@ import functools
 import re
 from itertools import zip_longest
 
+from .patterns import lazy_re
+
 TYPE_CHECKING = False  # as typing.TYPE_CHECKING, without importing typing (DESIGN.md)
 if TYPE_CHECKING:
     from typing import Any
@@ -72,8 +74,8 @@ def conda_available() -> bool:
 # the stand-alone implementation
 
 
-_ALLOWED = re.compile(r"^[*.+!_0-9a-z]+$")
-_RUNS = re.compile(r"[0-9]+|[*]+|[^0-9*]+")
+_ALLOWED = lazy_re(r"^[*.+!_0-9a-z]+$")
+_RUNS = lazy_re(r"[0-9]+|[*]+|[^0-9*]+")
 
 
 def _components(part: str, source: str) -> list[Any]:
@@ -188,9 +190,9 @@ class VersionOrder:
         return mine_last == want
 
 
-_RELATION = re.compile(r"^(=|==|!=|<=|>=|<|>|~=)(?![=<>!~])(\S+)$")
-_TREE_CHARS = re.compile(r".*[()|,^$]")
-_TOKENS = re.compile(r"\s*\^[^$]*[$]|\s*[()|,]|[^()|,]+")
+_RELATION = lazy_re(r"^(=|==|!=|<=|>=|<|>|~=)(?![=<>!~])(\S+)$")
+_TREE_CHARS = lazy_re(r".*[()|,^$]")
+_TOKENS = lazy_re(r"\s*\^[^$]*[$]|\s*[()|,]|[^()|,]+")
 
 
 def _compatible(have: VersionOrder, want: VersionOrder) -> bool:
@@ -307,10 +309,10 @@ class VersionSpec:
         return bool(_OPERATORS[self._op](VersionOrder(str(version)), self._want))
 
 
-_BRACKETS = re.compile(r".*(?:(\[.*\]))")
-_BRACKET_KV = re.compile(r"([a-zA-Z0-9_-]+?)=([\"']?)([^'\"]*?)(\2)(?:[, ]|$)")
-_NAME_REST = re.compile(r"([^ =<>!~]+)?([><!=~ ].+)?")
-_VERSION_BUILD = re.compile(r"((?:.+?)[^><!,|]?)(?:(?<![=!|,<>~])(?:[ =])([^-=,|<>~]+?))?$")
+_BRACKETS = lazy_re(r".*(?:(\[.*\]))")
+_BRACKET_KV = lazy_re(r"([a-zA-Z0-9_-]+?)=([\"']?)([^'\"]*?)(\2)(?:[, ]|$)")
+_NAME_REST = lazy_re(r"([^ =<>!~]+)?([><!=~ ].+)?")
+_VERSION_BUILD = lazy_re(r"((?:.+?)[^><!,|]?)(?:(?<![=!|,<>~])(?:[ =])([^-=,|<>~]+?))?$")
 
 
 def _sanitize(version: str, build: str | None) -> str:
@@ -450,8 +452,8 @@ def installed_matches(asked: str | None, installed: str | None) -> bool:
 # -- names ---------------------------------------------------------------------------------
 
 #: The package name that starts a conda MatchSpec string, after an optional ``channel::``.
-CONDA_SPEC_NAME = re.compile(r"^\s*(?:[^\s:]+::)?(?P<name>[A-Za-z0-9_][A-Za-z0-9_.\-]*)")
-_PIP_NAME = re.compile(r"^\s*(?P<name>[A-Za-z0-9][A-Za-z0-9_.\-]*)")
+CONDA_SPEC_NAME = lazy_re(r"^\s*(?:[^\s:]+::)?(?P<name>[A-Za-z0-9_][A-Za-z0-9_.\-]*)")
+_PIP_NAME = lazy_re(r"^\s*(?P<name>[A-Za-z0-9][A-Za-z0-9_.\-]*)")
 
 
 def conda_name(spec: str) -> str | None:

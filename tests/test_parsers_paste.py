@@ -301,16 +301,17 @@ def test_lenient_kinds_are_marked() -> None:
     assert Capture.from_text("a\r\nb").plain == ("a", "b")
 
 
-# -- the literal pre-check of a capture pattern (capture.LazyPattern) ----------------------------
+# -- the literal pre-check of a lazy pattern (patterns.LazyPattern) -------------------------------
 
 
 def _parser_patterns() -> list[tuple[str, object]]:
-    """Every LazyPattern the parser modules hold, at their top level or in their tables."""
+    """Every LazyPattern the parser modules (and the library modules that keep patterns at
+    their top level) hold, at their top level or in their tables."""
     import importlib
     import pkgutil
 
     from conda_torch.detect import captures
-    from conda_torch.detect.captures.capture import LazyPattern
+    from conda_torch.patterns import LazyPattern
 
     found: list[tuple[str, object]] = []
 
@@ -325,7 +326,8 @@ def _parser_patterns() -> list[tuple[str, object]]:
                 walk(f"{where}[{key!r}]", item, depth + 1)
 
     modules = [f"{captures.__name__}.{m.name}" for m in pkgutil.iter_modules(captures.__path__)]
-    for name in (captures.__name__, *modules):
+    library = [f"conda_torch.{m}" for m in ("models", "specs", "builds", "compat", "matrix", "plan")]
+    for name in (captures.__name__, *modules, *library):
         module = importlib.import_module(name)
         for attr, value in vars(module).items():
             walk(f"{name}.{attr}", value)
@@ -335,7 +337,7 @@ def _parser_patterns() -> list[tuple[str, object]]:
 def test_literal_pre_check_never_hides_a_match():
     """A pattern not compiled yet answers "no match" for a text without any of its required
     literals: every match of every parser pattern in every capture and report contains one."""
-    from conda_torch.detect.captures.capture import required_literals
+    from conda_torch.patterns import required_literals
 
     texts = [p.read_text(encoding="utf-8", errors="replace") for p in CAPTURES.rglob("*.txt")]
     texts += [p.read_text(encoding="utf-8", errors="replace") for p in REPORTS.rglob("*.txt")]
@@ -389,7 +391,7 @@ def test_literal_pre_check_never_hides_a_match():
     ],
 )
 def test_required_literals(pattern, flags, literals):
-    from conda_torch.detect.captures.capture import LazyPattern, required_literals
+    from conda_torch.patterns import LazyPattern, required_literals
 
     assert required_literals(pattern, flags) == literals
     lazy = LazyPattern(pattern, flags)
