@@ -5,8 +5,9 @@ typed fields, defaults, ``field(default_factory=...)``, equality, hashing, order
 ``__post_init__`` and :func:`replace`, as :mod:`dataclasses` has them. :mod:`dataclasses`
 compiles six functions per frozen class from source text when the class is created, in every
 process: the 38 classes of ``generate --from`` took 19-31 ms, on a machine where
-``python -c pass`` takes 10 ms. Here a class compiles one function (its ``__init__``, so making
-an instance costs what a dataclass's does): 6-9 ms. Equality, hashing, ordering, ``repr`` and
+``python -c pass`` takes 10 ms. Here a class compiles one function, its ``__init__`` (so making
+an instance costs what a dataclass's does), and only when its first instance is made: a
+command imports many classes it makes no instance of. Equality, hashing, ordering, ``repr`` and
 the frozen ``__setattr__`` are shared functions over the field names (``operator.attrgetter``).
 The behaviour is the dataclass's, held to it case by case in ``tests/test_values.py``
 (DESIGN.md, "Start-up time").
