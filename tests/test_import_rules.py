@@ -198,8 +198,8 @@ def test_the_cli_dispatches_by_import_statements():
 #: DESIGN.md's layers ("Layers and import rules"): a module imports from its own layer or the
 #: ones below it. Submodules of a package listed here share its layer.
 LAYERS = {
-    0: ("values", "patterns", "constants", "exceptions", "models", "machine", "compat", "findings", "specs",
-        "prefix", "settings", "procs", "_probe", "_version", ""),
+    0: ("values", "patterns", "constants", "exceptions", "models", "machine", "compat", "findings",
+        "specs", "prefix", "settings", "procs", "_probe", "_version", ""),
     1: ("detect", "builds", "inventory", "envfile", "conda_cli", "conda_api", "provenance", "via"),
     2: ("prepare", "plan", "render", "matrix", "fleet", "environments", "activation"),
     3: ("create", "recreate", "validate", "doctor", "paste", "envspec", "health"),

@@ -326,7 +326,9 @@ def _parser_patterns() -> list[tuple[str, object]]:
                 walk(f"{where}[{key!r}]", item, depth + 1)
 
     modules = [f"{captures.__name__}.{m.name}" for m in pkgutil.iter_modules(captures.__path__)]
-    library = [f"conda_torch.{m}" for m in ("models", "specs", "builds", "compat", "matrix", "plan")]
+    library = [
+        f"conda_torch.{m}" for m in ("models", "specs", "builds", "compat", "matrix", "plan")
+    ]
     for name in (captures.__name__, *modules, *library):
         module = importlib.import_module(name)
         for attr, value in vars(module).items():

@@ -2,8 +2,9 @@
 
 Each reader module declares ``KINDS``: a tuple of :class:`~.capture.Kind`; :data:`KINDS` lists
 them all, in the order they are tried. :func:`parse_text` cleans the text once (quote
-prefixes, common indentation, CRLF, trailing blanks: :class:`~.capture.Capture`), offers it to
-every kind's ``recognise``, and runs ``parse`` for each kind that claims it, so a paste that
+prefixes, common indentation, CRLF, trailing blanks: :class:`~.capture.Capture`) and offers it
+to every kind (``Kind.read``: ``recognise``, then ``parse`` for a kind that claims it; a
+lenient reader of pasted reports reads it once and claims what holds something), so a paste that
 holds several outputs (a table followed by ``nvidia-smi -L``) yields one observation per
 output. Observations come back ordered by ``Kind.rank`` (most authoritative first), ready for
 :func:`conda_torch.machine.merge`.
