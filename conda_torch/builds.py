@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 
 from .constants import DEFAULTS_CHANNELS
+from .models import normalize
 from .patterns import lazy_re
 from .values import value_class
 
@@ -28,11 +29,6 @@ __all__ = [
 
 _CUDA_IN_BUILD = lazy_re(r"(?<![a-z])(?:cuda|cu)(\d+)(?:\.(\d+))?", re.I)
 _ROCM_IN_BUILD = lazy_re(r"rocm(\d+(?:\.\d+)*)", re.I)
-
-
-def normalize(name: str) -> str:
-    """PEP 503 name: ``Torch_Vision`` -> ``torch-vision``."""
-    return re.sub(r"[-_.]+", "-", name).lower()
 
 
 @value_class

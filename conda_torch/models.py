@@ -17,7 +17,14 @@ from .exceptions import UnknownPlatformError, UnknownVersionError
 from .patterns import lazy_re
 from .values import field, value_class
 
-__all__ = ["BACKEND_KINDS", "Backend", "Release", "Source", "Subdir", "version_tuple"]
+__all__ = [
+    "BACKEND_KINDS", "Backend", "Release", "Source", "Subdir", "normalize", "version_tuple",
+]  # fmt: skip
+
+
+def normalize(name: str) -> str:
+    """A distribution's name as pip compares it (PEP 503): ``Torch_Vision`` -> ``torch-vision``."""
+    return re.sub(r"[-_.]+", "-", name).lower()
 
 
 @functools.lru_cache(maxsize=1024)  # ranking the matrix asks the same few hundred again

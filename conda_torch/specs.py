@@ -38,6 +38,7 @@ import functools
 import re
 from itertools import zip_longest
 
+from .models import normalize
 from .patterns import lazy_re
 
 TYPE_CHECKING = False  # as typing.TYPE_CHECKING, without importing typing (DESIGN.md)
@@ -467,7 +468,7 @@ def pip_name(line: str) -> str | None:
     if line.lstrip().startswith("-"):
         return None
     m = _PIP_NAME.match(line)
-    return re.sub(r"[-_.]+", "-", m.group("name")).lower() if m else None
+    return normalize(m.group("name")) if m else None
 
 
 __all__ = [

@@ -21,7 +21,7 @@ import re
 
 from ...builds import CondaRecord, PipDist, conda_build, pip_build
 from ...machine import Observation
-from ...models import channel_name
+from ...models import channel_name, normalize
 from .capture import Kind, lazy_re
 
 TYPE_CHECKING = False  # as typing.TYPE_CHECKING, without importing typing (DESIGN.md)
@@ -84,11 +84,6 @@ _BUILD = lazy_re(r"^[\w.+]+$")
 _PYTHON_IN_BUILD = lazy_re(r"(?:^|_)py(\d)\.?(\d{1,2})(?:_|h|$)")
 _PATH = lazy_re(r"^(?:/|~|[A-Za-z]:\\)")
 _SUBDIRS = ("linux-64", "linux-aarch64", "linux-ppc64le", "osx-64", "osx-arm64", "win-64")
-
-
-def normalize(name: str) -> str:
-    """PEP 503: ``Torch_Vision`` -> ``torch-vision``."""
-    return re.sub(r"[-_.]+", "-", name).lower()
 
 
 def tracked(name: str) -> bool:
