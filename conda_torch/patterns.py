@@ -39,8 +39,9 @@ class LazyPattern:
         self._literals: tuple[str, ...] | None = None
 
     def _absent(self, text: object) -> bool:
-        """Whether ``text`` cannot match: not compiled yet and without the required literal."""
-        if self._compiled is not None or not isinstance(text, str):
+        """Whether ``text`` cannot match, asked before the first compilation: it lacks every
+        required literal."""
+        if not isinstance(text, str):
             return False
         literals = self._literals
         if literals is None:

@@ -74,8 +74,7 @@ PART = "@@conda-torch-part@@"
 #: A folder (``/`` at the end) ships every module in it, not those of its sub-folders.
 DETECT_MODULES = (
     "__init__.py", "_version.py", "constants.py", "exceptions.py", "values.py", "patterns.py",
-    "machine.py",
-    "models.py", "_probe.py", "builds.py", "detect/", "detect/captures/",
+    "machine.py", "models.py", "_probe.py", "builds.py", "detect/", "detect/captures/",
 )  # fmt: skip
 #: Shipped as source only (the node compiles them if they run): the capture readers run only
 #: when NVML and libcuda both fail.
