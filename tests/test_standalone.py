@@ -1,10 +1,12 @@
 """The repository stands alone: nothing under tests/, tools/ or bench/ reads outside it.
 
 A plain ``git clone`` (or the sdist) must pass the tests with nothing beside it, so the code
-there may not name ``../shared`` (the developers' reference folder beside the checkout), an
+there may not name the developers' reference folder beside the checkout (:data:`OUTSIDE`), an
 absolute path of this machine's checkout, or a path above the repository root
 (``Path(__file__).parents[N]`` past the root, ``ROOT.parent``, ``os.path.dirname`` chains).
 A simple text scan; data under ``tests/data/`` (real captures, quoted verbatim) is not code.
+This test reads nothing outside the repository either: it spells the ways out it forbids from
+:data:`OUTSIDE`, the folder's name, and checks that the data is inside the checkout.
 """
 
 from __future__ import annotations
@@ -19,6 +21,8 @@ from .helpers.paths import FIXTURES, REFERENCE, ROOT
 if TYPE_CHECKING:
     from pathlib import Path
 
+#: The name of the developers' reference folder beside a checkout (never read from here).
+OUTSIDE = "shared"
 #: Folders whose files must not read outside the repository.
 SCANNED = ("tests", "tools", "bench")
 #: Not scanned: data files, and this test (it quotes what it forbids).
@@ -27,12 +31,12 @@ SKIPPED = ("tests/data", "tests/test_standalone.py")
 #: Fixed patterns; the depth of ``parents[N]``, ``.parent`` and ``dirname`` chains is checked
 #: against each file's own depth in :func:`outside_references`.
 FORBIDDEN = (
-    (re.compile(r"\.\./shared\b"), "../shared"),
+    (re.compile(rf"\.\./{OUTSIDE}\b"), f"../{OUTSIDE}"),
     (
-        re.compile(r"""(?<![\w-])shared/(?:fixtures|reference|conda|design|slurm|hooks)\b"""),
-        "shared/",
+        re.compile(rf"""(?<![\w-]){OUTSIDE}/(?:fixtures|reference|conda|design|slurm|hooks)\b"""),
+        f"{OUTSIDE}/",
     ),
-    (re.compile(r"""["']shared["']"""), 'a "shared" path component'),
+    (re.compile(rf"""["']{OUTSIDE}["']"""), f'a "{OUTSIDE}" path component'),
     (re.compile(r"\bROOT\w*\.parent\b"), "the repository root's parent"),
     (re.compile(r"/work/"), "an absolute path of a checkout"),
 )
@@ -95,11 +99,11 @@ def test_tests_tools_and_bench_read_nothing_outside_the_repository():
     ("line", "depth"),
     [
         # The lines this repository had before it stood alone.
-        ('FIXTURES = ROOT.parent / "shared" / "fixtures"', 1),
-        ('REFERENCE = ROOT.parent / "shared" / "reference" / "pytorch"', 1),
-        ('"""Regenerating data/matrix.json from ../shared/reference/pytorch gives the file."""', 1),
+        (f'FIXTURES = ROOT.parent / "{OUTSIDE}" / "fixtures"', 1),
+        (f'REFERENCE = ROOT.parent / "{OUTSIDE}" / "reference" / "pytorch"', 1),
+        (f'"""Regenerating data/matrix.json from ../{OUTSIDE}/reference/pytorch gives it."""', 1),
         (
-            "# facts of shared/fixtures/nvidia-smi/quadro-rtx4000x2-535.129.03-cuda12.2-with-L.txt",
+            f"# facts of {OUTSIDE}/fixtures/nvidia-smi/quadro-rtx4000x2-535.129.03-cuda12.2-L.txt",
             1,
         ),
         # Past the root in the three spellings the code uses to find it.
