@@ -186,9 +186,5 @@ def infer_missing(machine: Machine) -> tuple[Machine, list[str]]:
             f'gfx target {gfx} of "{gpu.name}" is inferred from its name (conda-torch\'s model '
             "table); rocminfo would confirm"
         )
-        gpus.append(
-            replace(gpu, gfx=gfx, sources={**gpu.sources, "gfx": "inferred from name"})
-        )
-    return replace(
-        machine, rocm=replace(machine.rocm, gpus=tuple(gpus))
-    ), notes
+        gpus.append(replace(gpu, gfx=gfx, sources={**gpu.sources, "gfx": "inferred from name"}))
+    return replace(machine, rocm=replace(machine.rocm, gpus=tuple(gpus))), notes

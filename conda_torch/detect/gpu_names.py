@@ -145,9 +145,10 @@ def infer_compute_capability(name: str | None) -> str | None:
 
 
 def infer_missing(machine: Machine) -> Machine:
-    """A copy of ``machine``: NVIDIA GPUs with no read compute capability get an inferred one."""
+    """``machine`` with an inferred compute capability for each NVIDIA GPU that has none read
+    (a copy; ``machine`` itself where it has no NVIDIA section, as values are frozen)."""
     if machine.nvidia is None:
-        return replace(machine)
+        return machine
     gpus: list[GPU] = []
     for gpu in machine.nvidia.gpus:
         cc = None if gpu.compute_capability else infer_compute_capability(gpu.name)
@@ -162,6 +163,4 @@ def infer_missing(machine: Machine) -> Machine:
                 sources={**gpu.sources, "compute_capability": INFERRED_SOURCE},
             )
         )
-    return replace(
-        machine, nvidia=replace(machine.nvidia, gpus=tuple(gpus))
-    )
+    return replace(machine, nvidia=replace(machine.nvidia, gpus=tuple(gpus)))
