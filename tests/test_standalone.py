@@ -6,7 +6,8 @@ absolute path of this machine's checkout, or a path above the repository root
 (``Path(__file__).parents[N]`` past the root, ``ROOT.parent``, ``os.path.dirname`` chains).
 A simple text scan; data under ``tests/data/`` (real captures, quoted verbatim) is not code.
 This test reads nothing outside the repository either: it spells the ways out it forbids from
-:data:`OUTSIDE`, the folder's name, and checks that the data is inside the checkout.
+:data:`OUTSIDE`, the folder's name as the fixture corpus's provenance line records it, and
+checks that the data is inside the checkout.
 """
 
 from __future__ import annotations
@@ -21,8 +22,20 @@ from .helpers.paths import FIXTURES, REFERENCE, ROOT
 if TYPE_CHECKING:
     from pathlib import Path
 
-#: The name of the developers' reference folder beside a checkout (never read from here).
-OUTSIDE = "shared"
+
+def _copied_from() -> str:
+    """The folder beside a checkout that the capture corpus was copied from, as the provenance
+    line of tests/data/fixtures/INDEX.md names it (its ``NAME/fixtures/``): the one place the
+    name is kept."""
+    index = (FIXTURES / "INDEX.md").read_text(encoding="utf-8")
+    m = re.search(r"^Provenance of this copy:.*?\(`([\w.-]+)/fixtures/`\)", index, re.M)
+    if m is None:
+        raise AssertionError("tests/data/fixtures/INDEX.md names no folder it was copied from")
+    return m[1]
+
+
+#: The developers' reference folder beside a checkout (never read from here).
+OUTSIDE = _copied_from()
 #: Folders whose files must not read outside the repository.
 SCANNED = ("tests", "tools", "bench")
 #: Not scanned: data files, and this test (it quotes what it forbids).
